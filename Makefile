@@ -1,0 +1,81 @@
+# Developer entry points for the todo service. `make` lists them; README.md explains them.
+# Everything runs from a local virtualenv (.venv) built from the locked requirements.
+
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+PYTEST_ARGS ?=
+
+.PHONY: help install run test test-sqlite test-postgres lint format lock clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements/dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
+	@touch $@
+
+install: $(VENV)/.installed ## create .venv and install the locked dependencies
+
+# `make run` is a plain-HTTP local server with debug off: a secret is generated once into
+# var/secret_key, TLS-only protections are switched off, and SQLite lives in var/.
+run: export DJANGO_SECRET_KEY_FILE ?= var/secret_key
+run: export DJANGO_ALLOWED_HOSTS ?= 127.0.0.1,localhost,[::1]
+run: export DJANGO_SECURE_SSL_REDIRECT ?= false
+run: export DJANGO_SECURE_HSTS_SECONDS ?= 0
+run: export DJANGO_SESSION_COOKIE_SECURE ?= false
+run: export DJANGO_CSRF_COOKIE_SECURE ?= false
+run: export DATABASE_URL ?= sqlite:///$(CURDIR)/var/db.sqlite3
+run: export DJANGO_STATIC_ROOT ?= $(CURDIR)/var/static
+run: export BIND_HOST ?= 127.0.0.1
+run: export PORT := $(PORT)
+run: install ## serve the API with gunicorn on http://127.0.0.1:$(PORT) (SQLite in var/)
+	@mkdir -p var
+	@test -s var/secret_key || $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))' > var/secret_key
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python manage.py ensure_demo_user --base-url http://127.0.0.1:$(PORT)
+	@echo "API docs: http://127.0.0.1:$(PORT)/api/docs/  (Ctrl-C stops the server)"
+	exec $(BIN)/gunicorn --config gunicorn.conf.py
+
+test: test-sqlite test-postgres ## run the whole suite on SQLite, then on PostgreSQL if reachable
+
+test-sqlite: install ## run the suite on SQLite
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-postgres: install ## run the suite on PostgreSQL ($$TEST_POSTGRES_URL)
+	@if $(BIN)/python -m tests.services postgres "$(TEST_POSTGRES_URL)"; then \
+		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS); \
+	elif [ "$${REQUIRE_SERVICES:-0}" = "1" ]; then \
+		echo "FAILED: PostgreSQL at $(TEST_POSTGRES_URL) is unreachable and REQUIRE_SERVICES=1"; exit 1; \
+	else \
+		echo "SKIPPED the PostgreSQL pass: no server at $(TEST_POSTGRES_URL)."; \
+		echo "  Start one (e.g. apt-get install postgresql) or set TEST_POSTGRES_URL."; \
+	fi
+
+lint: install ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+lock: install ## re-resolve requirements/*.txt from pyproject.toml (exact versions, no index URLs)
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --no-emit-index-url --no-emit-find-links \
+		--quiet -o requirements/base.txt
+	$(BIN)/uv pip compile pyproject.toml --group dev --python-version 3.11 --no-emit-index-url \
+		--no-emit-find-links --quiet -o requirements/dev.txt
+
+clean: ## remove the virtualenv, local database, static files and caches
+	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache .pytest_cache

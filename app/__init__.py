@@ -1,0 +1,1 @@
+"""The todo service's Django project."""

@@ -1,0 +1,47 @@
+"""Registration and token endpoints: anonymous, throttled strictly."""
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, permissions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
+from rest_framework_simplejwt import views as jwt_views
+
+from app.accounts import services
+from app.accounts.serializers import RegisterSerializer
+
+# Password hashing is expensive: these endpoints also get the stricter `auth` scope.
+AUTH_THROTTLES = [AnonRateThrottle, ScopedRateThrottle]
+
+
+class RegisterView(generics.GenericAPIView[Any]):
+    """Create an account. Django's password validators apply."""
+
+    serializer_class = RegisterSerializer
+    permission_classes = [permissions.AllowAny]
+    authentication_classes = []
+    throttle_classes = AUTH_THROTTLES
+    throttle_scope = "auth"
+
+    @extend_schema(responses={201: RegisterSerializer}, tags=["auth"])
+    def post(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.user_create(**serializer.validated_data)
+        return Response(self.get_serializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class TokenObtainPairView(jwt_views.TokenObtainPairView):  # type: ignore[misc]
+    """Exchange username and password for an access and a refresh JWT."""
+
+    throttle_classes = AUTH_THROTTLES
+    throttle_scope = "auth"
+
+
+class TokenRefreshView(jwt_views.TokenRefreshView):  # type: ignore[misc]
+    """Exchange a refresh JWT for a new access JWT."""
+
+    throttle_classes = AUTH_THROTTLES
+    throttle_scope = "auth"

@@ -1,0 +1,1 @@
+"""Cross-cutting API pieces: parsing, errors, pagination, schema."""

@@ -1,0 +1,84 @@
+"""OpenAPI generation that documents the error responses every operation can return.
+
+drf-spectacular documents success bodies only; clients (and schema-based fuzzers) also need
+the 4xx shapes this API really sends.
+"""
+
+from typing import Any
+
+from drf_spectacular.openapi import AutoSchema
+from rest_framework import permissions, serializers
+
+
+class ErrorSerializer(serializers.Serializer[Any]):
+    """The body of every non-validation error: ``{"detail": "..."}``."""
+
+    detail = serializers.CharField()
+
+
+FIELD_ERRORS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Field errors: each invalid or unknown field maps to its messages; "
+    "errors not tied to one field are under `non_field_errors`, request-level ones under "
+    "`detail`.",
+    "additionalProperties": {
+        "oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]
+    },
+}
+
+_DESCRIPTIONS = {
+    "400": "Invalid input: malformed JSON or field errors.",
+    "401": "Missing, invalid or expired credentials.",
+    "404": "Not found (also for another user's todo).",
+    "413": "Request body larger than the configured limit.",
+    "415": "Unsupported media type: send `application/json`.",
+    "429": "Throttled: retry after the number of seconds in `Retry-After`.",
+}
+
+
+class ErrorDocumentingAutoSchema(AutoSchema):
+    """Add the 400/401/404/413/415/429 responses an operation can produce."""
+
+    def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
+        responses: dict[str, Any] = super()._get_response_bodies(direction)
+        if direction != "response":
+            return responses
+        for code in self._error_codes():
+            if code in responses:
+                continue
+            body = FIELD_ERRORS_SCHEMA if code == "400" else ErrorSerializer
+            response = self._get_response_for_code(body, code, direction=direction)
+            response["description"] = _DESCRIPTIONS[code]
+            responses[code] = response
+        return responses
+
+    def _error_codes(self) -> list[str]:
+        codes: list[str] = []
+        has_body = self.method in {"POST", "PUT", "PATCH"}
+        if has_body or self._is_list_view():
+            codes.append("400")
+        if self._requires_auth():
+            codes.append("401")
+        if "{" in self.path or self._is_list_view():
+            codes.append("404")  # unknown id, or a page past the end
+        if has_body:
+            codes += ["413", "415"]
+        if self.view.get_throttles():
+            codes.append("429")
+        return codes
+
+    def _requires_auth(self) -> bool:
+        return any(
+            isinstance(permission, permissions.IsAuthenticated)
+            for permission in self.view.get_permissions()
+        )
+
+    def _get_response_headers_for_code(self, status_code: str, direction: Any = "response") -> Any:
+        headers = super()._get_response_headers_for_code(status_code, direction)
+        if status_code == "429":
+            headers = dict(headers or {})
+            headers["Retry-After"] = {
+                "schema": {"type": "integer"},
+                "description": "Seconds to wait before retrying.",
+            }
+        return headers

@@ -1,0 +1,83 @@
+"""Turn environment variables into Django settings values, failing loudly on bad input.
+
+Kept apart from ``settings.py`` so each rule can be unit-tested without reloading settings.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+_RATE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def throttle_rate(value: str, *, name: str) -> str | None:
+    """Validate a DRF throttle rate (``N/period``); ``off`` or ``none`` disables the throttle."""
+    cleaned = value.strip().lower()
+    if cleaned in {"off", "none", ""}:
+        return None
+    if not _RATE.match(cleaned):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a DRF rate such as '100/minute' (or 'off')."
+        )
+    return cleaned
+
+
+def tune_database(
+    config: dict[str, Any],
+    *,
+    conn_max_age: int,
+    connect_timeout_s: int,
+    statement_timeout_ms: int,
+) -> dict[str, Any]:
+    """Add connection reuse and timeouts to a parsed ``DATABASE_URL``.
+
+    PostgreSQL: persistent connections with health checks, a libpq connect timeout and a
+    server-side statement timeout, so a stuck database fails a request in seconds.
+    SQLite: WAL journal and a busy timeout so several gunicorn workers can share the file.
+    """
+    tuned = dict(config)
+    options = dict(tuned.get("OPTIONS", {}))
+    engine = str(tuned.get("ENGINE", ""))
+    if engine.endswith("postgresql"):
+        tuned["CONN_MAX_AGE"] = conn_max_age
+        tuned["CONN_HEALTH_CHECKS"] = True
+        options.setdefault("connect_timeout", connect_timeout_s)
+        options.setdefault("options", f"-c statement_timeout={statement_timeout_ms}")
+    elif engine.endswith("sqlite3"):
+        tuned["CONN_MAX_AGE"] = conn_max_age
+        tuned["CONN_HEALTH_CHECKS"] = True
+        options.setdefault("timeout", max(connect_timeout_s, 1))
+        options.setdefault("transaction_mode", "IMMEDIATE")
+        options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+    tuned["OPTIONS"] = options
+    return tuned
+
+
+def cache_config(redis_url: str | None, *, timeout_s: float) -> dict[str, Any]:
+    """Build the default cache: Redis when ``REDIS_URL`` is set, else per-process memory."""
+    if not redis_url:
+        return {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "todos",
+        }
+    scheme = urlsplit(redis_url).scheme
+    if scheme not in {"redis", "rediss", "unix"}:
+        raise ImproperlyConfigured(f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {scheme!r}.")
+    return {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": redis_url,
+        "KEY_PREFIX": "todos",
+        "OPTIONS": {
+            "socket_connect_timeout": timeout_s,
+            "socket_timeout": timeout_s,
+        },
+    }
+
+
+def proxy_ssl_header(enabled: bool) -> tuple[str, str] | None:
+    """The header a TLS-terminating proxy sets, trusted only when the deployment says so."""
+    return ("HTTP_X_FORWARDED_PROTO", "https") if enabled else None

@@ -1,0 +1,239 @@
+"""Django settings for the todo service: the only settings module, driven by the environment.
+
+Every value comes from an environment variable (see README.md, "Configuration"). Any variable
+can also be given as ``<NAME>_FILE`` pointing at a file, for secrets mounted by Kubernetes or
+Docker. Outside debug mode nothing secret has a default: the process refuses to start.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import django_stubs_ext
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from app import envconfig
+
+# Lets generic classes such as ModelAdmin[Todo] be subscripted at runtime (typing).
+django_stubs_ext.monkeypatch()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.FileAwareEnv()
+
+# ------------------------------------------------------------------ core
+DEBUG: bool = env.bool("DJANGO_DEBUG", default=False)
+
+if DEBUG:
+    SECRET_KEY: str = env.str(
+        "DJANGO_SECRET_KEY", default="django-insecure-local-development-only-never-deploy-this"
+    )
+    ALLOWED_HOSTS: list[str] = env.list(
+        "DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"]
+    )
+else:
+    try:
+        SECRET_KEY = env.str("DJANGO_SECRET_KEY")
+        ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+    except ImproperlyConfigured as missing:
+        raise ImproperlyConfigured(
+            f"{missing} With DJANGO_DEBUG off, DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS are "
+            "required (use DJANGO_DEBUG=true for a throwaway local setup)."
+        ) from None
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must name at least one host.")
+
+SERVICE_NAME: str = env.str("OTEL_SERVICE_NAME", default="todo-api")
+SERVICE_VERSION: str = env.str("SERVICE_VERSION", default="0.1.0")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "app.accounts",
+    "app.todos",
+]
+
+MIDDLEWARE = [
+    # Probes answer first: kubelet sends the pod IP as Host, which ALLOWED_HOSTS would refuse,
+    # and plain-HTTP probes must not be redirected to HTTPS.
+    "app.telemetry.health.HealthProbeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "app.urls"
+WSGI_APPLICATION = "app.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# ------------------------------------------------------------------ database
+# DATABASE_URL: postgres://user:pass@host:5432/name or sqlite:////abs/path.db (the default).
+# https://docs.djangoproject.com/en/5.2/ref/databases/#persistent-connections
+DATABASES = {
+    "default": envconfig.tune_database(
+        env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=env.int("DATABASE_CONN_MAX_AGE", default=600),
+        connect_timeout_s=env.int("DATABASE_CONNECT_TIMEOUT", default=5),
+        statement_timeout_ms=env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=5000),
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# ------------------------------------------------------------------ cache
+# REDIS_URL unset: per-process memory (throttle counters are then per gunicorn worker).
+CACHES = {
+    "default": envconfig.cache_config(
+        env.str("REDIS_URL", default="") or None,
+        timeout_s=env.float("REDIS_TIMEOUT_SECONDS", default=1.0),
+    )
+}
+
+# ------------------------------------------------------------------ auth
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_ACCESS_TOKEN_LIFETIME", default=300)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(
+        seconds=env.int("JWT_REFRESH_TOKEN_LIFETIME", default=86400)
+    ),
+    "ALGORITHM": "HS256",
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "UPDATE_LAST_LOGIN": False,  # a write per login would make token bursts contend
+}
+
+# ------------------------------------------------------------------ REST framework
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["app.api.parsers.BoundedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": envconfig.throttle_rate(
+            env.str("THROTTLE_ANON_RATE", default="100/minute"), name="THROTTLE_ANON_RATE"
+        ),
+        "user": envconfig.throttle_rate(
+            env.str("THROTTLE_USER_RATE", default="1000/minute"), name="THROTTLE_USER_RATE"
+        ),
+        "auth": envconfig.throttle_rate(
+            env.str("THROTTLE_AUTH_RATE", default="20/minute"), name="THROTTLE_AUTH_RATE"
+        ),
+    },
+    "NUM_PROXIES": env.int("DJANGO_NUM_PROXIES", default=None),
+    "DEFAULT_PAGINATION_CLASS": "app.api.pagination.PageNumberPagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "app.api.schema.ErrorDocumentingAutoSchema",
+    "EXCEPTION_HANDLER": "app.api.exceptions.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Todo API",
+    "DESCRIPTION": (
+        "Per-user todos behind JWT bearer auth. Get a token from `POST /api/auth/token/` "
+        "and send `Authorization: Bearer <access>`. Errors are JSON: `{\"detail\": ...}` or "
+        "field errors `{\"<field>\": [\"message\"]}`."
+    ),
+    "VERSION": SERVICE_VERSION,
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# ------------------------------------------------------------------ request limits
+# Largest accepted request body; the JSON parser enforces it too (DRF streams bodies).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", default=262_144)
+
+# ------------------------------------------------------------------ security / TLS
+# Secure by default outside debug; a plain-HTTP local run (`make run`) turns these off.
+# https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
+SECURE_PROXY_SSL_HEADER = envconfig.proxy_ssl_header(
+    env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False)
+)
+SECURE_SSL_REDIRECT: bool = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS: int = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS: bool = env.bool(
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG
+)
+# Preloading is a commitment you make by submitting your domain; opt in explicitly.
+SECURE_HSTS_PRELOAD: bool = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE: bool = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE: bool = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+
+# ------------------------------------------------------------------ i18n
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# ------------------------------------------------------------------ static files
+# Served by WhiteNoise from STATIC_ROOT (run `collectstatic`): the admin and the Swagger UI
+# work with debug off and without internet access.
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# ------------------------------------------------------------------ logging
+LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "stdout": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+}

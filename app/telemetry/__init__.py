@@ -1,0 +1,1 @@
+"""Operational signals of the service: health probes (and, later, logs, metrics, traces)."""

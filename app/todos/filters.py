@@ -1,0 +1,36 @@
+"""Query-string filters and ordering for the todo list."""
+
+from typing import Any
+
+import django_filters
+from django.db.models import QuerySet
+from rest_framework.filters import OrderingFilter
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from app.todos.models import Todo
+
+
+class TodoFilter(django_filters.FilterSet):
+    """``?completed=true|false``; an invalid value is a 400, not an ignored filter."""
+
+    completed = django_filters.BooleanFilter()
+
+    class Meta:
+        model = Todo
+        fields = ["completed"]
+
+
+class StableOrderingFilter(OrderingFilter):
+    """``?ordering=`` with the id as a tie-breaker, so equal keys never swap between pages."""
+
+    def get_ordering(
+        self, request: Request, queryset: QuerySet[Any], view: APIView
+    ) -> list[str] | tuple[str, ...] | None:
+        ordering = super().get_ordering(request, queryset, view)
+        if not ordering:
+            return ordering
+        keys = list(ordering)
+        if not any(key.lstrip("-") == "id" for key in keys):
+            keys.append("-id" if keys[-1].startswith("-") else "id")
+        return keys

@@ -1,0 +1,39 @@
+"""The Todo model: a title and a done flag, owned by one user."""
+
+from django.conf import settings
+from django.db import models
+
+TITLE_MAX_LENGTH = 100
+
+
+class Todo(models.Model):
+    """One thing to do, visible only to its owner."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="todos"
+    )
+    title = models.CharField(max_length=TITLE_MAX_LENGTH)
+    completed = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            # default list order, and ?ordering=created_at, per owner
+            models.Index(fields=["owner", "-created_at", "-id"], name="todo_owner_created_idx"),
+            # ?completed= filter with the default order
+            models.Index(
+                fields=["owner", "completed", "-created_at"], name="todo_owner_completed_idx"
+            ),
+            # ?ordering=title
+            models.Index(fields=["owner", "title"], name="todo_owner_title_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(title=""), name="todo_title_not_empty"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+

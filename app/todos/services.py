@@ -1,0 +1,48 @@
+"""Writes to todos: the only place todos are created, changed or deleted."""
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from app.todos.models import Todo
+
+UPDATABLE_FIELDS = frozenset({"title", "completed"})
+
+
+@transaction.atomic
+def todo_create(*, owner: AbstractBaseUser, title: str, completed: bool = False) -> Todo:
+    """Create a todo for ``owner``; the title is trimmed and must not end up empty."""
+    todo = Todo(owner=owner, title=title.strip(), completed=completed)
+    _validate(todo)
+    todo.save()
+    return todo
+
+
+@transaction.atomic
+def todo_update(*, todo: Todo, data: dict[str, Any]) -> Todo:
+    """Change the given fields (``title``, ``completed``) of ``todo``; others are refused."""
+    unknown = set(data) - UPDATABLE_FIELDS
+    if unknown:
+        raise ValueError(f"todo_update cannot change {sorted(unknown)}")
+    if "title" in data:
+        data = {**data, "title": data["title"].strip()}
+    changed = [field for field, value in data.items() if getattr(todo, field) != value]
+    if not changed:
+        return todo
+    for field in changed:
+        setattr(todo, field, data[field])
+    _validate(todo)
+    todo.save(update_fields=[*changed, "updated_at"])
+    return todo
+
+
+@transaction.atomic
+def todo_delete(*, todo: Todo) -> None:
+    """Delete ``todo``."""
+    todo.delete()
+
+
+def _validate(todo: Todo) -> None:
+    """Check field rules in Python (blank, length); the owner and the DB check are trusted."""
+    todo.full_clean(exclude=["owner"], validate_unique=False, validate_constraints=False)

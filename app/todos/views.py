@@ -1,0 +1,41 @@
+"""The todos endpoints: thin, delegating reads to selectors and writes to services."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import filters, serializers, viewsets
+
+from app.todos import selectors, services
+from app.todos.filters import StableOrderingFilter, TodoFilter
+from app.todos.models import Todo
+from app.todos.serializers import TodoSerializer
+
+
+class TodoViewSet(viewsets.ModelViewSet[Todo]):
+    """The authenticated user's todos: list, create, retrieve, update, delete."""
+
+    serializer_class = TodoSerializer
+    lookup_value_converter = "int"
+    filter_backends = [DjangoFilterBackend, filters.SearchFilter, StableOrderingFilter]
+    filterset_class = TodoFilter
+    search_fields = ["title"]
+    ordering_fields = ["created_at", "updated_at", "title"]
+    ordering = list(selectors.DEFAULT_ORDERING)
+
+    def get_queryset(self) -> QuerySet[Todo]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
+            return Todo.objects.none()
+        return selectors.todo_list(owner=self.request.user)  # type: ignore[arg-type]
+
+    def perform_create(self, serializer: serializers.BaseSerializer[Todo]) -> None:
+        data: dict[str, Any] = serializer.validated_data  # type: ignore[assignment]
+        serializer.instance = services.todo_create(owner=self.request.user, **data)  # type: ignore[arg-type]
+
+    def perform_update(self, serializer: serializers.BaseSerializer[Todo]) -> None:
+        assert serializer.instance is not None
+        data: dict[str, Any] = serializer.validated_data  # type: ignore[assignment]
+        serializer.instance = services.todo_update(todo=serializer.instance, data=data)
+
+    def perform_destroy(self, instance: Todo) -> None:
+        services.todo_delete(todo=instance)

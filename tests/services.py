@@ -1,0 +1,58 @@
+"""Reachability of the real servers some tests need, and the skip-or-fail rule for them.
+
+Without a server a test skips, saying how to get one; with REQUIRE_SERVICES=1 (set by CI) a
+missing server fails the test instead. Also a command for the Makefile:
+``python -m tests.services postgres URL`` exits 0 when the server answers.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from urllib.parse import urlsplit
+
+import pytest
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+HOW_TO_GET = {
+    "postgres": "start PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth) or set "
+    "TEST_POSTGRES_URL",
+    "redis": "start Redis on 127.0.0.1:6379 (e.g. `redis-server --daemonize yes`) or set "
+    "TEST_REDIS_URL",
+    "chromium": "install Debian's chromium package (`apt-get install chromium`)",
+}
+
+
+def services_required() -> bool:
+    """True when a missing server must fail the run (CI)."""
+    return os.environ.get("REQUIRE_SERVICES", "0") == "1"
+
+
+def reachable(url: str, *, default_port: int, timeout: float = 1.0) -> bool:
+    """True when a TCP connection to the URL's host and port succeeds."""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or default_port), timeout=timeout
+        ):
+            return True
+    except OSError:
+        return False
+
+
+def require(service: str, available: bool) -> None:
+    """Skip (or, with REQUIRE_SERVICES=1, fail) the calling test when ``service`` is missing."""
+    if available:
+        return
+    message = f"{service} is not available: {HOW_TO_GET[service]}"
+    if services_required():
+        pytest.fail(f"{message} (REQUIRE_SERVICES=1)")
+    pytest.skip(message)
+
+
+if __name__ == "__main__":
+    _, name, url = sys.argv
+    ports = {"postgres": 5432, "redis": 6379}
+    sys.exit(0 if reachable(url, default_port=ports[name]) else 1)
