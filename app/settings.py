@@ -39,7 +39,7 @@ else:
         ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
     except ImproperlyConfigured as missing:
         raise ImproperlyConfigured(
-            f"{missing} With DJANGO_DEBUG off, DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS are "
+            f"{missing}. With DJANGO_DEBUG off, DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS are "
             "required (use DJANGO_DEBUG=true for a throwaway local setup)."
         ) from None
     if not ALLOWED_HOSTS:
@@ -143,7 +143,7 @@ REST_FRAMEWORK = {
         "rest_framework_simplejwt.authentication.JWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["app.api.parsers.BoundedJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["app.api.parsers.SafeJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
@@ -184,7 +184,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # ------------------------------------------------------------------ request limits
-# Largest accepted request body; the JSON parser enforces it too (DRF streams bodies).
+# Largest accepted request body (bigger ones get 413); todos are tiny.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", default=262_144)
 
 # ------------------------------------------------------------------ security / TLS

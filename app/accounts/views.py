@@ -38,6 +38,7 @@ class TokenObtainPairView(jwt_views.TokenObtainPairView):  # type: ignore[misc]
 
     throttle_classes = AUTH_THROTTLES
     throttle_scope = "auth"
+    rejects_credentials = True  # 401 on a bad password or token (documented in the schema)
 
 
 class TokenRefreshView(jwt_views.TokenRefreshView):  # type: ignore[misc]
@@ -45,3 +46,4 @@ class TokenRefreshView(jwt_views.TokenRefreshView):  # type: ignore[misc]
 
     throttle_classes = AUTH_THROTTLES
     throttle_scope = "auth"
+    rejects_credentials = True  # 401 on a bad password or token (documented in the schema)

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -18,7 +19,13 @@ class RequestEntityTooLarge(exceptions.APIException):
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Map Django ``ValidationError`` raised by services to DRF's 400, then use DRF's handler."""
-    if isinstance(exc, DjangoValidationError):
+    """Map Django errors to API errors, then let DRF render them.
+
+    ``ValidationError`` from services becomes a 400 with field errors; a body over
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE`` becomes a 413.
+    """
+    if isinstance(exc, RequestDataTooBig):
+        exc = RequestEntityTooLarge()
+    elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
     return drf_exception_handler(exc, context)

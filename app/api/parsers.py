@@ -1,21 +1,17 @@
-"""A JSON parser that bounds the body size and survives hostile nesting."""
+"""A JSON parser that answers hostile nesting with a 400 instead of a crash."""
 
-import io
 from collections.abc import Mapping
 from typing import IO, Any
 
-from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from app.api.exceptions import RequestEntityTooLarge
 
+class SafeJSONParser(JSONParser):
+    """DRF's JSON parser, plus: deeply nested documents are a parse error, not a 500.
 
-class BoundedJSONParser(JSONParser):
-    """JSON only, at most ``DATA_UPLOAD_MAX_MEMORY_SIZE`` bytes, never a 500 on odd input.
-
-    DRF reads the body as a stream, so Django's own size limit does not apply; this reads one
-    byte past the limit to catch bodies without a Content-Length as well.
+    The body size is bounded before parsing by Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE``
+    (DRF reads JSON through ``request.body``); the exception handler turns that into a 413.
     """
 
     def parse(
@@ -24,12 +20,7 @@ class BoundedJSONParser(JSONParser):
         media_type: str | None = None,
         parser_context: Mapping[str, Any] | None = None,
     ) -> Any:
-        limit: int = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        body = stream.read(limit + 1)
-        if len(body) > limit:
-            raise RequestEntityTooLarge()
         try:
-            return super().parse(io.BytesIO(body), media_type, parser_context)
+            return super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise ParseError("JSON parse error - nested too deeply.") from None
-

@@ -57,7 +57,7 @@ class ErrorDocumentingAutoSchema(AutoSchema):
         has_body = self.method in {"POST", "PUT", "PATCH"}
         if has_body or self._is_list_view():
             codes.append("400")
-        if self._requires_auth():
+        if self._requires_auth() or getattr(self.view, "rejects_credentials", False):
             codes.append("401")
         if "{" in self.path or self._is_list_view():
             codes.append("404")  # unknown id, or a page past the end

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.http import require_safe
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +52,13 @@ def _no_store(response: HttpResponse) -> HttpResponse:
     return response
 
 
+@require_safe
 def healthz(request: HttpRequest) -> HttpResponse:
     """Liveness: 200 whenever the process can answer."""
     return _no_store(JsonResponse({"status": "ok"}))
 
 
+@require_safe
 def readyz(request: HttpRequest) -> HttpResponse:
     """Readiness: 200 when every check passes, else 503 naming the failed checks."""
     results: dict[str, dict[str, object]] = {}
@@ -65,8 +68,6 @@ def readyz(request: HttpRequest) -> HttpResponse:
             check()
         except Exception as error:  # a probe reports any failure, never raises
             logger.warning("readiness check %s failed: %r", name, error)
-            if name == "database":
-                connection.close_if_unusable_or_obsolete()
             results[name] = {"status": "error", "error": type(error).__name__}
         else:
             results[name] = {"status": "ok"}
@@ -85,6 +86,6 @@ class HealthProbeMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         probe = PROBE_PATHS.get(request.path_info)
-        if probe is not None and request.method in {"GET", "HEAD"}:
+        if probe is not None:
             return self._views[probe](request)
         return self.get_response(request)

@@ -12,9 +12,13 @@ from app.todos.models import Todo
 
 
 class TodoFilter(django_filters.FilterSet):
-    """``?completed=true|false``; an invalid value is a 400, not an ignored filter."""
+    """``?completed=true|false``; any other value is a 400, not a silently ignored filter."""
 
-    completed = django_filters.BooleanFilter()
+    completed = django_filters.TypedChoiceFilter(
+        choices=[("true", "true"), ("false", "false")],
+        coerce=lambda value: value == "true",
+        help_text="Only completed (`true`) or only open (`false`) todos.",
+    )
 
     class Meta:
         model = Todo

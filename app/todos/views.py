@@ -4,6 +4,8 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import filters, serializers, viewsets
 
 from app.todos import selectors, services
@@ -12,6 +14,31 @@ from app.todos.models import Todo
 from app.todos.serializers import TodoSerializer
 
 
+ORDERING_FIELDS = ["created_at", "updated_at", "title"]
+
+LIST_PARAMETERS = [
+    OpenApiParameter(
+        "completed", OpenApiTypes.BOOL, description="Only completed (`true`) or open (`false`)."
+    ),
+    OpenApiParameter("search", OpenApiTypes.STR, description="Case-insensitive match in title."),
+    OpenApiParameter(
+        "ordering",
+        OpenApiTypes.STR,
+        enum=[prefix + field for field in ORDERING_FIELDS for prefix in ("", "-")],
+        description="Sort key; `-` for descending. Default: `-created_at` (newest first).",
+    ),
+    OpenApiParameter("page_size", OpenApiTypes.INT, description="Items per page (max 100)."),
+]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List your todos", parameters=LIST_PARAMETERS),
+    create=extend_schema(summary="Create a todo"),
+    retrieve=extend_schema(summary="Get one of your todos"),
+    update=extend_schema(summary="Replace a todo's title and state"),
+    partial_update=extend_schema(summary="Change some fields of a todo"),
+    destroy=extend_schema(summary="Delete a todo"),
+)
 class TodoViewSet(viewsets.ModelViewSet[Todo]):
     """The authenticated user's todos: list, create, retrieve, update, delete."""
 
@@ -20,7 +47,7 @@ class TodoViewSet(viewsets.ModelViewSet[Todo]):
     filter_backends = [DjangoFilterBackend, filters.SearchFilter, StableOrderingFilter]
     filterset_class = TodoFilter
     search_fields = ["title"]
-    ordering_fields = ["created_at", "updated_at", "title"]
+    ordering_fields = ORDERING_FIELDS
     ordering = list(selectors.DEFAULT_ORDERING)
 
     def get_queryset(self) -> QuerySet[Todo]:

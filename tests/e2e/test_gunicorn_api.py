@@ -1,0 +1,118 @@
+"""The API, probes, error pages and static files as served by the real gunicorn process."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import pytest
+
+from tests.e2e.conftest import Server, http
+
+pytestmark = pytest.mark.e2e
+
+
+def _bearer_for_new_user(server: Server) -> dict[str, str]:
+    """Register a fresh account over HTTP and return its Authorization header."""
+    credentials = {"username": f"e2e-{secrets.token_hex(4)}", "password": secrets.token_urlsafe(16)}
+    registered = http("POST", f"{server.url}/api/auth/register/", json_body=credentials)
+    assert registered.status == 201, registered
+    assert registered.body["username"] == credentials["username"]
+    assert "password" not in registered.body
+    token = http("POST", f"{server.url}/api/auth/token/", json_body=credentials)
+    assert token.status == 200, token
+    assert set(token.body) >= {"access", "refresh"}
+    return {"Authorization": f"Bearer {token.body['access']}"}
+
+
+def test_it_walks_a_todo_through_its_whole_life_over_http(server: Server) -> None:
+    """Register, get a token, then create, list, update, delete and miss a todo."""
+    auth = _bearer_for_new_user(server)
+    todos = f"{server.url}/api/todos/"
+
+    created = http("POST", todos, json_body={"title": "buy milk"}, headers=auth)
+    assert created.status == 201, created
+    assert created.body["title"] == "buy milk"
+    assert created.body["completed"] is False
+    todo = f"{todos}{created.body['id']}/"
+
+    listed = http("GET", todos, headers=auth)
+    assert listed.status == 200, listed
+    assert listed.body["count"] == 1
+    assert [item["id"] for item in listed.body["results"]] == [created.body["id"]]
+
+    patched = http("PATCH", todo, json_body={"completed": True}, headers=auth)
+    assert patched.status == 200, patched
+    assert (patched.body["title"], patched.body["completed"]) == ("buy milk", True)
+
+    replaced = http("PUT", todo, json_body={"title": "buy oat milk", "completed": False}, headers=auth)
+    assert replaced.status == 200, replaced
+    assert (replaced.body["title"], replaced.body["completed"]) == ("buy oat milk", False)
+
+    retrieved = http("GET", todo, headers=auth)
+    assert retrieved.status == 200, retrieved
+    assert retrieved.body == replaced.body
+
+    deleted = http("DELETE", todo, headers=auth)
+    assert deleted.status == 204, deleted
+
+    gone = http("GET", todo, headers=auth)
+    assert gone.status == 404, gone
+    assert gone.is_json()
+    assert "detail" in gone.body
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_it_answers_the_probes_with_200_json(server: Server, path: str) -> None:
+    """Liveness and readiness both pass on a healthy server, uncached."""
+    response = http("GET", f"{server.url}{path}")
+    assert response.status == 200, response
+    assert response.is_json()
+    assert response.body["status"] == "ok"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_it_reports_every_readiness_check_passing(server: Server) -> None:
+    """/readyz lists the database and cache checks it ran."""
+    response = http("GET", f"{server.url}/readyz")
+    assert response.body["failing"] == []
+    assert {name: check["status"] for name, check in response.body["checks"].items()} == {
+        "database": "ok",
+        "cache": "ok",
+    }
+
+
+def test_it_refuses_requests_without_credentials_with_json_401(server: Server) -> None:
+    """No bearer token: 401 with a JSON detail and a Bearer challenge."""
+    response = http("GET", f"{server.url}/api/todos/")
+    assert response.status == 401, response
+    assert response.is_json()
+    assert "detail" in response.body
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("path", ["/no-such-page/", "/api/no-such-endpoint/", "/api/todos/x/"])
+def test_it_answers_unknown_urls_with_json_404(server: Server, path: str) -> None:
+    """Unknown paths get the JSON 404, not Django's HTML page."""
+    response = http("GET", f"{server.url}{path}")
+    assert response.status == 404, response
+    assert response.is_json(), response.headers["Content-Type"]
+    assert response.body == {"detail": "Not found."}
+
+
+def test_it_serves_the_admin_login_page_and_its_css_itself(server: Server) -> None:
+    """With debug off, WhiteNoise serves the admin's hashed CSS from the collected files."""
+    page = http("GET", f"{server.url}/admin/login/")
+    assert page.status == 200, page
+    assert page.headers["Content-Type"].startswith("text/html")
+    stylesheets = re.findall(r'href="(/static/[^"]+\.css)"', page.body)
+    assert stylesheets, page.body
+
+    for href in stylesheets:
+        css = http("GET", f"{server.url}{href}")
+        assert css.status == 200, (href, css.status)
+        assert css.headers["Content-Type"].startswith("text/css")
+        assert css.body.strip()
+        # A manifest-hashed name, served as immutable: WhiteNoise, not a fallback view.
+        assert re.search(r"\.[0-9a-f]{12}\.css$", href), href
+        assert "immutable" in css.headers["Cache-Control"]

@@ -1,0 +1,125 @@
+"""Readiness under a broken dependency: the real gunicorn with PostgreSQL or Redis unreachable.
+
+Each server points a dependency at a closed port on 127.0.0.1: the probes must say which one
+is failing (503) while liveness stays 200, and API requests must fail fast with JSON.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import jwt
+import pytest
+
+from tests.e2e.conftest import Server, closed_port, http, run_server, sqlite_url
+
+pytestmark = pytest.mark.e2e
+
+CLIENT_TIMEOUT_S = 15.0
+
+
+@pytest.fixture(scope="module")
+def server_without_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One gunicorn worker whose PostgreSQL refuses connections (nothing to migrate)."""
+    overrides = {
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{closed_port()}/x",
+        "DATABASE_CONNECT_TIMEOUT": "2",
+        "WEB_CONCURRENCY": "1",
+    }
+    directory = tmp_path_factory.mktemp("no-database")
+    with run_server(overrides, directory=directory, migrate=False) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def server_without_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One gunicorn worker on a working SQLite file whose Redis refuses connections."""
+    directory = tmp_path_factory.mktemp("no-cache")
+    overrides = {
+        "DATABASE_URL": sqlite_url(directory),
+        "REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0",
+        "WEB_CONCURRENCY": "1",
+    }
+    with run_server(overrides, directory=directory) as server:
+        yield server
+
+
+def _signed_access_token(server: Server) -> str:
+    """A valid access JWT for user 1, signed with the server's key, so auth reaches the DB."""
+    now = int(time.time())
+    claims = {
+        "token_type": "access",
+        "exp": now + 300,
+        "iat": now,
+        "jti": uuid.uuid4().hex,
+        "user_id": "1",
+    }
+    return jwt.encode(claims, server.env["DJANGO_SECRET_KEY"], algorithm="HS256")
+
+
+def test_it_reports_the_database_failing_when_postgres_is_unreachable(
+    server_without_database: Server,
+) -> None:
+    """/readyz answers 503 and names the database, not the (working) cache."""
+    response = http("GET", f"{server_without_database.url}/readyz", timeout=CLIENT_TIMEOUT_S)
+    assert response.status == 503, response
+    assert response.is_json()
+    assert response.body["status"] == "unavailable"
+    assert response.body["failing"] == ["database"]
+    assert response.body["checks"]["database"]["status"] == "error"
+    assert response.body["checks"]["cache"]["status"] == "ok"
+
+
+def test_it_stays_live_when_the_database_is_down(server_without_database: Server) -> None:
+    """/healthz makes no dependency calls, so Kubernetes does not restart the pod."""
+    response = http("GET", f"{server_without_database.url}/healthz", timeout=CLIENT_TIMEOUT_S)
+    assert response.status == 200, response
+    assert response.body == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/api/todos/", None),
+        ("POST", "/api/auth/token/", {"username": "alice", "password": "not-checked-anyway"}),
+    ],
+)
+def test_it_answers_api_requests_with_a_prompt_json_error_when_the_database_is_down(
+    server_without_database: Server, method: str, path: str, body: dict[str, str] | None
+) -> None:
+    """A request that needs the database gets a JSON 5xx within the client timeout, no hang."""
+    headers = {"Authorization": f"Bearer {_signed_access_token(server_without_database)}"}
+    started = time.monotonic()
+    response = http(
+        method,
+        f"{server_without_database.url}{path}",
+        json_body=body,
+        headers=headers if body is None else None,
+        timeout=CLIENT_TIMEOUT_S,
+    )
+    elapsed = time.monotonic() - started
+    assert response.status >= 500, response
+    assert response.is_json(), response
+    assert isinstance(response.body, dict)
+    assert "detail" in response.body
+    assert elapsed < CLIENT_TIMEOUT_S
+
+
+def test_it_reports_the_cache_failing_when_redis_is_unreachable(
+    server_without_cache: Server,
+) -> None:
+    """/readyz answers 503 and names the cache, not the (working) database."""
+    response = http("GET", f"{server_without_cache.url}/readyz", timeout=CLIENT_TIMEOUT_S)
+    assert response.status == 503, response
+    assert response.is_json()
+    assert response.body["failing"] == ["cache"]
+    assert response.body["checks"]["database"]["status"] == "ok"
+    assert response.body["checks"]["cache"]["status"] == "error"
+
+
+def test_it_stays_live_when_the_cache_is_down(server_without_cache: Server) -> None:
+    """/healthz answers 200 even though every cache call fails."""
+    response = http("GET", f"{server_without_cache.url}/healthz", timeout=CLIENT_TIMEOUT_S)
+    assert response.status == 200, response
