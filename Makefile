@@ -65,7 +65,7 @@ test-postgres: install ## run the suite on PostgreSQL ($$TEST_POSTGRES_URL)
 lint: install ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+	DJANGO_DEBUG=true $(BIN)/mypy  # the stubs plugin imports the settings
 
 format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

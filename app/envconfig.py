@@ -66,7 +66,9 @@ def cache_config(redis_url: str | None, *, timeout_s: float) -> dict[str, Any]:
         }
     scheme = urlsplit(redis_url).scheme
     if scheme not in {"redis", "rediss", "unix"}:
-        raise ImproperlyConfigured(f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {scheme!r}.")
+        raise ImproperlyConfigured(
+            f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {scheme!r}."
+        )
     return {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": redis_url,

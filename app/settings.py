@@ -172,8 +172,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Todo API",
     "DESCRIPTION": (
         "Per-user todos behind JWT bearer auth. Get a token from `POST /api/auth/token/` "
-        "and send `Authorization: Bearer <access>`. Errors are JSON: `{\"detail\": ...}` or "
-        "field errors `{\"<field>\": [\"message\"]}`."
+        'and send `Authorization: Bearer <access>`. Errors are JSON: `{"detail": ...}` or '
+        'field errors `{"<field>": ["message"]}`.'
     ),
     "VERSION": SERVICE_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,

@@ -44,14 +44,12 @@ def _empty_cache() -> Iterator[None]:
 
 @pytest.fixture
 def alice(db: None) -> User:
-    user: User = UserFactory(username="alice")
-    return user
+    return UserFactory.create(username="alice")
 
 
 @pytest.fixture
 def bob(db: None) -> User:
-    user: User = UserFactory(username="bob")
-    return user
+    return UserFactory.create(username="bob")
 
 
 def client_for(user: User | None) -> APIClient:

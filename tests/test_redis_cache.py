@@ -51,9 +51,7 @@ def test_readiness_checks_redis(redis_cache: Any, client: Client) -> None:
 
 
 @pytest.mark.django_db
-def test_throttle_counters_live_in_redis(
-    redis_cache: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_throttle_counters_live_in_redis(redis_cache: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"auth": "2/minute"})
     client = APIClient()
 

@@ -33,7 +33,7 @@ class RegisterView(generics.GenericAPIView[Any]):
         return Response(self.get_serializer(user).data, status=status.HTTP_201_CREATED)
 
 
-class TokenObtainPairView(jwt_views.TokenObtainPairView):  # type: ignore[misc]
+class TokenObtainPairView(jwt_views.TokenObtainPairView):
     """Exchange username and password for an access and a refresh JWT."""
 
     throttle_classes = AUTH_THROTTLES
@@ -41,7 +41,7 @@ class TokenObtainPairView(jwt_views.TokenObtainPairView):  # type: ignore[misc]
     rejects_credentials = True  # 401 on a bad password or token (documented in the schema)
 
 
-class TokenRefreshView(jwt_views.TokenRefreshView):  # type: ignore[misc]
+class TokenRefreshView(jwt_views.TokenRefreshView):
     """Exchange a refresh JWT for a new access JWT."""
 
     throttle_classes = AUTH_THROTTLES

@@ -34,5 +34,5 @@ class RejectUnknownFieldsMixin(serializers.Serializer[Any]):
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
-                raise serializers.ValidationError(dict.fromkeys(unknown, ["Unknown field."]))
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
         return super().to_internal_value(data)

@@ -47,7 +47,7 @@ class ErrorDocumentingAutoSchema(AutoSchema):
             if code in responses:
                 continue
             body = FIELD_ERRORS_SCHEMA if code == "400" else ErrorSerializer
-            response = self._get_response_for_code(body, code, direction=direction)
+            response = self._get_response_for_code(body, code, direction=direction)  # type: ignore[no-untyped-call]
             response["description"] = _DESCRIPTIONS[code]
             responses[code] = response
         return responses

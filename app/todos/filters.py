@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from app.todos.models import Todo
 
 
-class TodoFilter(django_filters.FilterSet):
+class TodoFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-filter is untyped
     """``?completed=true|false``; any other value is a 400, not a silently ignored filter."""
 
     completed = django_filters.TypedChoiceFilter(
@@ -33,8 +33,8 @@ class StableOrderingFilter(OrderingFilter):
     ) -> list[str] | tuple[str, ...] | None:
         ordering = super().get_ordering(request, queryset, view)
         if not ordering:
-            return ordering
-        keys = list(ordering)
+            return None
+        keys = [str(key) for key in ordering]
         if not any(key.lstrip("-") == "id" for key in keys):
             keys.append("-id" if keys[-1].startswith("-") else "id")
         return keys

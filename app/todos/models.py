@@ -29,11 +29,8 @@ class Todo(models.Model):
             models.Index(fields=["owner", "title"], name="todo_owner_title_idx"),
         ]
         constraints = [
-            models.CheckConstraint(
-                condition=~models.Q(title=""), name="todo_title_not_empty"
-            ),
+            models.CheckConstraint(condition=~models.Q(title=""), name="todo_title_not_empty"),
         ]
 
     def __str__(self) -> str:
         return self.title
-

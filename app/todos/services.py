@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from app.todos.models import Todo
@@ -11,7 +11,7 @@ UPDATABLE_FIELDS = frozenset({"title", "completed"})
 
 
 @transaction.atomic
-def todo_create(*, owner: AbstractBaseUser, title: str, completed: bool = False) -> Todo:
+def todo_create(*, owner: User, title: str, completed: bool = False) -> Todo:
     """Create a todo for ``owner``; the title is trimmed and must not end up empty."""
     todo = Todo(owner=owner, title=title.strip(), completed=completed)
     _validate(todo)

@@ -2,17 +2,18 @@
 
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import filters, serializers, viewsets
+from rest_framework.exceptions import NotAuthenticated
 
 from app.todos import selectors, services
 from app.todos.filters import StableOrderingFilter, TodoFilter
 from app.todos.models import Todo
 from app.todos.serializers import TodoSerializer
-
 
 ORDERING_FIELDS = ["created_at", "updated_at", "title"]
 
@@ -53,16 +54,22 @@ class TodoViewSet(viewsets.ModelViewSet[Todo]):
     def get_queryset(self) -> QuerySet[Todo]:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return Todo.objects.none()
-        return selectors.todo_list(owner=self.request.user)  # type: ignore[arg-type]
+        return selectors.todo_list(owner=self._owner())
 
     def perform_create(self, serializer: serializers.BaseSerializer[Todo]) -> None:
-        data: dict[str, Any] = serializer.validated_data  # type: ignore[assignment]
-        serializer.instance = services.todo_create(owner=self.request.user, **data)  # type: ignore[arg-type]
+        data: dict[str, Any] = serializer.validated_data
+        serializer.instance = services.todo_create(owner=self._owner(), **data)
 
     def perform_update(self, serializer: serializers.BaseSerializer[Todo]) -> None:
-        assert serializer.instance is not None
-        data: dict[str, Any] = serializer.validated_data  # type: ignore[assignment]
-        serializer.instance = services.todo_update(todo=serializer.instance, data=data)
+        todo = self.get_object() if serializer.instance is None else serializer.instance
+        data: dict[str, Any] = serializer.validated_data
+        serializer.instance = services.todo_update(todo=todo, data=data)
 
     def perform_destroy(self, instance: Todo) -> None:
         services.todo_delete(todo=instance)
+
+    def _owner(self) -> User:
+        user = self.request.user
+        if not isinstance(user, User):  # IsAuthenticated already refused anonymous callers
+            raise NotAuthenticated()
+        return user

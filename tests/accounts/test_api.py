@@ -49,12 +49,8 @@ def test_register_refuses_a_taken_username(alice: User, anon_client: APIClient) 
     assert User.objects.filter(username="alice").count() == 1
 
 
-@pytest.mark.parametrize(
-    "password", ["short", "12345678901", "password123", "carol1234"]
-)
-def test_register_applies_the_password_validators(
-    anon_client: APIClient, password: str
-) -> None:
+@pytest.mark.parametrize("password", ["short", "12345678901", "password123", "carol1234"])
+def test_register_applies_the_password_validators(anon_client: APIClient, password: str) -> None:
     response = anon_client.post(
         REGISTER_URL, {"username": "carol", "password": password}, format="json"
     )
@@ -125,7 +121,7 @@ def test_token_refuses_bad_credentials(
 
 
 def test_token_refuses_an_inactive_user(anon_client: APIClient) -> None:
-    UserFactory(username="gone", is_active=False)
+    UserFactory.create(username="gone", is_active=False)
 
     assert obtain(anon_client, "gone").status_code == 401
 
@@ -168,7 +164,9 @@ def test_an_expired_access_token_is_refused(alice: User, anon_client: APIClient)
 def test_a_tampered_access_token_is_refused(alice: User, bob: User, anon_client: APIClient) -> None:
     claims = dict(AccessToken.for_user(alice).payload)
     claims["user_id"] = str(bob.pk)
-    forged = jwt.encode(claims, "not-the-server-secret-but-long-enough-for-hs256", algorithm="HS256")
+    forged = jwt.encode(
+        claims, "not-the-server-secret-but-long-enough-for-hs256", algorithm="HS256"
+    )
 
     assert bearer(anon_client, forged).get("/api/todos/").status_code == 401
 
@@ -229,9 +227,7 @@ def test_token_is_throttled_by_the_auth_rate(alice: User, anon_client: APIClient
 
 
 @pytest.mark.usefixtures("strict_rates")
-def test_the_todo_api_is_throttled_per_user(
-    alice_client: APIClient, bob_client: APIClient
-) -> None:
+def test_the_todo_api_is_throttled_per_user(alice_client: APIClient, bob_client: APIClient) -> None:
     alice_statuses = [alice_client.get("/api/todos/").status_code for _ in range(4)]
 
     assert alice_statuses == [200, 200, 200, 429]

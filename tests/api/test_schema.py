@@ -28,9 +28,7 @@ def responses(schema: dict[str, Any], path: str, method: str) -> set[str]:
 
 
 def test_the_schema_lists_every_operation(schema: dict[str, Any]) -> None:
-    operations = {
-        (path, method) for path, item in schema["paths"].items() for method in item
-    }
+    operations = {(path, method) for path, item in schema["paths"].items() for method in item}
 
     assert operations == {
         ("/api/auth/register/", "post"),

@@ -173,7 +173,9 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def server_environment(overrides: Mapping[str, str], *, port: int, directory: Path) -> dict[str, str]:
+def server_environment(
+    overrides: Mapping[str, str], *, port: int, directory: Path
+) -> dict[str, str]:
     """The inherited environment (test throttle rates included) plus production-like settings."""
     return {
         **os.environ,
@@ -219,8 +221,7 @@ def _wait_until_live(server: Server) -> None:
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             pytest.fail(
-                f"gunicorn exited with {server.process.returncode} while starting:\n"
-                f"{server.log()}",
+                f"gunicorn exited with {server.process.returncode} while starting:\n{server.log()}",
                 pytrace=False,
             )
         with contextlib.suppress(OSError):  # refused or reset while still booting

@@ -87,9 +87,7 @@ def test_it_renders_the_todo_operations_in_swagger_ui_from_its_own_origin(
         finally:
             browser.close()
 
-    rendered = {
-        (method.strip(), path.replace("\u200b", "").strip()) for method, path in operations
-    }
+    rendered = {(method.strip(), path.replace("\u200b", "").strip()) for method, path in operations}
     assert rendered >= TODO_OPERATIONS, sorted(rendered)
 
     origin = urlsplit(server.url)

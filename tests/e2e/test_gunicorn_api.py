@@ -45,7 +45,9 @@ def test_it_walks_a_todo_through_its_whole_life_over_http(server: Server) -> Non
     assert patched.status == 200, patched
     assert (patched.body["title"], patched.body["completed"]) == ("buy milk", True)
 
-    replaced = http("PUT", todo, json_body={"title": "buy oat milk", "completed": False}, headers=auth)
+    replaced = http(
+        "PUT", todo, json_body={"title": "buy oat milk", "completed": False}, headers=auth
+    )
     assert replaced.status == 200, replaced
     assert (replaced.body["title"], replaced.body["completed"]) == ("buy oat milk", False)
 

@@ -38,10 +38,8 @@ def test_it_creates_a_todo_owned_by_the_caller(alice: User, alice_client: APICli
     assert Todo.objects.get(pk=body["id"]).owner == alice
 
 
-def test_it_retrieves_updates_and_deletes_an_own_todo(
-    alice: User, alice_client: APIClient
-) -> None:
-    todo = TodoFactory(owner=alice, title="draft")
+def test_it_retrieves_updates_and_deletes_an_own_todo(alice: User, alice_client: APIClient) -> None:
+    todo = TodoFactory.create(owner=alice, title="draft")
 
     assert alice_client.get(detail_url(todo.pk)).json()["title"] == "draft"
     patched = alice_client.patch(detail_url(todo.pk), {"completed": True}, format="json")
@@ -53,7 +51,7 @@ def test_it_retrieves_updates_and_deletes_an_own_todo(
 
 
 def test_put_requires_the_title(alice: User, alice_client: APIClient) -> None:
-    todo = TodoFactory(owner=alice)
+    todo = TodoFactory.create(owner=alice)
 
     response = alice_client.put(detail_url(todo.pk), {"completed": True}, format="json")
 
@@ -62,7 +60,7 @@ def test_put_requires_the_title(alice: User, alice_client: APIClient) -> None:
 
 
 def test_read_only_fields_in_the_input_are_ignored(alice: User, alice_client: APIClient) -> None:
-    todo = TodoFactory(owner=alice)
+    todo = TodoFactory.create(owner=alice)
     response = alice_client.patch(
         detail_url(todo.pk), {"id": 999, "created_at": "2000-01-01T00:00:00Z"}, format="json"
     )
@@ -87,7 +85,7 @@ def test_read_only_fields_in_the_input_are_ignored(alice: User, alice_client: AP
 def test_bob_gets_404_on_alices_todo_and_nothing_changes(
     alice: User, bob_client: APIClient, method: str, payload: dict[str, Any] | None
 ) -> None:
-    todo = TodoFactory(owner=alice, title="alice's")
+    todo = TodoFactory.create(owner=alice, title="alice's")
     before = snapshot()
 
     response = getattr(bob_client, method)(detail_url(todo.pk), payload, format="json")
@@ -97,10 +95,8 @@ def test_bob_gets_404_on_alices_todo_and_nothing_changes(
     assert snapshot() == before
 
 
-def test_a_missing_todo_and_someone_elses_look_the_same(
-    alice: User, bob_client: APIClient
-) -> None:
-    todo = TodoFactory(owner=alice)
+def test_a_missing_todo_and_someone_elses_look_the_same(alice: User, bob_client: APIClient) -> None:
+    todo = TodoFactory.create(owner=alice)
     missing = bob_client.get(detail_url(todo.pk + 1000))
 
     foreign = bob_client.get(detail_url(todo.pk))
@@ -122,13 +118,19 @@ def test_the_list_shows_only_the_callers_todos(
 
 @pytest.mark.parametrize(
     ("method", "url_kind"),
-    [("get", "list"), ("post", "list"), ("get", "detail"), ("put", "detail"),
-     ("patch", "detail"), ("delete", "detail")],
+    [
+        ("get", "list"),
+        ("post", "list"),
+        ("get", "detail"),
+        ("put", "detail"),
+        ("patch", "detail"),
+        ("delete", "detail"),
+    ],
 )
 def test_every_todo_endpoint_needs_a_bearer_token(
     alice: User, anon_client: APIClient, method: str, url_kind: str
 ) -> None:
-    todo = TodoFactory(owner=alice)
+    todo = TodoFactory.create(owner=alice)
     before = snapshot()
     url = LIST_URL if url_kind == "list" else detail_url(todo.pk)
 
@@ -142,9 +144,7 @@ def test_every_todo_endpoint_needs_a_bearer_token(
 # ------------------------------------------------------------------ listing
 
 
-def test_the_list_is_paginated_20_per_page_by_default(
-    alice: User, alice_client: APIClient
-) -> None:
+def test_the_list_is_paginated_20_per_page_by_default(alice: User, alice_client: APIClient) -> None:
     make_todos(alice, 25)
 
     first = alice_client.get(LIST_URL).json()
@@ -155,9 +155,7 @@ def test_the_list_is_paginated_20_per_page_by_default(
     assert second["next"] is None
 
 
-def test_page_size_is_chosen_by_the_client_up_to_100(
-    alice: User, alice_client: APIClient
-) -> None:
+def test_page_size_is_chosen_by_the_client_up_to_100(alice: User, alice_client: APIClient) -> None:
     make_todos(alice, 105)
 
     assert len(alice_client.get(LIST_URL, {"page_size": 5}).json()["results"]) == 5
@@ -170,9 +168,7 @@ def test_a_page_past_the_end_is_404(alice: User, alice_client: APIClient) -> Non
     assert alice_client.get(LIST_URL, {"page": 2}).status_code == 404
 
 
-def test_the_default_order_is_newest_first_and_stable(
-    alice: User, alice_client: APIClient
-) -> None:
+def test_the_default_order_is_newest_first_and_stable(alice: User, alice_client: APIClient) -> None:
     todos = make_todos(alice, 30)
     Todo.objects.update(created_at=todos[0].created_at)  # force ties on created_at
 
@@ -200,8 +196,8 @@ def test_an_invalid_completed_filter_is_a_400(alice: User, alice_client: APIClie
 
 
 def test_it_searches_titles_case_insensitively(alice: User, alice_client: APIClient) -> None:
-    TodoFactory(owner=alice, title="Buy MILK")
-    TodoFactory(owner=alice, title="walk the dog")
+    TodoFactory.create(owner=alice, title="Buy MILK")
+    TodoFactory.create(owner=alice, title="walk the dog")
 
     body = alice_client.get(LIST_URL, {"search": "milk"}).json()
 
@@ -210,14 +206,18 @@ def test_it_searches_titles_case_insensitively(alice: User, alice_client: APICli
 
 @pytest.mark.parametrize(
     ("ordering", "expected"),
-    [("title", ["a", "b", "c"]), ("-title", ["c", "b", "a"]),
-     ("created_at", ["b", "c", "a"]), ("-created_at", ["a", "c", "b"])],
+    [
+        ("title", ["a", "b", "c"]),
+        ("-title", ["c", "b", "a"]),
+        ("created_at", ["b", "c", "a"]),
+        ("-created_at", ["a", "c", "b"]),
+    ],
 )
 def test_it_orders_by_the_requested_field(
     alice: User, alice_client: APIClient, ordering: str, expected: list[str]
 ) -> None:
     for title in ["b", "c", "a"]:
-        TodoFactory(owner=alice, title=title)
+        TodoFactory.create(owner=alice, title=title)
 
     body = alice_client.get(LIST_URL, {"ordering": ordering}).json()
 
@@ -250,7 +250,7 @@ def test_the_list_costs_three_queries_whatever_the_page_holds(
 # ------------------------------------------------------------------ bad input
 
 
-def post_raw(client: APIClient, url: str, body: bytes, content_type: str) -> Any:
+def post_raw(client: Any, url: str, body: bytes, content_type: str) -> Any:
     return client.generic("POST", url, body, content_type=content_type)
 
 
@@ -270,7 +270,7 @@ def post_raw(client: APIClient, url: str, body: bytes, content_type: str) -> Any
 def test_malformed_bodies_get_a_4xx_json_error_and_change_nothing(
     alice: User, alice_client: APIClient, body: bytes, content_type: str, status: int
 ) -> None:
-    TodoFactory(owner=alice)
+    TodoFactory.create(owner=alice)
     before = snapshot()
 
     response = post_raw(alice_client, LIST_URL, body, content_type)
@@ -313,9 +313,7 @@ def test_a_100_character_title_is_accepted(alice_client: APIClient) -> None:
     assert response.status_code == 201
 
 
-def test_an_oversized_body_is_refused_with_413(
-    alice_client: APIClient, settings: Any
-) -> None:
+def test_an_oversized_body_is_refused_with_413(alice_client: APIClient, settings: Any) -> None:
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
     body = b'{"title": "' + b"x" * 2048 + b'"}'
 
@@ -327,7 +325,7 @@ def test_an_oversized_body_is_refused_with_413(
 
 
 def test_invalid_updates_change_nothing(alice: User, alice_client: APIClient) -> None:
-    todo = TodoFactory(owner=alice, title="keep me")
+    todo = TodoFactory.create(owner=alice, title="keep me")
     before = snapshot()
 
     for payload in ({"title": ""}, {"completed": "no"}, {"colour": "red"}):
@@ -358,7 +356,7 @@ def test_an_unknown_id_is_404(alice_client: APIClient) -> None:
 def test_unsupported_methods_are_405(
     alice: User, alice_client: APIClient, method: str, url_kind: str
 ) -> None:
-    todo = TodoFactory(owner=alice)
+    todo = TodoFactory.create(owner=alice)
     before = snapshot()
     url = LIST_URL if url_kind == "list" else detail_url(todo.pk)
 

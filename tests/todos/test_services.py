@@ -33,7 +33,7 @@ def test_todo_create_refuses_a_title_over_100_characters(alice: User) -> None:
 
 
 def test_todo_update_changes_only_the_given_fields(alice: User) -> None:
-    todo = TodoFactory(owner=alice, title="old", completed=False)
+    todo = TodoFactory.create(owner=alice, title="old", completed=False)
 
     services.todo_update(todo=todo, data={"completed": True})
 
@@ -42,7 +42,7 @@ def test_todo_update_changes_only_the_given_fields(alice: User) -> None:
 
 
 def test_todo_update_moves_updated_at_forward(alice: User) -> None:
-    todo = TodoFactory(owner=alice)
+    todo = TodoFactory.create(owner=alice)
     before = todo.updated_at
 
     services.todo_update(todo=todo, data={"title": "new"})
@@ -52,7 +52,7 @@ def test_todo_update_moves_updated_at_forward(alice: User) -> None:
 
 
 def test_todo_update_without_changes_keeps_updated_at(alice: User) -> None:
-    todo = TodoFactory(owner=alice, title="same")
+    todo = TodoFactory.create(owner=alice, title="same")
     before = todo.updated_at
 
     services.todo_update(todo=todo, data={"title": " same "})
@@ -62,14 +62,14 @@ def test_todo_update_without_changes_keeps_updated_at(alice: User) -> None:
 
 
 def test_todo_update_refuses_fields_it_does_not_own(alice: User) -> None:
-    todo = TodoFactory(owner=alice)
+    todo = TodoFactory.create(owner=alice)
 
     with pytest.raises(ValueError, match="owner"):
         services.todo_update(todo=todo, data={"owner": alice})
 
 
 def test_todo_delete_removes_the_todo(alice: User) -> None:
-    todo = TodoFactory(owner=alice)
+    todo = TodoFactory.create(owner=alice)
 
     services.todo_delete(todo=todo)
 

@@ -17,11 +17,13 @@ class Command(BaseCommand):
         parser.add_argument("--password", default="demo-password-2024")
         parser.add_argument("--base-url", default="http://127.0.0.1:8000")
 
-    def handle(self, *args: Any, username: str, password: str, base_url: str, **options: Any) -> None:
+    def handle(
+        self, *args: Any, username: str, password: str, base_url: str, **options: Any
+    ) -> None:
         _, created = user_ensure(username=username, password=password)
         state = "created" if created else "already exists (password unchanged)"
         self.stdout.write(f"Demo user {username!r} {state}. Get a token with:")
         self.stdout.write(
             f"  curl -s -X POST {base_url}/api/auth/token/ -H 'Content-Type: application/json' "
-            f"-d '{{\"username\": \"{username}\", \"password\": \"{password}\"}}'"
+            f'-d \'{{"username": "{username}", "password": "{password}"}}\''
         )

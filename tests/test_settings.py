@@ -1,0 +1,303 @@
+"""Settings come only from the environment, and bad or missing values stop the process.
+
+The settings module is read once per process, so the end-to-end cases run ``manage.py`` or
+``python -c`` in a subprocess with a clean environment: the test run's ``DJANGO_*``,
+``THROTTLE_*``, ``DATABASE_*`` and ``REDIS_*`` variables removed, then explicit values. The
+rules in ``app.envconfig`` are also unit-tested directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from app import envconfig
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+INHERITED_PREFIXES_REMOVED = ("DJANGO_", "THROTTLE_", "DATABASE_", "REDIS_")
+SUBPROCESS_TIMEOUT_S = 60.0
+PRINT_SETTINGS = """
+import json
+import django
+from django.conf import settings
+
+django.setup()
+print(json.dumps({
+    "database": settings.DATABASES["default"],
+    "cache": settings.CACHES["default"],
+    "throttle_rates": settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+    "secret_key": settings.SECRET_KEY,
+}, default=str))
+"""
+
+
+def _secret() -> str:
+    """A random secret key long and varied enough for ``check --deploy``."""
+    return secrets.token_urlsafe(50)
+
+
+def _production_env(**values: str) -> dict[str, str]:
+    """A clean environment plus debug off, a fresh secret and one allowed host, then ``values``.
+
+    A value of ``""`` removes that variable instead.
+    """
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(INHERITED_PREFIXES_REMOVED)
+    }
+    env.update(
+        DJANGO_DEBUG="false", DJANGO_SECRET_KEY=_secret(), DJANGO_ALLOWED_HOSTS="example.com"
+    )
+    for name, value in values.items():
+        if value:
+            env[name] = value
+        else:
+            env.pop(name, None)
+    return env
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT_S,
+        check=False,
+    )
+
+
+def _check_deploy(**values: str) -> subprocess.CompletedProcess[str]:
+    """``manage.py check --deploy`` with production-like settings and ``values``."""
+    return _run(["manage.py", "check", "--deploy"], _production_env(**values))
+
+
+def _settings_with(**values: str) -> dict[str, Any]:
+    """The database, cache, throttle rates and secret key a fresh process would use."""
+    env = _production_env(DJANGO_SETTINGS_MODULE="app.settings", **values)
+    result = _run(["-c", PRINT_SETTINGS], env)
+    assert result.returncode == 0, result.stderr
+    loaded: dict[str, Any] = json.loads(result.stdout)
+    return loaded
+
+
+def _error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The final line of a traceback: the exception that stopped the process."""
+    assert result.returncode != 0, result.stdout
+    return result.stderr.strip().splitlines()[-1]
+
+
+# ------------------------------------------------------------------ manage.py check --deploy
+def test_it_passes_the_deployment_checklist_with_production_settings() -> None:
+    """Debug off, a real secret and a host: ``check --deploy`` finds nothing to fix."""
+    result = _check_deploy()
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off() -> None:
+    """No default secret outside debug: the process stops and names the variable."""
+    line = _error_line(_check_deploy(DJANGO_SECRET_KEY=""))
+    assert line.startswith("django.core.exceptions.ImproperlyConfigured"), line
+    assert "Set the DJANGO_SECRET_KEY environment variable" in line
+
+
+def test_it_refuses_to_start_without_allowed_hosts_when_debug_is_off() -> None:
+    """No default host list outside debug: the process stops and names the variable."""
+    line = _error_line(_check_deploy(DJANGO_ALLOWED_HOSTS=""))
+    assert line.startswith("django.core.exceptions.ImproperlyConfigured"), line
+    assert "Set the DJANGO_ALLOWED_HOSTS environment variable" in line
+
+
+def test_it_refuses_an_empty_allowed_hosts_list() -> None:
+    """``DJANGO_ALLOWED_HOSTS=,`` is set but names no host: refused."""
+    line = _error_line(_check_deploy(DJANGO_ALLOWED_HOSTS=","))
+    assert "DJANGO_ALLOWED_HOSTS must name at least one host" in line
+
+
+def test_it_reads_the_secret_key_from_a_file(tmp_path: Path) -> None:
+    """``DJANGO_SECRET_KEY_FILE`` (a mounted secret) replaces ``DJANGO_SECRET_KEY``."""
+    key = _secret()
+    key_file = tmp_path / "secret_key"
+    key_file.write_text(key)
+    values = {"DJANGO_SECRET_KEY": "", "DJANGO_SECRET_KEY_FILE": str(key_file)}
+
+    result = _check_deploy(**values)
+
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+    assert _settings_with(**values)["secret_key"] == key
+
+
+def test_it_refuses_a_malformed_throttle_rate_naming_the_variable() -> None:
+    """A typo in a rate stops the process instead of disabling or crashing the throttle."""
+    line = _error_line(_check_deploy(THROTTLE_USER_RATE="banana"))
+    assert line.startswith("django.core.exceptions.ImproperlyConfigured"), line
+    assert "THROTTLE_USER_RATE='banana'" in line
+
+
+# ------------------------------------------------------------------ settings from URLs
+def test_it_tunes_a_postgres_database_url_for_connection_reuse_and_timeouts() -> None:
+    """A PostgreSQL URL gives persistent, health-checked connections with bounded waits."""
+    database = _settings_with(DATABASE_URL="postgres://u:p@db.example:5433/todos")["database"]
+    assert database["ENGINE"] == "django.db.backends.postgresql"
+    assert (database["HOST"], int(database["PORT"]), database["NAME"]) == (
+        "db.example",
+        5433,
+        "todos",
+    )
+    assert (database["USER"], database["PASSWORD"]) == ("u", "p")
+    assert database["CONN_MAX_AGE"] > 0
+    assert database["CONN_HEALTH_CHECKS"] is True
+    assert database["OPTIONS"]["connect_timeout"] > 0
+    assert "statement_timeout=" in database["OPTIONS"]["options"]
+
+
+def test_it_uses_redis_for_the_cache_when_redis_url_is_set() -> None:
+    """``REDIS_URL`` selects Django's Redis cache at that location."""
+    cache = _settings_with(REDIS_URL="redis://127.0.0.1:6379/1")["cache"]
+    assert cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert cache["LOCATION"] == "redis://127.0.0.1:6379/1"
+
+
+def test_it_defaults_to_a_sqlite_database_and_a_local_memory_cache() -> None:
+    """No URLs set: the embedded defaults a developer's `make run` relies on."""
+    loaded = _settings_with()
+    assert loaded["database"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert loaded["cache"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
+
+
+def test_it_takes_throttle_rates_from_the_environment() -> None:
+    """``THROTTLE_ANON_RATE`` reaches DRF's throttle rates; unset rates keep defaults."""
+    rates = _settings_with(THROTTLE_ANON_RATE="7/minute")["throttle_rates"]
+    assert rates["anon"] == "7/minute"
+    assert rates["user"] == "1000/minute"
+
+
+# ------------------------------------------------------------------ app.envconfig
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("100/minute", "100/minute"),
+        (" 5/S ", "5/s"),
+        ("20/hour", "20/hour"),
+        ("1/d", "1/d"),
+        ("off", None),
+        ("None", None),
+        ("", None),
+    ],
+)
+def test_it_accepts_drf_throttle_rates_and_off(value: str, expected: str | None) -> None:
+    """Rates are normalised; ``off``/``none``/empty disable the throttle."""
+    assert envconfig.throttle_rate(value, name="THROTTLE_X") == expected
+
+
+@pytest.mark.parametrize("value", ["banana", "100", "100/fortnight", "/minute", "-1/minute"])
+def test_it_rejects_malformed_throttle_rates(value: str) -> None:
+    """Anything else is a configuration error naming the variable."""
+    with pytest.raises(ImproperlyConfigured, match="THROTTLE_X="):
+        envconfig.throttle_rate(value, name="THROTTLE_X")
+
+
+def test_it_tunes_postgres_for_reuse_health_checks_and_timeouts() -> None:
+    """Persistent connections, health checks, a connect and a statement timeout."""
+    parsed = {"ENGINE": "django.db.backends.postgresql", "NAME": "todos"}
+    tuned = envconfig.tune_database(
+        parsed, conn_max_age=600, connect_timeout_s=5, statement_timeout_ms=5000
+    )
+    assert tuned["CONN_MAX_AGE"] == 600
+    assert tuned["CONN_HEALTH_CHECKS"] is True
+    assert tuned["OPTIONS"] == {"connect_timeout": 5, "options": "-c statement_timeout=5000"}
+    assert parsed == {"ENGINE": "django.db.backends.postgresql", "NAME": "todos"}
+
+
+def test_it_keeps_postgres_options_given_in_the_url() -> None:
+    """Options from ``DATABASE_URL`` query parameters win over the tuned defaults."""
+    parsed = {
+        "ENGINE": "django.db.backends.postgresql",
+        "OPTIONS": {"connect_timeout": 1, "sslmode": "require"},
+    }
+    tuned = envconfig.tune_database(
+        parsed, conn_max_age=60, connect_timeout_s=5, statement_timeout_ms=100
+    )
+    assert tuned["OPTIONS"] == {
+        "connect_timeout": 1,
+        "sslmode": "require",
+        "options": "-c statement_timeout=100",
+    }
+    assert parsed["OPTIONS"] == {"connect_timeout": 1, "sslmode": "require"}
+
+
+def test_it_tunes_sqlite_for_several_gunicorn_workers() -> None:
+    """WAL, immediate transactions and a busy timeout of at least a second."""
+    tuned = envconfig.tune_database(
+        {"ENGINE": "django.db.backends.sqlite3", "NAME": "/srv/todos/db.sqlite3"},
+        conn_max_age=600,
+        connect_timeout_s=0,
+        statement_timeout_ms=5000,
+    )
+    assert tuned["CONN_MAX_AGE"] == 600
+    assert tuned["CONN_HEALTH_CHECKS"] is True
+    assert tuned["OPTIONS"]["timeout"] == 1
+    assert tuned["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    assert "journal_mode=WAL" in tuned["OPTIONS"]["init_command"]
+    assert "statement_timeout" not in str(tuned["OPTIONS"])
+
+
+def test_it_leaves_other_database_engines_untouched() -> None:
+    """Only PostgreSQL and SQLite get tuning; other engines keep Django's defaults."""
+    tuned = envconfig.tune_database(
+        {"ENGINE": "django.db.backends.mysql", "NAME": "todos"},
+        conn_max_age=600,
+        connect_timeout_s=5,
+        statement_timeout_ms=5000,
+    )
+    assert tuned == {"ENGINE": "django.db.backends.mysql", "NAME": "todos", "OPTIONS": {}}
+
+
+@pytest.mark.parametrize("redis_url", [None, ""])
+def test_it_caches_in_process_memory_without_redis(redis_url: str | None) -> None:
+    """No ``REDIS_URL``: Django's local-memory cache."""
+    config = envconfig.cache_config(redis_url, timeout_s=1.0)
+    assert config["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
+
+
+@pytest.mark.parametrize(
+    "redis_url",
+    ["redis://127.0.0.1:6379/1", "rediss://cache.example:6380/0", "unix:///run/redis.sock"],
+)
+def test_it_caches_in_redis_with_bounded_socket_timeouts(redis_url: str) -> None:
+    """A Redis URL: Django's Redis cache, prefixed keys, connect and read timeouts."""
+    config = envconfig.cache_config(redis_url, timeout_s=0.5)
+    assert config == {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": redis_url,
+        "KEY_PREFIX": "todos",
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
+
+
+def test_it_rejects_a_cache_url_that_is_not_redis() -> None:
+    """A memcached (or mistyped) URL is a configuration error, not a silent fallback."""
+    with pytest.raises(ImproperlyConfigured, match="REDIS_URL"):
+        envconfig.cache_config("memcached://127.0.0.1:11211", timeout_s=1.0)
+
+
+@pytest.mark.parametrize(
+    ("enabled", "expected"), [(True, ("HTTP_X_FORWARDED_PROTO", "https")), (False, None)]
+)
+def test_it_trusts_the_forwarded_proto_header_only_when_enabled(
+    enabled: bool, expected: tuple[str, str] | None
+) -> None:
+    """Behind a TLS-terminating proxy only: trusting it elsewhere lets clients fake HTTPS."""
+    assert envconfig.proxy_ssl_header(enabled) == expected
