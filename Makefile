@@ -11,7 +11,7 @@ PORT ?= 8000
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
-.PHONY: help install run test test-sqlite test-postgres lint format lock clean
+.PHONY: help install run superuser test test-sqlite test-postgres lint format lock clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -28,31 +28,37 @@ install: $(VENV)/.installed ## create .venv and install the locked dependencies
 
 # `make run` is a plain-HTTP local server with debug off: a secret is generated once into
 # var/secret_key, TLS-only protections are switched off, and SQLite lives in var/.
-run: export DJANGO_SECRET_KEY_FILE ?= var/secret_key
-run: export DJANGO_ALLOWED_HOSTS ?= 127.0.0.1,localhost,[::1]
-run: export DJANGO_SECURE_SSL_REDIRECT ?= false
-run: export DJANGO_SECURE_HSTS_SECONDS ?= 0
-run: export DJANGO_SESSION_COOKIE_SECURE ?= false
-run: export DJANGO_CSRF_COOKIE_SECURE ?= false
-run: export DATABASE_URL ?= sqlite:///$(CURDIR)/var/db.sqlite3
-run: export DJANGO_STATIC_ROOT ?= $(CURDIR)/var/static
-run: export BIND_HOST ?= 127.0.0.1
+run superuser: export DJANGO_SECRET_KEY_FILE ?= var/secret_key
+run superuser: export DJANGO_ALLOWED_HOSTS ?= 127.0.0.1,localhost,[::1]
+run superuser: export DJANGO_SECURE_SSL_REDIRECT ?= false
+run superuser: export DJANGO_SECURE_HSTS_SECONDS ?= 0
+run superuser: export DJANGO_SESSION_COOKIE_SECURE ?= false
+run superuser: export DJANGO_CSRF_COOKIE_SECURE ?= false
+run superuser: export DATABASE_URL ?= sqlite:///$(CURDIR)/var/db.sqlite3
+run superuser: export DJANGO_STATIC_ROOT ?= $(CURDIR)/var/static
+run superuser: export BIND_HOST ?= 127.0.0.1
 run: export PORT := $(PORT)
-run: install ## serve the API with gunicorn on http://127.0.0.1:$(PORT) (SQLite in var/)
-	@mkdir -p var
-	@test -s var/secret_key || $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))' > var/secret_key
+run: install var/secret_key ## serve the API with gunicorn on http://127.0.0.1:8000 (PORT=...)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py ensure_demo_user --base-url http://127.0.0.1:$(PORT)
 	@echo "API docs: http://127.0.0.1:$(PORT)/api/docs/  (Ctrl-C stops the server)"
 	exec $(BIN)/gunicorn --config gunicorn.conf.py
 
+var/secret_key: | $(VENV)/.installed
+	@mkdir -p var
+	@umask 077; $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
+
+superuser: install var/secret_key ## create an admin login for the `make run` database
+	$(BIN)/python manage.py migrate --noinput --verbosity 0
+	$(BIN)/python manage.py createsuperuser
+
 test: test-sqlite test-postgres ## run the whole suite on SQLite, then on PostgreSQL if reachable
 
 test-sqlite: install ## run the suite on SQLite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-postgres: install ## run the suite on PostgreSQL ($$TEST_POSTGRES_URL)
+test-postgres: install ## run the suite on PostgreSQL (TEST_POSTGRES_URL=...)
 	@if $(BIN)/python -m tests.services postgres "$(TEST_POSTGRES_URL)"; then \
 		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS); \
 	elif [ "$${REQUIRE_SERVICES:-0}" = "1" ]; then \

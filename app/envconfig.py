@@ -10,6 +10,28 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
+from environ import FileAwareEnv
+from environ.fileaware_mapping import FileAwareMapping
+
+class _TrimmedFileAwareMapping(FileAwareMapping):  # type: ignore[misc]
+    """``os.environ`` plus ``<NAME>_FILE`` files, without the file's trailing newline."""
+
+    def __getitem__(self, key: str) -> str:
+        value: str = super().__getitem__(key)
+        if self.env.get(key + "_FILE"):
+            return value.rstrip("\r\n")
+        return value
+
+
+class Env(FileAwareEnv):  # type: ignore[misc]
+    """django-environ's reader: ``NAME`` or the contents of the file named by ``NAME_FILE``.
+
+    Secret files (Kubernetes, Docker, `make run`) usually end with a newline; it is not part of
+    the value, or a key read from a file would differ from the same key given inline.
+    """
+
+    ENVIRON = _TrimmedFileAwareMapping()
+
 
 _RATE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
 

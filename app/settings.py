@@ -11,7 +11,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import django_stubs_ext
-import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from app import envconfig
@@ -21,7 +20,7 @@ django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.FileAwareEnv()
+env = envconfig.Env()
 
 # ------------------------------------------------------------------ core
 DEBUG: bool = env.bool("DJANGO_DEBUG", default=False)

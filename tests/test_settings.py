@@ -139,6 +139,26 @@ def test_it_reads_the_secret_key_from_a_file(tmp_path: Path) -> None:
     assert _settings_with(**values)["secret_key"] == key
 
 
+def test_a_trailing_newline_in_a_secret_file_is_not_part_of_the_value(tmp_path: Path) -> None:
+    """Mounted secrets usually end in a newline; the key and host list must not include it."""
+    key = _secret()
+    (tmp_path / "secret_key").write_text(key + "\n")
+    (tmp_path / "hosts").write_text("a.example,b.example\n")
+    values = {
+        "DJANGO_SECRET_KEY": "",
+        "DJANGO_SECRET_KEY_FILE": str(tmp_path / "secret_key"),
+        "DJANGO_ALLOWED_HOSTS": "",
+        "DJANGO_ALLOWED_HOSTS_FILE": str(tmp_path / "hosts"),
+    }
+    script = "import django\nfrom django.conf import settings\ndjango.setup()\n"
+    script += "print(repr(settings.SECRET_KEY), settings.ALLOWED_HOSTS)"
+
+    result = _run(["-c", script], _production_env(DJANGO_SETTINGS_MODULE="app.settings", **values))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{key!r} ['a.example', 'b.example']"
+
+
 def test_it_refuses_a_malformed_throttle_rate_naming_the_variable() -> None:
     """A typo in a rate stops the process instead of disabling or crashing the throttle."""
     line = _error_line(_check_deploy(THROTTLE_USER_RATE="banana"))

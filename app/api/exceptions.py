@@ -1,9 +1,13 @@
 """DRF exception handling: every error is JSON, and services' Django errors become 400s."""
 
+import logging
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -18,12 +22,33 @@ class RequestEntityTooLarge(exceptions.APIException):
     default_code = "request_too_large"
 
 
+class DependencyUnavailable(exceptions.APIException):
+    """The database or the cache cannot be reached: retry later."""
+
+    status_code = 503
+    default_detail = "Service temporarily unavailable, retry later."
+    default_code = "unavailable"
+
+
+UNAVAILABLE_ERRORS = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
+RETRY_AFTER_SECONDS = 5
+
+logger = logging.getLogger(__name__)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Map Django errors to API errors, then let DRF render them.
 
     ``ValidationError`` from services becomes a 400 with field errors; a body over
-    ``DATA_UPLOAD_MAX_MEMORY_SIZE`` becomes a 413.
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE`` becomes a 413; an unreachable database or cache (refused,
+    timed out, statement cancelled) becomes a 503 with ``Retry-After`` instead of a crash.
     """
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        logger.error("dependency unavailable: %r", exc)
+        response = drf_exception_handler(DependencyUnavailable(), context)
+        if response is not None:
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     if isinstance(exc, RequestDataTooBig):
         exc = RequestEntityTooLarge()
     elif isinstance(exc, DjangoValidationError):

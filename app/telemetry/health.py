@@ -74,7 +74,9 @@ def readyz(request: HttpRequest) -> HttpResponse:
         results[name]["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
     failing = [name for name, result in results.items() if result["status"] != "ok"]
     body = {"status": "unavailable" if failing else "ok", "failing": failing, "checks": results}
-    return _no_store(JsonResponse(body, status=503 if failing else 200))
+    response = JsonResponse(body, status=503 if failing else 200)
+    response._has_been_logged = True  # type: ignore[attr-defined]  # logged above, with the cause
+    return _no_store(response)
 
 
 class HealthProbeMiddleware:
