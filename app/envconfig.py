@@ -13,6 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from environ import FileAwareEnv
 from environ.fileaware_mapping import FileAwareMapping
 
+
 class _TrimmedFileAwareMapping(FileAwareMapping):  # type: ignore[misc]
     """``os.environ`` plus ``<NAME>_FILE`` files, without the file's trailing newline."""
 

@@ -32,7 +32,8 @@ def backends(server: Server) -> list[datetime]:
         autocommit=True,
     ) as admin:
         rows = admin.execute(
-            "SELECT backend_start FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            "SELECT backend_start FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
             [database],
         ).fetchall()
     return [row[0] for row in rows]
