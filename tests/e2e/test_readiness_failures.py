@@ -59,17 +59,22 @@ def _signed_access_token(server: Server) -> str:
     return jwt.encode(claims, server.env["DJANGO_SECRET_KEY"], algorithm="HS256")
 
 
+def assert_not_ready(server: Server, *, failing: str, working: str) -> None:
+    """/readyz is a 503 JSON body naming ``failing`` and reporting ``working`` as fine."""
+    response = http("GET", f"{server.url}/readyz", timeout=CLIENT_TIMEOUT_S)
+    assert response.status == 503, response
+    assert response.is_json()
+    assert response.body["status"] == "unavailable"
+    assert response.body["failing"] == [failing]
+    assert response.body["checks"][failing]["status"] == "error"
+    assert response.body["checks"][working]["status"] == "ok"
+
+
 def test_it_reports_the_database_failing_when_postgres_is_unreachable(
     server_without_database: Server,
 ) -> None:
     """/readyz answers 503 and names the database, not the (working) cache."""
-    response = http("GET", f"{server_without_database.url}/readyz", timeout=CLIENT_TIMEOUT_S)
-    assert response.status == 503, response
-    assert response.is_json()
-    assert response.body["status"] == "unavailable"
-    assert response.body["failing"] == ["database"]
-    assert response.body["checks"]["database"]["status"] == "error"
-    assert response.body["checks"]["cache"]["status"] == "ok"
+    assert_not_ready(server_without_database, failing="database", working="cache")
 
 
 def test_it_stays_live_when_the_database_is_down(server_without_database: Server) -> None:
@@ -111,12 +116,7 @@ def test_it_reports_the_cache_failing_when_redis_is_unreachable(
     server_without_cache: Server,
 ) -> None:
     """/readyz answers 503 and names the cache, not the (working) database."""
-    response = http("GET", f"{server_without_cache.url}/readyz", timeout=CLIENT_TIMEOUT_S)
-    assert response.status == 503, response
-    assert response.is_json()
-    assert response.body["failing"] == ["cache"]
-    assert response.body["checks"]["database"]["status"] == "ok"
-    assert response.body["checks"]["cache"]["status"] == "error"
+    assert_not_ready(server_without_cache, failing="cache", working="database")
 
 
 def test_it_stays_live_when_the_cache_is_down(server_without_cache: Server) -> None:

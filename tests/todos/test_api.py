@@ -25,6 +25,19 @@ def snapshot() -> list[tuple[Any, ...]]:
     return list(Todo.objects.order_by("id").values_list("id", "owner_id", "title", "completed"))
 
 
+def snapshot_after_creating_todo_for(owner: User) -> list[tuple[Any, ...]]:
+    """Give ``owner`` one todo (the target of `send`'s detail URL) and snapshot the table."""
+    TodoFactory.create(owner=owner)
+    return snapshot()
+
+
+def send(client: APIClient, method: str, url_kind: str) -> Any:
+    """Send ``method`` with a small JSON body to the list URL or the newest todo's URL."""
+    newest = Todo.objects.order_by("-id").first()
+    url = LIST_URL if url_kind == "list" or newest is None else detail_url(newest.pk)
+    return getattr(client, method)(url, {"title": "x"}, format="json")
+
+
 # ------------------------------------------------------------------ CRUD
 
 
@@ -130,11 +143,9 @@ def test_the_list_shows_only_the_callers_todos(
 def test_every_todo_endpoint_needs_a_bearer_token(
     alice: User, anon_client: APIClient, method: str, url_kind: str
 ) -> None:
-    todo = TodoFactory.create(owner=alice)
-    before = snapshot()
-    url = LIST_URL if url_kind == "list" else detail_url(todo.pk)
+    before = snapshot_after_creating_todo_for(alice)
 
-    response = getattr(anon_client, method)(url, {"title": "x"}, format="json")
+    response = send(anon_client, method, url_kind)
 
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
@@ -356,11 +367,9 @@ def test_an_unknown_id_is_404(alice_client: APIClient) -> None:
 def test_unsupported_methods_are_405(
     alice: User, alice_client: APIClient, method: str, url_kind: str
 ) -> None:
-    todo = TodoFactory.create(owner=alice)
-    before = snapshot()
-    url = LIST_URL if url_kind == "list" else detail_url(todo.pk)
+    before = snapshot_after_creating_todo_for(alice)
 
-    response = getattr(alice_client, method)(url, {"title": "x"}, format="json")
+    response = send(alice_client, method, url_kind)
 
     assert response.status_code == 405
     assert "detail" in response.json()
