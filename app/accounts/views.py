@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,7 +25,7 @@ class RegisterView(generics.GenericAPIView[Any]):
     throttle_classes = AUTH_THROTTLES
     throttle_scope = "auth"
 
-    @extend_schema(responses={201: RegisterSerializer}, tags=["auth"])
+    @extend_schema(summary="Create an account", responses={201: RegisterSerializer}, tags=["auth"])
     def post(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -33,6 +33,7 @@ class RegisterView(generics.GenericAPIView[Any]):
         return Response(self.get_serializer(user).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema_view(post=extend_schema(summary="Get an access and a refresh token"))
 class TokenObtainPairView(jwt_views.TokenObtainPairView):
     """Exchange username and password for an access and a refresh JWT."""
 
@@ -41,6 +42,7 @@ class TokenObtainPairView(jwt_views.TokenObtainPairView):
     rejects_credentials = True  # 401 on a bad password or token (documented in the schema)
 
 
+@extend_schema_view(post=extend_schema(summary="Get a new access token"))
 class TokenRefreshView(jwt_views.TokenRefreshView):
     """Exchange a refresh JWT for a new access JWT."""
 
