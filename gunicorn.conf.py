@@ -1,11 +1,29 @@
 """gunicorn configuration for the todo service (read by `gunicorn -c gunicorn.conf.py`).
 
 Used by `make run`, the end-to-end tests and the container image alike. Everything is tunable
-from the environment: WEB_CONCURRENCY, PORT, BIND_HOST, GUNICORN_TIMEOUT,
-GUNICORN_GRACEFUL_TIMEOUT, GUNICORN_KEEPALIVE, FORWARDED_ALLOW_IPS.
+from the environment: WEB_CONCURRENCY, PORT, BIND_HOST, METRICS_PORT, GUNICORN_TIMEOUT,
+GUNICORN_GRACEFUL_TIMEOUT, GUNICORN_KEEPALIVE, FORWARDED_ALLOW_IPS, LOG_LEVEL, LOG_FORMAT.
+
+Metrics: workers write samples to PROMETHEUS_MULTIPROC_DIR (wiped when the master starts);
+the master serves them, aggregated, on METRICS_PORT. Per-worker telemetry (traces, Sentry)
+starts in app/wsgi.py, which each worker imports after fork.
 """
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+# Must be set before prometheus_client is imported anywhere (master or workers). A directory
+# made here is removed when the master exits; one given by the deployment is only emptied.
+_OWN_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+if _OWN_METRICS_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="todos-metrics-")
+
+from app.telemetry import metrics_server  # noqa: E402
+from app.telemetry.logging import logging_config  # noqa: E402
+from app.telemetry.setup import telemetry_enabled  # noqa: E402
 
 
 def _cpu_count() -> int:
@@ -46,10 +64,12 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # Trust X-Forwarded-* only from these proxy addresses (comma-separated, or *).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
-# The application logs each request itself (structured); gunicorn's access log stays off.
+# The application logs each request itself (structured); gunicorn's access log stays off and
+# its own messages go through the app's structlog pipeline (same format, same fields).
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+logconfig_dict = logging_config(level=loglevel)
 
 # Telemetry must start in each worker after fork, so the app is not preloaded in the master.
 preload_app = False
@@ -58,3 +78,39 @@ proc_name = "todo-api"
 # No runtime control socket: it would be written under $HOME (read-only in containers) and
 # shared by every gunicorn on the machine.
 control_socket_disable = True
+
+
+# ---------------------------------------------------------------- metrics endpoint (master)
+METRICS_DIR = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+METRICS_PORT = _int_env("METRICS_PORT", metrics_server.DEFAULT_METRICS_PORT)
+_worker_exits = metrics_server.WorkerExits()
+
+
+def on_starting(server: Any) -> None:
+    """Before any worker exists: forget samples a previous run left in the directory."""
+    metrics_server.reset_directory(METRICS_DIR)
+
+
+def when_ready(server: Any) -> None:
+    """Serve the aggregated metrics from the master on METRICS_PORT (0 turns it off)."""
+    if METRICS_PORT and telemetry_enabled():
+        metrics_server.serve(
+            directory=METRICS_DIR,
+            host=os.environ.get("BIND_HOST", "0.0.0.0"),
+            port=METRICS_PORT,
+            worker_pids=lambda: list(server.WORKERS),
+            exits=_worker_exits,
+        )
+        server.log.info("metrics listening on port %s", METRICS_PORT)
+
+
+def on_exit(server: Any) -> None:
+    """The master is leaving: remove the metrics directory if this file created it."""
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(METRICS_DIR, ignore_errors=True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker died or was recycled: keep its counts, drop its live gauges and exemplars."""
+    _worker_exits.count += 1
+    metrics_server.forget_worker(METRICS_DIR, worker.pid)

@@ -55,12 +55,14 @@ def tune_database(
     conn_max_age: int,
     connect_timeout_s: int,
     statement_timeout_ms: int,
+    instrumented: bool = False,
 ) -> dict[str, Any]:
     """Add connection reuse and timeouts to a parsed ``DATABASE_URL``.
 
     PostgreSQL: persistent connections with health checks, a libpq connect timeout and a
     server-side statement timeout, so a stuck database fails a request in seconds.
     SQLite: WAL journal and a busy timeout so several gunicorn workers can share the file.
+    ``instrumented`` swaps in django-prometheus' backend (query counts, latency, errors).
     """
     tuned = dict(config)
     options = dict(tuned.get("OPTIONS", {}))
@@ -77,23 +79,38 @@ def tune_database(
         options.setdefault("transaction_mode", "IMMEDIATE")
         options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
     tuned["OPTIONS"] = options
+    if instrumented and engine in _INSTRUMENTED_ENGINES:
+        tuned["ENGINE"] = _INSTRUMENTED_ENGINES[engine]
     return tuned
 
 
-def cache_config(redis_url: str | None, *, timeout_s: float) -> dict[str, Any]:
-    """Build the default cache: Redis when ``REDIS_URL`` is set, else per-process memory."""
+_INSTRUMENTED_ENGINES = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}
+
+
+def cache_config(
+    redis_url: str | None, *, timeout_s: float, instrumented: bool = False
+) -> dict[str, Any]:
+    """Build the default cache: Redis when ``REDIS_URL`` is set, else per-process memory.
+
+    ``instrumented`` uses django-prometheus' backends (get/hit/miss counters).
+    """
     if not redis_url:
-        return {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": "todos",
-        }
+        backend = "django_prometheus" if instrumented else "django.core"
+        return {"BACKEND": f"{backend}.cache.backends.locmem.LocMemCache", "LOCATION": "todos"}
     scheme = urlsplit(redis_url).scheme
     if scheme not in {"redis", "rediss", "unix"}:
         raise ImproperlyConfigured(
             f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {scheme!r}."
         )
     return {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": (
+            "django_prometheus.cache.backends.redis.NativeRedisCache"
+            if instrumented
+            else "django.core.cache.backends.redis.RedisCache"
+        ),
         "LOCATION": redis_url,
         "KEY_PREFIX": "todos",
         "OPTIONS": {

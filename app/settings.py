@@ -13,7 +13,10 @@ from pathlib import Path
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
-from app import envconfig
+from app import __version__, envconfig
+from app.telemetry import logging as telemetry_logging
+from app.telemetry.buckets import LATENCY_BUCKETS
+from app.telemetry.setup import telemetry_enabled
 
 # Lets generic classes such as ModelAdmin[Todo] be subscripted at runtime (typing).
 django_stubs_ext.monkeypatch()
@@ -44,8 +47,9 @@ else:
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must name at least one host.")
 
-SERVICE_NAME: str = env.str("OTEL_SERVICE_NAME", default="todo-api")
-SERVICE_VERSION: str = env.str("SERVICE_VERSION", default="0.1.0")
+SERVICE_VERSION = __version__
+# TELEMETRY_ENABLED=false: no metrics, traces, errors or access log (the benchmark's bare mode).
+TELEMETRY_ENABLED = telemetry_enabled()
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -63,11 +67,16 @@ INSTALLED_APPS = [
     "app.accounts",
     "app.todos",
 ]
+if TELEMETRY_ENABLED:
+    INSTALLED_APPS.append("django_prometheus")
 
 MIDDLEWARE = [
     # Probes answer first: kubelet sends the pod IP as Host, which ALLOWED_HOSTS would refuse,
     # and plain-HTTP probes must not be redirected to HTTPS.
     "app.telemetry.health.HealthProbeMiddleware",
+    # (the OpenTelemetry middleware is inserted here when tracing starts)
+    "app.telemetry.metrics.MetricsBeforeMiddleware",
+    "app.telemetry.requests.RequestTelemetryMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -76,7 +85,17 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Faults fire after routing, inside the metrics middlewares, so injected errors are counted.
+    "app.telemetry.faults.FaultInjectionMiddleware",
+    "app.telemetry.metrics.MetricsAfterMiddleware",
 ]
+if not TELEMETRY_ENABLED:
+    _TELEMETRY_MIDDLEWARE = {
+        "app.telemetry.metrics.MetricsBeforeMiddleware",
+        "app.telemetry.requests.RequestTelemetryMiddleware",
+        "app.telemetry.metrics.MetricsAfterMiddleware",
+    }
+    MIDDLEWARE = [m for m in MIDDLEWARE if m not in _TELEMETRY_MIDDLEWARE]
 
 ROOT_URLCONF = "app.urls"
 WSGI_APPLICATION = "app.wsgi.application"
@@ -105,6 +124,7 @@ DATABASES = {
         conn_max_age=env.int("DATABASE_CONN_MAX_AGE", default=600),
         connect_timeout_s=env.int("DATABASE_CONNECT_TIMEOUT", default=5),
         statement_timeout_ms=env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=5000),
+        instrumented=TELEMETRY_ENABLED,
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -115,6 +135,7 @@ CACHES = {
     "default": envconfig.cache_config(
         env.str("REDIS_URL", default="") or None,
         timeout_s=env.float("REDIS_TIMEOUT_SECONDS", default=1.0),
+        instrumented=TELEMETRY_ENABLED,
     )
 }
 
@@ -224,15 +245,14 @@ STORAGES = {
 }
 
 # ------------------------------------------------------------------ logging
+# structlog over the standard library: JSON lines (LOG_FORMAT=json, or stdout not a TTY) or
+# console lines; gunicorn uses the same configuration (gunicorn.conf.py).
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO").upper()
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {
-        "stdout": {"class": "logging.StreamHandler", "formatter": "plain"},
-    },
-    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
-}
+LOGGING = telemetry_logging.logging_config(level=LOG_LEVEL)
+telemetry_logging.configure_structlog()
+
+# ------------------------------------------------------------------ metrics
+# django-prometheus reads these when first imported (in the workers, after settings load).
+PROMETHEUS_LATENCY_BUCKETS = LATENCY_BUCKETS
+# Not PROMETHEUS_EXPORT_MIGRATIONS: it queries the database while a worker boots, so a
+# database outage would stop workers from starting at all.

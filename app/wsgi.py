@@ -1,9 +1,18 @@
-"""WSGI entry point: gunicorn serves ``app.wsgi:application``."""
+"""WSGI entry point: gunicorn serves ``app.wsgi:application``.
+
+Imported in each gunicorn worker after fork (the app is not preloaded), so per-process
+telemetry (the OpenTelemetry SDK and its instrumentation, Sentry) starts here, once per
+worker, with the settings module already named.
+"""
 
 import os
 
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "app.settings")
+
+from app.telemetry.setup import start_process_telemetry
+
+start_process_telemetry()
 
 application = get_wsgi_application()

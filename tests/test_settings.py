@@ -22,7 +22,7 @@ from django.core.exceptions import ImproperlyConfigured
 from app import envconfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-INHERITED_PREFIXES_REMOVED = ("DJANGO_", "THROTTLE_", "DATABASE_", "REDIS_")
+INHERITED_PREFIXES_REMOVED = ("DJANGO_", "THROTTLE_", "DATABASE_", "REDIS_", "TELEMETRY_")
 SUBPROCESS_TIMEOUT_S = 60.0
 PRINT_SETTINGS = """
 import json
@@ -170,7 +170,7 @@ def test_it_refuses_a_malformed_throttle_rate_naming_the_variable() -> None:
 def test_it_tunes_a_postgres_database_url_for_connection_reuse_and_timeouts() -> None:
     """A PostgreSQL URL gives persistent, health-checked connections with bounded waits."""
     database = _settings_with(DATABASE_URL="postgres://u:p@db.example:5433/todos")["database"]
-    assert database["ENGINE"] == "django.db.backends.postgresql"
+    assert database["ENGINE"] == "django_prometheus.db.backends.postgresql"  # instrumented
     assert (database["HOST"], int(database["PORT"]), database["NAME"]) == (
         "db.example",
         5433,
@@ -186,15 +186,26 @@ def test_it_tunes_a_postgres_database_url_for_connection_reuse_and_timeouts() ->
 def test_it_uses_redis_for_the_cache_when_redis_url_is_set() -> None:
     """``REDIS_URL`` selects Django's Redis cache at that location."""
     cache = _settings_with(REDIS_URL="redis://127.0.0.1:6379/1")["cache"]
-    assert cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert cache["BACKEND"] == "django_prometheus.cache.backends.redis.NativeRedisCache"
     assert cache["LOCATION"] == "redis://127.0.0.1:6379/1"
+
+
+def test_bare_mode_uses_uninstrumented_backends() -> None:
+    """``TELEMETRY_ENABLED=false`` (the benchmark's baseline) keeps Django's own backends."""
+    loaded = _settings_with(
+        TELEMETRY_ENABLED="false",
+        DATABASE_URL="postgres://u:p@db.example:5433/todos",
+        REDIS_URL="redis://127.0.0.1:6379/1",
+    )
+    assert loaded["database"]["ENGINE"] == "django.db.backends.postgresql"
+    assert loaded["cache"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
 
 
 def test_it_defaults_to_a_sqlite_database_and_a_local_memory_cache() -> None:
     """No URLs set: the embedded defaults a developer's `make run` relies on."""
     loaded = _settings_with()
-    assert loaded["database"]["ENGINE"] == "django.db.backends.sqlite3"
-    assert loaded["cache"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
+    assert loaded["database"]["ENGINE"] == "django_prometheus.db.backends.sqlite3"
+    assert loaded["cache"]["BACKEND"] == "django_prometheus.cache.backends.locmem.LocMemCache"
 
 
 def test_it_takes_throttle_rates_from_the_environment() -> None:

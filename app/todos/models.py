@@ -2,11 +2,12 @@
 
 from django.conf import settings
 from django.db import models
+from django_prometheus.models import ExportModelOperationsMixin
 
 TITLE_MAX_LENGTH = 100
 
 
-class Todo(models.Model):
+class Todo(ExportModelOperationsMixin("todo"), models.Model):  # type: ignore[misc]
     """One thing to do, visible only to its owner."""
 
     owner = models.ForeignKey(

@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from app.todos import metrics
 from app.todos.models import Todo
 
 UPDATABLE_FIELDS = frozenset({"title", "completed"})
@@ -16,6 +17,9 @@ def todo_create(*, owner: User, title: str, completed: bool = False) -> Todo:
     todo = Todo(owner=owner, title=title.strip(), completed=completed)
     _validate(todo)
     todo.save()
+    transaction.on_commit(metrics.todos_created.inc)
+    if completed:
+        transaction.on_commit(metrics.todos_completed.inc)
     return todo
 
 
@@ -34,6 +38,8 @@ def todo_update(*, todo: Todo, data: dict[str, Any]) -> Todo:
         setattr(todo, field, data[field])
     _validate(todo)
     todo.save(update_fields=[*changed, "updated_at"])
+    if "completed" in changed and todo.completed:
+        transaction.on_commit(metrics.todos_completed.inc)
     return todo
 
 
@@ -41,6 +47,7 @@ def todo_update(*, todo: Todo, data: dict[str, Any]) -> Todo:
 def todo_delete(*, todo: Todo) -> None:
     """Delete ``todo``."""
     todo.delete()
+    transaction.on_commit(metrics.todos_deleted.inc)
 
 
 def _validate(todo: Todo) -> None:

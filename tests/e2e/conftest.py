@@ -172,6 +172,11 @@ class Server:
         """Everything gunicorn and the app wrote to stdout and stderr so far."""
         return self.log_path.read_text(errors="replace")
 
+    @property
+    def metrics_url(self) -> str:
+        """The metrics endpoint gunicorn's master serves on its own port."""
+        return f"http://{HOST}:{self.env['METRICS_PORT']}/metrics"
+
 
 def server_environment(
     overrides: Mapping[str, str], *, port: int, directory: Path
@@ -189,6 +194,8 @@ def server_environment(
         "DJANGO_STATIC_ROOT": str(directory / "static"),
         "BIND_HOST": HOST,
         "PORT": str(port),
+        "METRICS_PORT": str(free_port()),
+        "LOG_FORMAT": "json",
         "WEB_CONCURRENCY": "2",
         "PYTHONUNBUFFERED": "1",
         **overrides,

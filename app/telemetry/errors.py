@@ -1,0 +1,60 @@
+"""Sentry error reporting, on only when ``SENTRY_DSN`` is set.
+
+OpenTelemetry stays the single source of trace ids: Sentry's OTLP integration only links each
+event to the active OTel span (its exporter and propagator are left off, so W3C
+``traceparent`` propagation is untouched), and events are not created from log lines (the
+Django integration captures unhandled exceptions once). No request bodies, no PII, and the
+same secret scrubbing as the logs.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import sentry_sdk
+from sentry_sdk.integrations.django import DjangoIntegration
+from sentry_sdk.integrations.logging import LoggingIntegration
+from sentry_sdk.integrations.otlp import OTLPIntegration
+from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
+
+from app.telemetry.identity import service_identity
+from app.telemetry.logging import redact
+
+SCRUBBED_KEYS = [*DEFAULT_DENYLIST, "access", "refresh", "jwt", "bearer"]
+
+
+def scrub_event(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
+    """Drop request bodies and cookies and redact secret-looking values everywhere."""
+    request = event.get("request")
+    if isinstance(request, dict):
+        request.pop("data", None)
+        request.pop("cookies", None)
+    cleaned: dict[str, Any] = redact(event)
+    return cleaned
+
+
+def configure_sentry() -> bool:
+    """Initialise Sentry from ``SENTRY_*`` variables; ``False`` when no DSN is set."""
+    dsn = os.environ.get("SENTRY_DSN", "").strip()
+    if not dsn:
+        return False
+    identity = service_identity()
+    rate = os.environ.get("SENTRY_TRACES_SAMPLE_RATE", "").strip()
+    sentry_sdk.init(
+        dsn=dsn,
+        environment=os.environ.get("SENTRY_ENVIRONMENT") or identity.environment,
+        release=os.environ.get("SENTRY_RELEASE") or f"{identity.name}@{identity.version}",
+        send_default_pii=False,
+        max_request_body_size="never",
+        include_local_variables=False,
+        traces_sample_rate=float(rate) if rate else None,
+        event_scrubber=EventScrubber(denylist=SCRUBBED_KEYS, recursive=True),
+        before_send=scrub_event,  # type: ignore[arg-type]
+        integrations=[
+            DjangoIntegration(),
+            LoggingIntegration(event_level=None),
+            OTLPIntegration(setup_otlp_traces_exporter=False, setup_propagator=False),
+        ],
+    )
+    return True

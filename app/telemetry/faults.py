@@ -1,0 +1,110 @@
+"""Fault injection for demos and alert tests: errors and added latency on chosen routes.
+
+Off unless ``FAULT_ERROR_RATE`` (0..1) or ``FAULT_LATENCY_MS`` (+ ``FAULT_LATENCY_JITTER_MS``)
+is set; ``FAULT_ROUTES`` (comma-separated route templates such as ``/api/todos/``, or ``*``)
+limits them. Refused, with an error log, when ``DEPLOYMENT_ENVIRONMENT`` is ``production``.
+Injected in ``process_view`` (after routing, inside the metrics middlewares), so injected
+errors are real unhandled exceptions: counted as 5xx, logged, and reported to Sentry.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest, HttpResponse
+
+from app.telemetry.identity import service_identity
+from app.telemetry.routes import route_template
+
+logger = structlog.get_logger(__name__)
+_random = random.SystemRandom()
+
+
+class InjectedFaultError(RuntimeError):
+    """The error a fault raises on purpose."""
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    """What to inject and where."""
+
+    error_rate: float = 0.0
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    routes: frozenset[str] = frozenset({"*"})
+
+    @property
+    def active(self) -> bool:
+        """True when any fault is switched on."""
+        return self.error_rate > 0 or self.latency_ms > 0 or self.jitter_ms > 0
+
+    def applies_to(self, route: str) -> bool:
+        """True for a route the faults target (probes and unmatched paths never)."""
+        return "*" in self.routes or route in self.routes
+
+
+def _number(name: str, *, low: float, high: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number") from None
+    if not low <= value <= high:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be between {low:g} and {high:g}")
+    return value
+
+
+def faults_from_environment() -> FaultConfig:
+    """The faults the environment asks for; none in production."""
+    routes = os.environ.get("FAULT_ROUTES", "").strip()
+    config = FaultConfig(
+        error_rate=_number("FAULT_ERROR_RATE", low=0, high=1),
+        latency_ms=_number("FAULT_LATENCY_MS", low=0, high=60_000),
+        jitter_ms=_number("FAULT_LATENCY_JITTER_MS", low=0, high=60_000),
+        routes=frozenset(r.strip() for r in routes.split(",") if r.strip()) or frozenset({"*"}),
+    )
+    if config.active and service_identity().environment == "production":
+        logger.error("fault_injection_refused", reason="deployment environment is production")
+        return FaultConfig()
+    if config.active:
+        logger.warning("fault_injection_active", **_describe(config))
+    return config
+
+
+def _describe(config: FaultConfig) -> dict[str, Any]:
+    return {
+        "error_rate": config.error_rate,
+        "latency_ms": config.latency_ms,
+        "jitter_ms": config.jitter_ms,
+        "routes": sorted(config.routes),
+    }
+
+
+class FaultInjectionMiddleware:
+    """Delay or fail matching requests after routing, before the view."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.config = faults_from_environment()
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, *args: Any) -> None:
+        config = self.config
+        if not config.active or not config.applies_to(route_template(request)):
+            return
+        delay_ms = config.latency_ms + _random.uniform(0, config.jitter_ms)
+        if delay_ms > 0:
+            time.sleep(delay_ms / 1000)
+        if config.error_rate > 0 and _random.random() < config.error_rate:
+            raise InjectedFaultError(f"injected fault on {route_template(request)}")

@@ -1,0 +1,161 @@
+"""One logging pipeline for the app, Django, gunicorn and libraries: structlog over stdlib.
+
+``logging_config()`` is the ``dictConfig`` both Django (``LOGGING``) and gunicorn
+(``logconfig_dict``) use, so every line has the same shape: JSON when ``LOG_FORMAT=json`` or
+stdout is not a terminal, colourful console lines otherwise. Every event carries the service
+identity and, inside a request, ``request_id``, ``trace_id`` and ``span_id``. Secrets are
+redacted by key and by shape before rendering.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import structlog
+from opentelemetry import trace
+
+from app.telemetry.identity import service_identity
+
+REDACTED = "[REDACTED]"
+_SECRET_KEYS = re.compile(
+    r"pass(word)?|secret|token|authorization|cookie|session|^access$|^refresh$|api[_-]?key",
+    re.IGNORECASE,
+)
+_JWT = re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]{4,}")
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]+")
+
+
+def log_format(explicit: str | None = None) -> str:
+    """``json`` or ``console``: ``LOG_FORMAT`` when set, else console only on a terminal."""
+    chosen = (explicit if explicit is not None else os.environ.get("LOG_FORMAT", "")).lower()
+    if chosen in {"json", "console"}:
+        return chosen
+    return "console" if sys.stdout.isatty() else "json"
+
+
+def service_fields() -> dict[str, str]:
+    """The service identity every log line carries."""
+    identity = service_identity()
+    return {
+        "service": identity.name,
+        "service_version": identity.version,
+        "environment": identity.environment,
+    }
+
+
+def _add_service(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in _SERVICE.items():
+        event.setdefault(key, value)
+    return event
+
+
+def _add_trace_context(
+    _: Any, __: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """``trace_id``/``span_id`` (hex) of the active OpenTelemetry span, when there is one."""
+    if "trace_id" in event:
+        return event
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event["trace_id"] = trace.format_trace_id(context.trace_id)
+        event["span_id"] = trace.format_span_id(context.span_id)
+    return event
+
+
+def redact(value: Any) -> Any:
+    """Blank secret-looking keys and token-shaped strings, recursively."""
+    if isinstance(value, Mapping):
+        return {
+            key: REDACTED if isinstance(key, str) and _SECRET_KEYS.search(key) else redact(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact(item) for item in value]
+    if isinstance(value, str):
+        return _BEARER.sub(r"\1 " + REDACTED, _JWT.sub(REDACTED, value))
+    return value
+
+
+def _redact_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    cleaned: MutableMapping[str, Any] = redact(event)
+    return cleaned
+
+
+_SERVICE: dict[str, str] = {}
+
+SHARED_PROCESSORS: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.stdlib.ExtraAdder(),
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+    _add_trace_context,
+    _add_service,
+]
+
+
+def _renderer_chain(fmt: str) -> list[Any]:
+    if fmt == "json":
+        return [
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.dict_tracebacks,
+            _redact_event,
+            structlog.processors.JSONRenderer(),
+        ]
+    return [
+        structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+        _redact_event,
+        structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty()),
+    ]
+
+
+def logging_config(*, level: str = "INFO", fmt: str | None = None) -> dict[str, Any]:
+    """The ``logging.config.dictConfig`` for every process of the service."""
+    _SERVICE.update(service_fields())
+    chosen = log_format(fmt)
+    quiet = "WARNING" if level.upper() in {"DEBUG", "INFO"} else level.upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "structlog": {
+                "()": structlog.stdlib.ProcessorFormatter,
+                "processors": _renderer_chain(chosen),
+                "foreign_pre_chain": SHARED_PROCESSORS,
+            },
+        },
+        "handlers": {
+            "stdout": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stdout",
+                "formatter": "structlog",
+            },
+        },
+        "root": {"handlers": ["stdout"], "level": level.upper()},
+        "loggers": {
+            # Each 4xx would add a second line next to the access event; 5xx still log here.
+            "django.request": {"level": "ERROR", "propagate": True},
+            "django.server": {"level": "ERROR", "propagate": True},
+            "gunicorn.error": {"level": level.upper(), "propagate": True},
+            "gunicorn.access": {"level": "WARNING", "propagate": True},
+            # The OTel SDK warns per dropped span when a collector is down; keep it quiet.
+            "opentelemetry": {"level": "ERROR", "propagate": True},
+            "urllib3": {"level": quiet, "propagate": True},
+        },
+    }
+
+
+def configure_structlog() -> None:
+    """Route structlog loggers through the stdlib handlers ``logging_config()`` sets up."""
+    if structlog.is_configured():
+        return
+    structlog.configure(
+        processors=[*SHARED_PROCESSORS, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )

@@ -1,0 +1,99 @@
+"""Prometheus metrics recorded inside the app (django-prometheus plus trace exemplars).
+
+django-prometheus keeps its metric names and labels (the community dashboards and alerts
+work unchanged); its request-latency histograms are swapped for a subclass that attaches the
+active trace id as an exemplar to each observation.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from django_prometheus.middleware import (
+    Metrics,
+    PrometheusAfterMiddleware,
+    PrometheusBeforeMiddleware,
+)
+from opentelemetry import trace
+from prometheus_client import Histogram
+from prometheus_client.utils import floatToGoString
+
+from app.telemetry import exemplars
+
+EXEMPLAR_HISTOGRAMS = frozenset(
+    {
+        "django_http_requests_latency_seconds_by_view_method",
+        "django_http_requests_latency_including_middlewares_seconds",
+    }
+)
+
+
+def current_trace_exemplar() -> dict[str, str] | None:
+    """``{"trace_id", "span_id"}`` of the active, sampled span, if any."""
+    context = trace.get_current_span().get_span_context()
+    if not (context.is_valid and context.trace_flags.sampled):
+        return None
+    return {
+        "trace_id": trace.format_trace_id(context.trace_id),
+        "span_id": trace.format_span_id(context.span_id),
+    }
+
+
+class ExemplarHistogram(Histogram):
+    """A Histogram whose observations carry the active trace as an exemplar."""
+
+    def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
+        if exemplar is None:
+            exemplar = current_trace_exemplar()
+        super().observe(amount, exemplar)
+        if exemplar is not None and "trace_id" in exemplar:
+            self._share_exemplar(amount, exemplar)
+
+    def _share_exemplar(self, amount: float, exemplar: dict[str, str]) -> None:
+        """In multiprocess mode, hand the exemplar to the master through the worker's file."""
+        shared = exemplars.writer()
+        if shared is None:
+            return
+        bound = next(b for b in self._upper_bounds if amount <= b)
+        labels = dict(zip(self._labelnames, self._labelvalues, strict=True))
+        labels["le"] = floatToGoString(bound)  # type: ignore[no-untyped-call]
+        shared.record(
+            exemplars.StoredExemplar(
+                sample=f"{self._name}_bucket",
+                labels=labels,
+                trace_id=exemplar["trace_id"],
+                span_id=exemplar.get("span_id", ""),
+                value=amount,
+                timestamp=time.time(),
+            )
+        )
+
+
+class ExemplarMetrics(Metrics):  # type: ignore[misc]  # django-prometheus is untyped
+    """django-prometheus's request metrics, with exemplars on the latency histograms."""
+
+    def register_metric(
+        self, metric_cls: type[Any], name: str, documentation: str, labelnames: Any = (), **kw: Any
+    ) -> Any:
+        if metric_cls is Histogram and name in EXEMPLAR_HISTOGRAMS:
+            metric_cls = ExemplarHistogram
+        return super().register_metric(metric_cls, name, documentation, labelnames, **kw)
+
+
+class MetricsBeforeMiddleware(PrometheusBeforeMiddleware):  # type: ignore[misc]
+    """First of the pair: counts requests and starts the clock."""
+
+    metrics_cls = ExemplarMetrics
+
+
+class MetricsAfterMiddleware(PrometheusAfterMiddleware):  # type: ignore[misc]
+    """Last of the pair: observes latency (with exemplars) by view, method and status."""
+
+    metrics_cls = ExemplarMetrics
+
+
+def multiprocess_enabled() -> bool:
+    """True under gunicorn, where every worker writes its samples to a shared directory."""
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))

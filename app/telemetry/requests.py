@@ -1,0 +1,72 @@
+"""Per-request telemetry: a request id, log context, and exactly one access event.
+
+Sits just inside the OpenTelemetry middleware, so the server span is active while the access
+event is written and the line carries the span's ``trace_id`` and ``span_id``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable
+
+import sentry_sdk
+import structlog
+from django.http import HttpRequest, HttpResponse
+
+from app.telemetry.routes import route_template
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+access_log = structlog.get_logger("app.access")
+
+
+def request_id_from(request: HttpRequest) -> str:
+    """The caller's ``X-Request-ID`` when it is short and plain, else a new UUID."""
+    candidate = request.headers.get(REQUEST_ID_HEADER, "")
+    if _SANE_REQUEST_ID.fullmatch(candidate):
+        return candidate
+    return uuid.uuid4().hex
+
+
+def _user_id(request: HttpRequest) -> int | str | None:
+    user = getattr(request, "user", None)
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    user_id: int | str | None = user.pk
+    return user_id
+
+
+class RequestTelemetryMiddleware:
+    """Bind ``request_id`` for every log line of the request, echo it, log one access event."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        request_id = request_id_from(request)
+        request.request_id = request_id  # type: ignore[attr-defined]
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        sentry_sdk.get_isolation_scope().set_tag("request_id", request_id)
+        try:
+            response = self.get_response(request)
+        except BaseException:
+            structlog.contextvars.clear_contextvars()
+            raise
+        response[REQUEST_ID_HEADER] = request_id
+        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        log = access_log.error if response.status_code >= 500 else access_log.info
+        log(
+            "request_finished",
+            method=request.method,
+            route=route_template(request),
+            status=response.status_code,
+            duration_ms=duration_ms,
+            user_id=_user_id(request),
+        )
+        structlog.contextvars.clear_contextvars()
+        return response

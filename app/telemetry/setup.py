@@ -1,0 +1,25 @@
+"""Start the per-process telemetry (traces, errors) once, before Django serves a request."""
+
+from __future__ import annotations
+
+import os
+
+_started = False
+
+
+def telemetry_enabled() -> bool:
+    """``TELEMETRY_ENABLED=false`` turns every signal off (the benchmark's bare mode)."""
+    return os.environ.get("TELEMETRY_ENABLED", "true").strip().lower() not in {"0", "false", "no"}
+
+
+def start_process_telemetry() -> None:
+    """Configure tracing and Sentry in this process; safe to call more than once."""
+    global _started  # noqa: PLW0603  # process-wide, like the SDKs it configures
+    if _started or not telemetry_enabled():
+        return
+    _started = True
+    from app.telemetry.errors import configure_sentry  # noqa: PLC0415  # needs settings loaded
+    from app.telemetry.tracing import configure_tracing  # noqa: PLC0415
+
+    configure_tracing()
+    configure_sentry()
