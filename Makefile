@@ -42,7 +42,7 @@ run: install var/secret_key ## serve the API with gunicorn on http://127.0.0.1:8
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py ensure_demo_user --base-url http://127.0.0.1:$(PORT)
-	@echo "API docs: http://127.0.0.1:$(PORT)/api/docs/  (Ctrl-C stops the server)"
+	@echo "API docs: http://127.0.0.1:$(PORT)/api/docs/  metrics: http://127.0.0.1:$${METRICS_PORT:-9464}/metrics  (Ctrl-C stops)"
 	exec $(BIN)/gunicorn --config gunicorn.conf.py
 
 var/secret_key: | $(VENV)/.installed

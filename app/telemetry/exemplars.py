@@ -50,6 +50,7 @@ class ExemplarWriter:
         self._path = directory / f"{FILE_PREFIX}{os.getpid()}.json"
         self._items: dict[str, StoredExemplar] = {}
         self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
         self._dirty = threading.Event()
         self._thread = threading.Thread(target=self._run, name="exemplar-writer", daemon=True)
         self._thread.start()
@@ -64,9 +65,10 @@ class ExemplarWriter:
         """Write the current exemplars now (atomically: temp file, then rename)."""
         with self._lock:
             payload = [asdict(item) for item in self._items.values()]
-        temporary = self._path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(payload))
-        temporary.replace(self._path)
+        with self._flush_lock:
+            temporary = self._path.with_suffix(".tmp")
+            temporary.write_text(json.dumps(payload))
+            temporary.replace(self._path)
 
     def _run(self) -> None:
         while True:

@@ -108,9 +108,19 @@ def _renderer_chain(fmt: str) -> list[Any]:
         ]
     return [
         structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+        _drop_service_fields,
         _redact_event,
         structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty()),
     ]
+
+
+def _drop_service_fields(
+    _: Any, __: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """On a terminal the service identity is the same on every line: leave it out."""
+    for key in _SERVICE:
+        event.pop(key, None)
+    return event
 
 
 def logging_config(*, level: str = "INFO", fmt: str | None = None) -> dict[str, Any]:

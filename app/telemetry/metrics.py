@@ -58,7 +58,7 @@ class ExemplarHistogram(Histogram):
             return
         bound = next(b for b in self._upper_bounds if amount <= b)
         labels = dict(zip(self._labelnames, self._labelvalues, strict=True))
-        labels["le"] = floatToGoString(bound)  # type: ignore[no-untyped-call]
+        labels["le"] = floatToGoString(bound)
         shared.record(
             exemplars.StoredExemplar(
                 sample=f"{self._name}_bucket",

@@ -40,7 +40,7 @@ def reset_directory(directory: Path) -> None:
 
 def forget_worker(directory: Path, pid: int) -> None:
     """Bookkeeping when a worker exits: drop its live gauges and exemplars, keep its counts."""
-    mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
+    mark_process_dead(pid, str(directory))
     (directory / f"gauge_all_{pid}.db").unlink(missing_ok=True)
     remove_exemplars(directory, pid)
 
@@ -50,11 +50,11 @@ class ExemplarMultiProcessCollector(Collector):
 
     def __init__(self, directory: Path) -> None:
         self._directory = directory
-        self._inner = MultiProcessCollector(None, path=str(directory))  # type: ignore[no-untyped-call]
+        self._inner = MultiProcessCollector(None, path=str(directory))
 
     def collect(self) -> Iterable[Metric]:
         stored = read_exemplars(self._directory)
-        for metric in self._inner.collect():  # type: ignore[no-untyped-call]
+        for metric in self._inner.collect():
             if stored and metric.type == "histogram":
                 metric.samples = [
                     _with_exemplar(sample, stored.get(sample_key(sample.name, sample.labels)))

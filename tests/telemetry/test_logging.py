@@ -1,0 +1,135 @@
+"""The structlog pipeline: formats, fields, trace context and redaction."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import logging.config
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import format_span_id, format_trace_id
+
+from app.telemetry import logging as telemetry_logging
+from app.telemetry.logging import REDACTED, log_format, logging_config, redact
+
+
+@pytest.fixture
+def json_lines(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
+    """Install the JSON configuration writing to a buffer; restore the suite's afterwards."""
+    buffer = io.StringIO()
+    monkeypatch.setattr("sys.stdout", buffer)
+    logging.config.dictConfig(logging_config(level="INFO", fmt="json"))
+    yield buffer
+    from django.conf import settings  # noqa: PLC0415
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+def lines(buffer: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
+
+
+def test_stdlib_records_become_json_with_service_identity(json_lines: io.StringIO) -> None:
+    logging.getLogger("some.library").warning("disk %s", "full")
+
+    (line,) = lines(json_lines)
+    assert line["event"] == "disk full"
+    assert line["level"] == "warning"
+    assert line["logger"] == "some.library"
+    assert line["timestamp"].endswith("Z")
+    assert {"service", "service_version", "environment"} <= set(line)
+
+
+def test_structlog_events_carry_bound_context(json_lines: io.StringIO) -> None:
+    structlog.contextvars.bind_contextvars(request_id="r-1")
+    try:
+        structlog.get_logger("app.test").info("hello", answer=42)
+    finally:
+        structlog.contextvars.clear_contextvars()
+
+    (line,) = lines(json_lines)
+    assert (line["event"], line["request_id"], line["answer"]) == ("hello", "r-1", 42)
+
+
+def test_events_inside_a_span_carry_its_ids(json_lines: io.StringIO) -> None:
+    tracer = TracerProvider().get_tracer("test")
+    with tracer.start_as_current_span("work") as span:
+        structlog.get_logger("app.test").info("inside")
+    context = span.get_span_context()
+
+    (line,) = lines(json_lines)
+    assert line["trace_id"] == format_trace_id(context.trace_id)
+    assert line["span_id"] == format_span_id(context.span_id)
+
+
+def test_exceptions_are_structured_tracebacks(json_lines: io.StringIO) -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logging.getLogger("django.request").exception("Internal Server Error: /x")
+
+    (line,) = lines(json_lines)
+    frames = line["exception"]
+    assert frames[0]["exc_type"] == "ValueError"
+    assert frames[0]["exc_value"] == "boom"
+
+
+def test_secret_keys_and_token_shapes_are_redacted(json_lines: io.StringIO) -> None:
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXZhbHVl"
+    structlog.get_logger("app.test").info(
+        "login", password="hunter2", headers={"Authorization": "x"}, note=f"sent {jwt}"
+    )
+
+    (line,) = lines(json_lines)
+    assert line["password"] == REDACTED
+    assert line["headers"]["Authorization"] == REDACTED
+    assert jwt not in json_lines.getvalue()
+    assert "hunter2" not in json_lines.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            {"refresh": "r", "access": "a", "title": "t"},
+            {"refresh": REDACTED, "access": REDACTED, "title": "t"},
+        ),
+        (["Bearer abc.def", "plain"], [f"Bearer {REDACTED}", "plain"]),
+        (
+            {"nested": {"api_key": "k", "cookie": "c"}},
+            {"nested": {"api_key": REDACTED, "cookie": REDACTED}},
+        ),
+        (42, 42),
+    ],
+)
+def test_redact(value: Any, expected: Any) -> None:
+    assert redact(value) == expected
+
+
+def test_format_follows_log_format_then_the_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert log_format("json") == "json"
+    assert log_format("console") == "console"
+    monkeypatch.delenv("LOG_FORMAT", raising=False)
+    monkeypatch.setattr("sys.stdout", io.StringIO())  # not a TTY
+    assert log_format() == "json"
+
+
+def test_console_lines_leave_out_the_service_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    buffer = io.StringIO()
+    monkeypatch.setattr("sys.stdout", buffer)
+    logging.config.dictConfig(logging_config(level="INFO", fmt="console"))
+    try:
+        logging.getLogger("app.test").info("readable")
+    finally:
+        from django.conf import settings  # noqa: PLC0415
+
+        logging.config.dictConfig(settings.LOGGING)
+
+    assert "readable" in buffer.getvalue()
+    assert "service_version" not in buffer.getvalue()
+    assert telemetry_logging._SERVICE  # the identity is known, just not printed

@@ -1,0 +1,38 @@
+"""Request ids: taken from the caller when sane, generated otherwise, always echoed."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client, RequestFactory
+
+from app.telemetry.requests import request_id_from
+
+
+@pytest.mark.parametrize("given", ["abc-123", "a" * 128, "trace.id:part_2"])
+def test_a_sane_request_id_is_kept(given: str) -> None:
+    assert request_id_from(RequestFactory().get("/", HTTP_X_REQUEST_ID=given)) == given
+
+
+@pytest.mark.parametrize("given", ["", "a" * 129, "<script>", "a b", "x\u00e9"])
+def test_anything_else_is_replaced_by_a_new_id(given: str) -> None:
+    generated = request_id_from(RequestFactory().get("/", HTTP_X_REQUEST_ID=given))
+
+    assert generated != given
+    assert re.fullmatch(r"[0-9a-f]{32}", generated)
+
+
+@pytest.mark.django_db
+def test_the_response_echoes_the_request_id(client: Client) -> None:
+    response = client.get("/api/schema/", HTTP_X_REQUEST_ID="from-the-caller")
+
+    assert response["X-Request-ID"] == "from-the-caller"
+
+
+@pytest.mark.django_db
+def test_each_request_gets_its_own_generated_id(client: Client) -> None:
+    first = client.get("/api/todos/")["X-Request-ID"]
+    second = client.get("/api/todos/")["X-Request-ID"]
+
+    assert first != second
