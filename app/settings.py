@@ -7,6 +7,7 @@ Docker. Outside debug mode nothing secret has a default: the process refuses to 
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,6 +23,11 @@ from app.telemetry.setup import telemetry_enabled
 django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+# prometheus_client's multiprocess mode writes a file per metric on creation; a directory named
+# here but not yet made (e.g. for a migration Job) would crash every command.
+if _multiproc_dir := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    Path(_multiproc_dir).mkdir(parents=True, exist_ok=True)
 
 env = envconfig.Env()
 

@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 import sentry_sdk
+from sentry_sdk.integrations.atexit import AtexitIntegration
 from sentry_sdk.integrations.django import DjangoIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_sdk.integrations.otlp import OTLPIntegration
@@ -22,16 +23,31 @@ from app.telemetry.identity import service_identity
 from app.telemetry.logging import redact
 
 SCRUBBED_KEYS = [*DEFAULT_DENYLIST, "access", "refresh", "jwt", "bearer"]
+DROPPED_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 
 
 def scrub_event(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
-    """Drop request bodies and cookies and redact secret-looking values everywhere."""
+    """Drop request bodies, cookies and credential headers; redact secret-looking values."""
     request = event.get("request")
     if isinstance(request, dict):
         request.pop("data", None)
         request.pop("cookies", None)
+        headers = request.get("headers")
+        if isinstance(headers, dict):
+            request["headers"] = {
+                name: value
+                for name, value in headers.items()
+                if name.lower() not in DROPPED_HEADERS
+            }
+    meta = event.pop("_meta", None)  # Sentry's own annotations: not user data, keep as is
     cleaned: dict[str, Any] = redact(event)
+    if meta is not None:
+        cleaned["_meta"] = meta
     return cleaned
+
+
+def _quiet_exit(pending: int, timeout: float) -> None:
+    """At worker exit, flush without printing plain-text lines into the JSON log."""
 
 
 def configure_sentry() -> bool:
@@ -53,6 +69,7 @@ def configure_sentry() -> bool:
         before_send=scrub_event,  # type: ignore[arg-type]
         integrations=[
             DjangoIntegration(),
+            AtexitIntegration(callback=_quiet_exit),
             LoggingIntegration(event_level=None),
             OTLPIntegration(setup_otlp_traces_exporter=False, setup_propagator=False),
         ],

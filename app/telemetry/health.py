@@ -19,6 +19,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_safe
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 logger = logging.getLogger(__name__)
 
@@ -89,5 +90,6 @@ class HealthProbeMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         probe = PROBE_PATHS.get(request.path_info)
         if probe is not None:
-            return self._views[probe](request)
+            with suppress_instrumentation():  # a probe every few seconds is not a trace
+                return self._views[probe](request)
         return self.get_response(request)

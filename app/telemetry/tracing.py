@@ -103,6 +103,13 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         super().on_end(span)
 
 
+def _batch_size() -> int:
+    """``OTEL_BSP_MAX_EXPORT_BATCH_SIZE`` clamped to the queue size (the SDK refuses larger)."""
+    queue = int(os.environ.get("OTEL_BSP_MAX_QUEUE_SIZE", "2048"))
+    batch = int(os.environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "512"))
+    return max(1, min(batch, queue))
+
+
 def resource() -> Resource:
     """``service.name``, ``service.version``, ``deployment.environment`` plus env attributes."""
     identity = service_identity()
@@ -143,7 +150,11 @@ def configure_tracing() -> TracerProvider | None:
     _configured = True
     provider = TracerProvider(resource=resource())
     if otlp_endpoint():
-        provider.add_span_processor(CountingBatchSpanProcessor(CountingExporter(make_exporter())))
+        provider.add_span_processor(
+            CountingBatchSpanProcessor(
+                CountingExporter(make_exporter()), max_export_batch_size=_batch_size()
+            )
+        )
     trace.set_tracer_provider(provider)
     # After the probe middleware: probes skip tracing and host validation.
     os.environ.setdefault("OTEL_PYTHON_DJANGO_MIDDLEWARE_POSITION", "1")

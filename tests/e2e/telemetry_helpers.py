@@ -1,0 +1,241 @@
+"""Helpers for the end-to-end telemetry tests: accounts, trace context, log lines, metrics.
+
+The server's JSON log lines are read back from ``Server.log_path``; spans and Sentry events
+come from the real wire-format receivers in ``tests.telemetry.receivers``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import statistics
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.e2e.conftest import Response, Server, http
+from tests.telemetry.receivers import OtlpReceiver, ReceivedSpan
+
+LOG_DEADLINE_S = 10.0
+SPAN_DEADLINE_S = 15.0
+
+
+# ------------------------------------------------------------------ accounts
+@dataclass(frozen=True)
+class Account:
+    """A user registered over HTTP, with the JWT pair the token endpoint returned."""
+
+    id: int
+    username: str
+    password: str
+    access: str
+    refresh: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The ``Authorization`` header for API calls."""
+        return {"Authorization": f"Bearer {self.access}"}
+
+
+def create_account(server: Server, *, password: str | None = None) -> Account:
+    """Register a fresh user and obtain a token pair, both over HTTP."""
+    credentials = {
+        "username": f"e2e-{secrets.token_hex(5)}",
+        "password": password or f"pw-{secrets.token_urlsafe(18)}",
+    }
+    registered = http("POST", f"{server.url}/api/auth/register/", json_body=credentials)
+    assert registered.status == 201, registered
+    token = http("POST", f"{server.url}/api/auth/token/", json_body=credentials)
+    assert token.status == 200, token
+    return Account(
+        id=int(registered.body["id"]),
+        username=credentials["username"],
+        password=credentials["password"],
+        access=str(token.body["access"]),
+        refresh=str(token.body["refresh"]),
+    )
+
+
+def create_todo(server: Server, account: Account, title: str = "trace me") -> int:
+    """Create a todo for ``account`` and return its id."""
+    created = http(
+        "POST", f"{server.url}/api/todos/", json_body={"title": title}, headers=account.headers
+    )
+    assert created.status == 201, created
+    return int(created.body["id"])
+
+
+# ------------------------------------------------------------------ trace context
+@dataclass(frozen=True)
+class TraceParent:
+    """A caller's W3C trace context: ids in lowercase hex and the ``traceparent`` value."""
+
+    trace_id: str
+    span_id: str
+
+    @property
+    def header(self) -> str:
+        """``00-<trace id>-<span id>-01`` (sampled)."""
+        return f"00-{self.trace_id}-{self.span_id}-01"
+
+
+def new_traceparent() -> TraceParent:
+    """A random, valid (non-zero) sampled trace context."""
+    return TraceParent(trace_id=secrets.token_hex(16), span_id=secrets.token_hex(8))
+
+
+def new_request_id() -> str:
+    """An ``X-Request-ID`` the service accepts as is, unique to the calling test."""
+    return f"e2e-{secrets.token_hex(10)}"
+
+
+def status_code_of(span: ReceivedSpan) -> Any:
+    """The HTTP status attribute under its old or its stable semantic-convention name."""
+    return span.attributes.get("http.response.status_code", span.attributes.get("http.status_code"))
+
+
+def db_system_of(span: ReceivedSpan) -> Any:
+    """``db.system`` under its old or its stable semantic-convention name."""
+    return span.attributes.get("db.system", span.attributes.get("db.system.name"))
+
+
+def wait_for_server_span(
+    receiver: OtlpReceiver, trace_id: str, *, children: int = 0
+) -> tuple[ReceivedSpan, list[ReceivedSpan]]:
+    """The SERVER span of trace ``trace_id`` once it and ``children`` child spans arrived."""
+
+    def server_span(spans: Iterable[ReceivedSpan]) -> ReceivedSpan | None:
+        found = [s for s in spans if s.trace_id == trace_id and s.kind == "SERVER"]
+        return found[0] if len(found) == 1 else None
+
+    def ready(spans: list[ReceivedSpan]) -> bool:
+        span = server_span(spans)
+        return span is not None and len(children_of(spans, span)) >= children
+
+    spans = receiver.wait_for(ready, timeout=SPAN_DEADLINE_S)
+    span = server_span(spans)
+    assert span is not None
+    return span, children_of(spans, span)
+
+
+def children_of(spans: Iterable[ReceivedSpan], parent: ReceivedSpan) -> list[ReceivedSpan]:
+    """The spans whose parent is ``parent``."""
+    return [
+        s for s in spans if s.trace_id == parent.trace_id and s.parent_span_id == parent.span_id
+    ]
+
+
+# ------------------------------------------------------------------ logs
+def log_events(server: Server) -> list[dict[str, Any]]:
+    """Every JSON object the server wrote, one a line (anything else is skipped)."""
+    events: list[dict[str, Any]] = []
+    for line in server.log().splitlines():
+        try:
+            parsed = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(parsed, dict):
+            events.append(parsed)
+    return events
+
+
+def non_json_lines(server: Server) -> list[str]:
+    """Lines of the server log that are not a JSON object."""
+    bad: list[str] = []
+    for line in server.log().splitlines():
+        try:
+            parsed = json.loads(line)
+        except ValueError:
+            bad.append(line)
+            continue
+        if not isinstance(parsed, dict):
+            bad.append(line)
+    return bad
+
+
+def wait_for_log_events(
+    server: Server,
+    predicate: Callable[[dict[str, Any]], bool],
+    *,
+    count: int = 1,
+    timeout: float = LOG_DEADLINE_S,
+) -> list[dict[str, Any]]:
+    """Poll the log until at least ``count`` events match; return every match."""
+    deadline = time.monotonic() + timeout
+    while True:
+        matches = [event for event in log_events(server) if predicate(event)]
+        if len(matches) >= count:
+            return matches
+        if time.monotonic() >= deadline:
+            raise AssertionError(
+                f"{len(matches)} of {count} expected log event(s) within {timeout:g} s; "
+                f"log tail:\n{server.log()[-4000:]}"
+            )
+        time.sleep(0.05)
+
+
+def access_events(server: Server, request_id: str) -> list[dict[str, Any]]:
+    """The ``request_finished`` events of one request, once at least one was written."""
+    return wait_for_log_events(
+        server,
+        lambda e: e.get("event") == "request_finished" and e.get("request_id") == request_id,
+    )
+
+
+# ------------------------------------------------------------------ HTTP timing and metrics
+def timed_get(url: str, headers: dict[str, str]) -> tuple[Response, float]:
+    """GET ``url``; return the response and the wall time in milliseconds."""
+    started = time.perf_counter()
+    response = http("GET", url, headers=headers)
+    return response, (time.perf_counter() - started) * 1000
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    """The ``fraction`` quantile of ``samples`` (inclusive method)."""
+    if fraction == 0.5:
+        return statistics.median(samples)
+    cut_points = statistics.quantiles(samples, n=100, method="inclusive")
+    return cut_points[round(fraction * 100) - 1]
+
+
+def scrape_counter(server: Server, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The ``<name>_total`` samples of the server's metrics endpoint, keyed by labels."""
+    response = http("GET", server.metrics_url, headers={"Accept": "text/plain"})
+    assert response.status == 200, response
+    samples: dict[tuple[tuple[str, str], ...], float] = {}
+    for family in text_string_to_metric_families(str(response.body)):
+        if family.name != name:
+            continue
+        for sample in family.samples:
+            if sample.name == f"{name}_total":
+                samples[tuple(sorted(sample.labels.items()))] = float(sample.value)
+    return samples
+
+
+def wait_for_counter(
+    server: Server,
+    name: str,
+    *,
+    labels: dict[str, str] | None = None,
+    above: float = 0,
+    timeout: float = 10.0,
+) -> dict[tuple[tuple[str, str], ...], float]:
+    """Scrape until counter ``name`` (its samples with ``labels``, summed) exceeds ``above``.
+
+    Returns every sample of the counter from the last scrape.
+    """
+    wanted = set((labels or {}).items())
+    deadline = time.monotonic() + timeout
+    while True:
+        samples = scrape_counter(server, name)
+        if sum(v for key, v in samples.items() if wanted <= set(key)) > above:
+            return samples
+        if time.monotonic() >= deadline:
+            raise AssertionError(
+                f"{name}_total{labels or ''} stayed at or below {above:g} for {timeout:g} s: "
+                f"{samples}"
+            )
+        time.sleep(0.2)

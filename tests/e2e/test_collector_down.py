@@ -1,0 +1,232 @@
+"""A hung collector and a hung Sentry cost requests nothing, and the lost spans are counted.
+
+Two servers with the same configuration (2 workers each, a small span queue): one exports to
+a healthy ``OtlpReceiver``, the other sends traces and errors to a ``BlackHole`` that accepts
+connections and never answers. The same authenticated requests go to both, alternating in
+rounds so that machine noise hits both alike; the latencies must match, the black-holed
+server must count the spans it dropped, and its log must not fill up with exporter noise.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.e2e.conftest import Server, http, run_server, temporary_database
+from tests.e2e.telemetry_helpers import (
+    Account,
+    create_account,
+    create_todo,
+    log_events,
+    non_json_lines,
+    percentile,
+    scrape_counter,
+    timed_get,
+    wait_for_counter,
+)
+from tests.telemetry.receivers import BlackHole, OtlpReceiver
+
+pytestmark = pytest.mark.e2e
+
+ROUNDS = 15
+REQUESTS_PER_ROUND = 10
+WARMUP_REQUESTS = 10
+P50_FACTOR = 2.0
+P50_SLACK_MS = 15.0
+MAX_EXPORTER_LOG_LINES = 10
+DROPPED = "todos_otel_spans_dropped"
+EXPORTED = "todos_otel_spans_exported"
+SPAN_PIPELINE = {
+    "OTEL_BSP_SCHEDULE_DELAY": "100",
+    "OTEL_BSP_MAX_QUEUE_SIZE": "64",
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "32",
+    # A hung export blocks a worker's exit for this long (default 10 s); keep teardown short.
+    "OTEL_EXPORTER_OTLP_TIMEOUT": "2",
+    "WEB_CONCURRENCY": "2",
+}
+EXPORT_FAILURE_S = 15.0  # a few export timeouts, with the SDK's retries inside each
+EXPORTER_NOISE = re.compile(r"drop|queue full|failed to export|exporter|timed? ?out", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A running server, a user of it and the list URL every measured request hits."""
+
+    name: str
+    server: Server
+    account: Account
+
+    @property
+    def url(self) -> str:
+        return f"{self.server.url}/api/todos/"
+
+
+@pytest.fixture(scope="module")
+def otlp() -> Iterator[OtlpReceiver]:
+    with OtlpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def black_hole() -> Iterator[BlackHole]:
+    with BlackHole() as hole:
+        yield hole
+
+
+def _start(
+    tmp_path_factory: pytest.TempPathFactory, name: str, overrides: dict[str, str]
+) -> Iterator[Target]:
+    directory = tmp_path_factory.mktemp(name)
+    with temporary_database(directory) as database_url:
+        environment = {**SPAN_PIPELINE, **overrides, "DATABASE_URL": database_url}
+        with run_server(environment, directory=directory) as server:
+            account = create_account(server)
+            for number in range(3):
+                create_todo(server, account, title=f"todo {number}")
+            yield Target(name=name, server=server, account=account)
+
+
+@pytest.fixture(scope="module")
+def healthy(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpReceiver) -> Iterator[Target]:
+    """Traces to a collector that answers."""
+    yield from _start(
+        tmp_path_factory, "collector-healthy", {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint}
+    )
+
+
+@pytest.fixture(scope="module")
+def black_holed(
+    tmp_path_factory: pytest.TempPathFactory, black_hole: BlackHole
+) -> Iterator[Target]:
+    """Traces and errors to endpoints that accept connections and never answer."""
+    yield from _start(
+        tmp_path_factory,
+        "collector-black-holed",
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": black_hole.endpoint, "SENTRY_DSN": black_hole.dsn},
+    )
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Wall-clock latencies (ms) of the same requests sent to both servers."""
+
+    healthy_ms: list[float]
+    black_holed_ms: list[float]
+
+
+@pytest.fixture(scope="module")
+def measurement(healthy: Target, black_holed: Target) -> Measurement:
+    """Warm both servers up, then alternate rounds of list requests between them."""
+    latencies: dict[str, list[float]] = {healthy.name: [], black_holed.name: []}
+    for target in (healthy, black_holed):
+        for _ in range(WARMUP_REQUESTS):
+            response, _elapsed = timed_get(target.url, target.account.headers)
+            assert response.status == 200, response
+    for round_number in range(ROUNDS):
+        order = (healthy, black_holed) if round_number % 2 == 0 else (black_holed, healthy)
+        for target in order:
+            for _ in range(REQUESTS_PER_ROUND):
+                response, elapsed_ms = timed_get(target.url, target.account.headers)
+                assert response.status == 200, (target.name, response)
+                latencies[target.name].append(elapsed_ms)
+    return Measurement(
+        healthy_ms=latencies[healthy.name], black_holed_ms=latencies[black_holed.name]
+    )
+
+
+def _summary(samples: list[float]) -> str:
+    return (
+        f"p50 {statistics.median(samples):.1f} ms, p90 {percentile(samples, 0.9):.1f} ms, "
+        f"max {max(samples):.1f} ms over {len(samples)}"
+    )
+
+
+def test_a_hung_collector_and_sentry_do_not_slow_requests_down(
+    measurement: Measurement, black_hole: BlackHole
+) -> None:
+    """Same p50 within max(2x, +15 ms) whether the span exporter's endpoint answers or not."""
+    healthy_p50 = statistics.median(measurement.healthy_ms)
+    black_holed_p50 = statistics.median(measurement.black_holed_ms)
+    allowed = max(P50_FACTOR * healthy_p50, healthy_p50 + P50_SLACK_MS)
+    print(  # noqa: T201  # the numbers are the point of this test; -s or -rA shows them
+        f"\nhealthy collector:     {_summary(measurement.healthy_ms)}"
+        f"\nblack-holed collector: {_summary(measurement.black_holed_ms)}"
+        f"\nallowed black-holed p50: {allowed:.1f} ms"
+    )
+    assert (
+        len(measurement.healthy_ms)
+        == len(measurement.black_holed_ms)
+        == ROUNDS * REQUESTS_PER_ROUND
+    )
+    assert black_hole.accepted > 0, "the exporter never even tried the black-holed endpoint"
+    assert black_holed_p50 <= allowed, (
+        f"black-holed {_summary(measurement.black_holed_ms)}; "
+        f"healthy {_summary(measurement.healthy_ms)}"
+    )
+
+
+def test_the_spans_a_hung_collector_cannot_take_are_counted_as_dropped(
+    measurement: Measurement, black_holed: Target
+) -> None:
+    """``todos_otel_spans_dropped_total`` on the metrics endpoint, summed over reasons."""
+    dropped = wait_for_counter(black_holed.server, DROPPED)
+    print(f"\ndropped spans right after the traffic: {dropped}")  # noqa: T201
+    assert sum(dropped.values()) > 0, dropped
+    reasons = {dict(labels).get("reason") for labels in dropped}
+    assert reasons <= {"queue_full", "export_failed"}, reasons
+
+
+def test_the_batches_a_hung_collector_times_out_on_are_counted_too(
+    measurement: Measurement, black_holed: Target
+) -> None:
+    """Once an export times out (OTEL_EXPORTER_OTLP_TIMEOUT), its spans count as failed."""
+    dropped = wait_for_counter(
+        black_holed.server, DROPPED, labels={"reason": "export_failed"}, timeout=EXPORT_FAILURE_S
+    )
+    print(f"\ndropped spans after an export timed out: {dropped}")  # noqa: T201
+
+
+def test_a_healthy_collector_receives_the_spans_it_is_counted_for(
+    measurement: Measurement, healthy: Target, otlp: OtlpReceiver
+) -> None:
+    """The control: the same traffic reaches the answering collector, and the exported count
+    on the metrics endpoint is what the collector received."""
+    otlp.wait_for(lambda spans: any(s.name == "GET /api/todos/" for s in spans))
+    deadline = time.monotonic() + 10
+    while True:
+        received = len(otlp.spans)
+        exported = sum(scrape_counter(healthy.server, EXPORTED).values())
+        if exported == received or time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)
+    assert exported == received > 0
+    server_spans = [s for s in otlp.spans if s.name == "GET /api/todos/"]
+    assert len(server_spans) >= ROUNDS * REQUESTS_PER_ROUND / 2, len(server_spans)
+    assert all(s.resource.get("service.name") == "todo-api" for s in server_spans)
+
+
+def test_a_hung_collector_does_not_flood_the_log(
+    measurement: Measurement, black_holed: Target
+) -> None:
+    """A handful of lines at most about the exporter, not one per dropped span or batch."""
+    wait_for_counter(
+        black_holed.server, DROPPED, labels={"reason": "export_failed"}, timeout=EXPORT_FAILURE_S
+    )
+    events = log_events(black_holed.server)
+    noisy = [
+        event
+        for event in events
+        if str(event.get("logger", "")).startswith(("opentelemetry", "sentry_sdk", "urllib3"))
+        or EXPORTER_NOISE.search(str(event.get("event", "")))
+    ]
+    assert len(noisy) < MAX_EXPORTER_LOG_LINES, noisy
+    stray = non_json_lines(black_holed.server)
+    assert len(stray) < MAX_EXPORTER_LOG_LINES, stray[:20]
+    finished = [e for e in events if e.get("event") == "request_finished"]
+    assert len(finished) >= ROUNDS * REQUESTS_PER_ROUND  # the app's own logging is unharmed
+    assert http("GET", f"{black_holed.server.url}/healthz").status == 200
