@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "app.accounts",
     "app.todos",
+    "app.faults",
 ]
 if TELEMETRY_ENABLED:
     INSTALLED_APPS.append("django_prometheus")

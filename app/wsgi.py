@@ -16,3 +16,7 @@ from app.telemetry.setup import start_process_telemetry
 start_process_telemetry()
 
 application = get_wsgi_application()
+
+from app.faults.poller import start_fault_poller  # noqa: E402  # needs the apps loaded
+
+start_fault_poller()

@@ -26,13 +26,15 @@ def user_create(*, username: str, password: str) -> AbstractBaseUser:
     return user
 
 
-def user_ensure(*, username: str, password: str) -> tuple[AbstractBaseUser, bool]:
+def user_ensure(
+    *, username: str, password: str, staff: bool = False
+) -> tuple[AbstractBaseUser, bool]:
     """Return the user named ``username``, creating it with ``password`` if missing."""
     user_model = get_user_model()
     existing = user_model.objects.filter(username=username).first()
     if existing is not None:
         return existing, False
-    user = user_model(username=username)
+    user = user_model(username=username, is_staff=staff, is_superuser=staff)
     user.set_password(password)
     user.save()
     return user, True

@@ -29,6 +29,7 @@ FIELD_ERRORS_SCHEMA: dict[str, Any] = {
 _DESCRIPTIONS = {
     "400": "Invalid input: malformed JSON or field errors.",
     "401": "Missing, invalid or expired credentials.",
+    "403": "Not allowed: staff only (or refused in production).",
     "404": "Not found (also for another user's todo).",
     "413": "Request body larger than the configured limit.",
     "415": "Unsupported media type: send `application/json`.",
@@ -59,6 +60,8 @@ class ErrorDocumentingAutoSchema(AutoSchema):
             codes.append("400")
         if self._requires_auth() or getattr(self.view, "rejects_credentials", False):
             codes.append("401")
+        if self._requires_staff():
+            codes.append("403")
         if "{" in self.path or self._is_list_view():
             codes.append("404")  # unknown id, or a page past the end
         if has_body:
@@ -69,7 +72,13 @@ class ErrorDocumentingAutoSchema(AutoSchema):
 
     def _requires_auth(self) -> bool:
         return any(
-            isinstance(permission, permissions.IsAuthenticated)
+            isinstance(permission, (permissions.IsAuthenticated, permissions.IsAdminUser))
+            for permission in self.view.get_permissions()
+        )
+
+    def _requires_staff(self) -> bool:
+        return any(
+            isinstance(permission, permissions.IsAdminUser)
             for permission in self.view.get_permissions()
         )
 

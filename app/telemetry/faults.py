@@ -1,10 +1,13 @@
 """Fault injection for demos and alert tests: errors and added latency on chosen routes.
 
-Off unless ``FAULT_ERROR_RATE`` (0..1) or ``FAULT_LATENCY_MS`` (+ ``FAULT_LATENCY_JITTER_MS``)
-is set; ``FAULT_ROUTES`` (comma-separated route templates such as ``/api/todos/``, or ``*``)
-limits them. Refused, with an error log, when ``DEPLOYMENT_ENVIRONMENT`` is ``production``.
-Injected in ``process_view`` (after routing, inside the metrics middlewares), so injected
-errors are real unhandled exceptions: counted as 5xx, logged, and reported to Sentry.
+Defaults come from the environment: off unless ``FAULT_ERROR_RATE`` (0..1) or
+``FAULT_LATENCY_MS`` (+ ``FAULT_LATENCY_JITTER_MS``) is set; ``FAULT_ROUTES``
+(comma-separated route templates such as ``/api/todos/``, or ``*``) limits them. A staff user
+can override them at runtime (``app.faults``: API and admin); the override reaches every
+worker through the database. Refused, with an error log, when ``DEPLOYMENT_ENVIRONMENT`` is
+``production``. Injected in ``process_view`` (after routing, inside the metrics middlewares),
+so injected errors are real unhandled exceptions: counted as 5xx, logged, sent to Sentry.
+The active faults are always visible as gauges (``todos_fault_*``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 import structlog
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
+from prometheus_client import Gauge
 
 from app.telemetry.identity import service_identity
 from app.telemetry.routes import route_template
@@ -63,6 +67,11 @@ def _number(name: str, *, low: float, high: float) -> float:
     return value
 
 
+def faults_allowed() -> bool:
+    """Faults are refused when the deployment says it is production."""
+    return service_identity().environment != "production"
+
+
 def faults_from_environment() -> FaultConfig:
     """The faults the environment asks for; none in production."""
     routes = os.environ.get("FAULT_ROUTES", "").strip()
@@ -72,12 +81,17 @@ def faults_from_environment() -> FaultConfig:
         jitter_ms=_number("FAULT_LATENCY_JITTER_MS", low=0, high=60_000),
         routes=frozenset(r.strip() for r in routes.split(",") if r.strip()) or frozenset({"*"}),
     )
-    if config.active and service_identity().environment == "production":
+    if config.active and not faults_allowed():
         logger.error("fault_injection_refused", reason="deployment environment is production")
         return FaultConfig()
     if config.active:
         logger.warning("fault_injection_active", **_describe(config))
     return config
+
+
+def describe(config: FaultConfig) -> dict[str, Any]:
+    """The config as plain data, for logs and the API."""
+    return _describe(config)
 
 
 def _describe(config: FaultConfig) -> dict[str, Any]:
@@ -89,18 +103,69 @@ def _describe(config: FaultConfig) -> dict[str, Any]:
     }
 
 
+fault_error_rate = Gauge(
+    "todos_fault_error_rate",
+    "Share of matching requests failed on purpose by fault injection (0 = off).",
+    multiprocess_mode="livemax",
+)
+fault_latency_seconds = Gauge(
+    "todos_fault_latency_seconds",
+    "Latency added on purpose by fault injection, fixed part plus maximum jitter (0 = off).",
+    multiprocess_mode="livemax",
+)
+
+
+class FaultState:
+    """This process's faults: the environment's defaults unless a runtime override is set."""
+
+    def __init__(self) -> None:
+        self._defaults: FaultConfig | None = None
+        self._override: FaultConfig | None = None
+
+    def current(self) -> FaultConfig:
+        """The faults to apply now."""
+        if self._override is not None:
+            return self._override
+        if self._defaults is None:
+            self._defaults = faults_from_environment()
+            _publish(self._defaults)
+        return self._defaults
+
+    def set_override(self, config: FaultConfig | None) -> None:
+        """Apply a runtime override (``None``: back to the environment's defaults)."""
+        if config is not None and config.active and not faults_allowed():
+            config = None
+        if config == self._override:
+            return
+        self._override = config
+        _publish(self.current())
+
+    def reset(self) -> None:
+        """Forget everything (tests)."""
+        self._defaults = None
+        self._override = None
+
+
+def _publish(config: FaultConfig) -> None:
+    fault_error_rate.set(config.error_rate)
+    fault_latency_seconds.set((config.latency_ms + config.jitter_ms) / 1000)
+
+
+state = FaultState()
+
+
 class FaultInjectionMiddleware:
     """Delay or fail matching requests after routing, before the view."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        self.config = faults_from_environment()
+        state.current()  # log and publish the environment's faults when a worker starts
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         return self.get_response(request)
 
     def process_view(self, request: HttpRequest, *args: Any) -> None:
-        config = self.config
+        config = state.current()
         if not config.active or not config.applies_to(route_template(request)):
             return
         delay_ms = config.latency_ms + _random.uniform(0, config.jitter_ms)

@@ -40,6 +40,9 @@ def test_the_schema_lists_every_operation(schema: dict[str, Any]) -> None:
         ("/api/todos/{id}/", "put"),
         ("/api/todos/{id}/", "patch"),
         ("/api/todos/{id}/", "delete"),
+        ("/api/faults/", "get"),
+        ("/api/faults/", "put"),
+        ("/api/faults/", "delete"),
     }
 
 
@@ -75,6 +78,9 @@ def test_the_list_documents_pagination_and_filters(schema: dict[str, Any]) -> No
         ("/api/auth/register/", "post", {"201", "400", "413", "415", "429"}),
         ("/api/auth/token/", "post", {"200", "400", "401", "413", "415", "429"}),
         ("/api/auth/token/refresh/", "post", {"200", "400", "401", "413", "415", "429"}),
+        ("/api/faults/", "get", {"200", "401", "403", "429"}),
+        ("/api/faults/", "put", {"200", "400", "401", "403", "413", "415", "429"}),
+        ("/api/faults/", "delete", {"204", "401", "403", "429"}),
     ],
 )
 def test_every_error_response_is_documented(

@@ -16,11 +16,20 @@ class Command(BaseCommand):
         parser.add_argument("--username", default="demo")
         parser.add_argument("--password", default="demo-password-2024")
         parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+        parser.add_argument(
+            "--staff", action="store_true", help="a staff user (admin, fault switch)"
+        )
 
     def handle(
-        self, *args: Any, username: str, password: str, base_url: str, **options: Any
+        self,
+        *args: Any,
+        username: str,
+        password: str,
+        base_url: str,
+        staff: bool,
+        **options: Any,
     ) -> None:
-        _, created = user_ensure(username=username, password=password)
+        _, created = user_ensure(username=username, password=password, staff=staff)
         state = "created" if created else "already exists (password unchanged)"
         self.stdout.write(f"Demo user {username!r} {state}. Get a token with:")
         self.stdout.write(

@@ -1,0 +1,65 @@
+"""Writes to the fault switch: set or clear the runtime override (never in production)."""
+
+from __future__ import annotations
+
+import structlog
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+
+from app.faults.models import FaultSetting
+from app.telemetry.faults import describe, faults_allowed, state
+
+logger = structlog.get_logger(__name__)
+
+REFUSED = "Fault injection is disabled in production."
+
+
+def _refuse_in_production(user: User | None, action: str) -> None:
+    if not faults_allowed():
+        logger.warning("fault_change_refused", action=action, by_user_id=getattr(user, "pk", None))
+        raise PermissionDenied(REFUSED)
+
+
+@transaction.atomic
+def fault_set(
+    *,
+    error_rate: float,
+    latency_ms: int,
+    latency_jitter_ms: int,
+    routes: list[str],
+    user: User | None,
+) -> FaultSetting:
+    """Switch faults on (or change them) for every worker; refused in production."""
+    _refuse_in_production(user, "set")
+    setting = FaultSetting(
+        pk=FaultSetting.SINGLETON_ID,
+        error_rate=error_rate,
+        latency_ms=latency_ms,
+        latency_jitter_ms=latency_jitter_ms,
+        routes=sorted(set(routes)),
+        updated_by=user,
+    )
+    setting.full_clean(exclude=["updated_by"], validate_unique=False)
+    setting.save()
+    transaction.on_commit(lambda: _applied(config=setting, user=user))
+    return setting
+
+
+@transaction.atomic
+def fault_clear(*, user: User | None) -> None:
+    """Switch the runtime faults off: back to the environment's defaults."""
+    _refuse_in_production(user, "clear")
+    FaultSetting.objects.filter(pk=FaultSetting.SINGLETON_ID).delete()
+    transaction.on_commit(lambda: _applied(config=None, user=user))
+
+
+def _applied(*, config: FaultSetting | None, user: User | None) -> None:
+    """Apply in this worker at once (others follow within a second) and log the change."""
+    state.set_override(config.to_config() if config is not None else None)
+    logger.warning(
+        "fault_changed",
+        source="runtime" if config is not None else "environment",
+        by_user_id=getattr(user, "pk", None),
+        **describe(state.current()),
+    )

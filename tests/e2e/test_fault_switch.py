@@ -1,0 +1,94 @@
+"""The runtime fault switch reaches every gunicorn worker without a restart."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.conftest import Server, http, manage, run_server, temporary_database
+
+pytestmark = pytest.mark.e2e
+
+STAFF = {"username": "ops", "password": "ops-password-for-tests"}
+DEADLINE_S = 10.0
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    directory = tmp_path_factory.mktemp("fault-switch")
+    with (
+        temporary_database(directory) as database_url,
+        run_server(
+            {"DATABASE_URL": database_url, "WEB_CONCURRENCY": "3"}, directory=directory
+        ) as running,
+    ):
+        manage(
+            "ensure_demo_user", "--staff", "--username", STAFF["username"],
+            "--password", STAFF["password"], env=running.env,
+        )  # fmt: skip
+        yield running
+
+
+def bearer(server: Server, credentials: dict[str, str]) -> dict[str, str]:
+    token = http("POST", f"{server.url}/api/auth/token/", json_body=credentials).body["access"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def statuses_until(server: Server, headers: dict[str, str], wanted: int) -> list[int]:
+    """GET the list (a new connection each time) until 20 answers in a row are ``wanted``."""
+    seen: list[int] = []
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        seen.append(http("GET", f"{server.url}/api/todos/", headers=headers).status)
+        if seen[-20:] == [wanted] * 20:
+            return seen
+    pytest.fail(f"never 20 x {wanted} in a row within {DEADLINE_S} s: {seen[-40:]}")
+
+
+def gauge(server: Server, name: str) -> float:
+    for line in http("GET", server.metrics_url).body.splitlines():
+        if line.startswith(f"{name} "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not exported")
+
+
+def test_staff_switch_faults_on_and_off_for_every_worker(server: Server) -> None:
+    staff = bearer(server, STAFF)
+    user = {"username": "victim", "password": "a-long-secret-pass"}
+    http("POST", f"{server.url}/api/auth/register/", json_body=user)
+    headers = bearer(server, user)
+    statuses_until(server, headers, 200)
+
+    switched = http(
+        "PUT",
+        f"{server.url}/api/faults/",
+        json_body={"error_rate": 1.0, "routes": ["/api/todos/"]},
+        headers=staff,
+    )
+    assert switched.status == 200, switched
+    assert switched.body["active"] is True
+    statuses_until(server, headers, 500)
+    assert gauge(server, "todos_fault_error_rate") == 1.0
+    assert http("GET", f"{server.url}/healthz").status == 200  # probes are never faulted
+
+    assert http("DELETE", f"{server.url}/api/faults/", headers=staff).status == 204
+    statuses_until(server, headers, 200)
+    assert gauge(server, "todos_fault_error_rate") == 0.0
+    changes = [line for line in server.log().splitlines() if '"fault_changed"' in line]
+    assert len(changes) == 2  # logged once per change, not once per worker
+
+
+def test_ordinary_users_cannot_touch_the_switch(server: Server) -> None:
+    user = {"username": "curious", "password": "a-long-secret-pass"}
+    http("POST", f"{server.url}/api/auth/register/", json_body=user)
+
+    response = http(
+        "PUT",
+        f"{server.url}/api/faults/",
+        json_body={"error_rate": 1.0},
+        headers=bearer(server, user),
+    )
+
+    assert response.status == 403

@@ -1,0 +1,160 @@
+"""The runtime fault switch: staff only, applied at once, refused in production."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from app.faults.models import FaultSetting
+from app.telemetry import faults, identity
+from app.telemetry.faults import state
+from tests.conftest import client_for
+from tests.factories import UserFactory
+
+URL = "/api/faults/"
+FAIL_LIST = {"error_rate": 1.0, "routes": ["/api/todos/"]}
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in ("FAULT_ERROR_RATE", "FAULT_LATENCY_MS", "FAULT_LATENCY_JITTER_MS", "FAULT_ROUTES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("DEPLOYMENT_ENVIRONMENT", raising=False)
+    identity.service_identity.cache_clear()
+    state.reset()
+    yield
+    state.reset()
+    identity.service_identity.cache_clear()
+
+
+@pytest.fixture
+def staff_client() -> APIClient:
+    return client_for(UserFactory.create(username="ops", is_staff=True))
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks: Any) -> Callable[[], Any]:
+    """Run a request's on-commit work (the switch applies after the transaction commits)."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+def test_staff_see_the_environment_defaults(staff_client: APIClient) -> None:
+    body = staff_client.get(URL).json()
+
+    assert body == {
+        "error_rate": 0.0,
+        "latency_ms": 0,
+        "latency_jitter_ms": 0,
+        "routes": [],
+        "active": False,
+        "source": "environment",
+    }
+
+
+def test_switching_on_applies_at_once_and_fails_the_chosen_route(
+    staff_client: APIClient, alice_client: APIClient, committed: Callable[[], Any]
+) -> None:
+    with committed():
+        response = staff_client.put(URL, FAIL_LIST, format="json")
+
+    assert response.status_code == 200
+    shown = staff_client.get(URL).json()
+    assert (shown["active"], shown["source"], shown["error_rate"]) == (True, "runtime", 1.0)
+    alice_client.raise_request_exception = False
+    assert alice_client.get("/api/todos/").status_code == 500
+    assert alice_client.post("/api/auth/register/", {}, format="json").status_code == 400
+    assert faults.fault_error_rate._value.get() == 1.0
+
+
+def test_switching_off_returns_to_the_environment(
+    staff_client: APIClient, alice_client: APIClient, committed: Callable[[], Any]
+) -> None:
+    with committed():
+        staff_client.put(URL, FAIL_LIST, format="json")
+    with committed():
+        response = staff_client.delete(URL)
+
+    assert response.status_code == 204
+    assert not FaultSetting.objects.exists()
+    assert alice_client.get("/api/todos/").status_code == 200
+    assert faults.fault_error_rate._value.get() == 0.0
+
+
+def test_latency_faults_report_their_worst_case_in_the_gauge(
+    staff_client: APIClient, committed: Callable[[], Any]
+) -> None:
+    with committed():
+        staff_client.put(
+            URL, {"latency_ms": 200, "latency_jitter_ms": 50, "routes": ["/x/"]}, format="json"
+        )
+
+    assert faults.fault_latency_seconds._value.get() == pytest.approx(0.25)
+
+
+def test_non_staff_users_are_refused(alice_client: APIClient) -> None:
+    assert alice_client.get(URL).status_code == 403
+    assert alice_client.put(URL, FAIL_LIST, format="json").status_code == 403
+    assert not FaultSetting.objects.exists()
+
+
+def test_anonymous_callers_must_authenticate(anon_client: APIClient) -> None:
+    assert anon_client.get(URL).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"error_rate": 1.5},
+        {"error_rate": -0.1},
+        {"latency_ms": 60_001},
+        {"routes": "/api/todos/"},
+        {"error_rate": 0.5, "colour": "red"},
+    ],
+)
+def test_invalid_faults_are_400_and_change_nothing(
+    staff_client: APIClient, payload: dict[str, Any]
+) -> None:
+    response = staff_client.put(URL, payload, format="json")
+
+    assert response.status_code == 400
+    assert not FaultSetting.objects.exists()
+    assert not state.current().active
+
+
+def test_production_refuses_the_switch(
+    staff_client: APIClient, monkeypatch: pytest.MonkeyPatch, committed: Callable[[], Any]
+) -> None:
+    monkeypatch.setenv("DEPLOYMENT_ENVIRONMENT", "production")
+    identity.service_identity.cache_clear()
+
+    with committed():
+        response = staff_client.put(URL, FAIL_LIST, format="json")
+
+    assert response.status_code == 403
+    assert response.json() == {"detail": "Fault injection is disabled in production."}
+    assert not FaultSetting.objects.exists()
+    assert not state.current().active
+
+
+def test_a_stored_override_is_ignored_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEPLOYMENT_ENVIRONMENT", "production")
+    identity.service_identity.cache_clear()
+
+    state.set_override(faults.FaultConfig(error_rate=1.0))
+
+    assert not state.current().active
+
+
+def test_the_change_is_logged_once_with_who_did_it(
+    staff_client: APIClient, committed: Callable[[], Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING"), committed():
+        staff_client.put(URL, FAIL_LIST, format="json")
+
+    changes = [r for r in caplog.records if "fault_changed" in r.getMessage()]
+    assert len(changes) == 1
