@@ -11,7 +11,7 @@ PORT ?= 8000
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
-.PHONY: help install run superuser test test-sqlite test-postgres lint format lock clean
+.PHONY: help install run superuser bench test test-sqlite test-postgres lint format lock clean load
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ run: install var/secret_key ## serve the API with gunicorn on http://127.0.0.1:8
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py ensure_demo_user --base-url http://127.0.0.1:$(PORT)
+	@$(BIN)/python manage.py ensure_demo_user --staff --username demo-admin \
+		--password demo-admin-password-2024 --base-url http://127.0.0.1:$(PORT) >/dev/null
+	@echo "Staff user 'demo-admin' (password demo-admin-password-2024): /admin/ and /api/faults/"
 	@echo "API docs: http://127.0.0.1:$(PORT)/api/docs/  metrics: http://127.0.0.1:$${METRICS_PORT:-9464}/metrics  (Ctrl-C stops)"
 	exec $(BIN)/gunicorn --config gunicorn.conf.py
 
@@ -52,6 +55,10 @@ var/secret_key: | $(VENV)/.installed
 superuser: install var/secret_key ## create an admin login for the `make run` database
 	$(BIN)/python manage.py migrate --noinput --verbosity 0
 	$(BIN)/python manage.py createsuperuser
+
+bench: install ## instrumentation overhead: bare vs instrumented, alternating rounds (needs wrk)
+	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk"; exit 2; }
+	$(BIN)/python loadtests/bench.py $(BENCH_ARGS)
 
 test: test-sqlite test-postgres ## run the whole suite on SQLite, then on PostgreSQL if reachable
 
@@ -67,6 +74,18 @@ test-postgres: install ## run the suite on PostgreSQL (TEST_POSTGRES_URL=...)
 		echo "SKIPPED the PostgreSQL pass: no server at $(TEST_POSTGRES_URL)."; \
 		echo "  Start one (e.g. apt-get install postgresql) or set TEST_POSTGRES_URL."; \
 	fi
+
+# `make load`: Locust against HOST with the SLO gate (loadtests/README.md). LOAD_SHAPE picks the
+# shape; LOAD_USERS, LOAD_DURATION, LOAD_MIX, ... pass through the environment to Locust.
+HOST ?= http://127.0.0.1:8000
+LOAD_SHAPE ?= smoke
+LOAD_RESULTS ?= loadtests/results
+LOCUST_ARGS ?=
+
+load: install ## headless Locust run (LOAD_SHAPE=smoke) against HOST; fails when the SLO gate does
+	@mkdir -p $(LOAD_RESULTS)
+	$(BIN)/locust -f loadtests/locustfile.py --headless --host $(HOST) --shape $(LOAD_SHAPE) \
+		--csv $(LOAD_RESULTS)/$(LOAD_SHAPE) --html $(LOAD_RESULTS)/$(LOAD_SHAPE).html $(LOCUST_ARGS)
 
 lint: install ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .

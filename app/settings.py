@@ -248,7 +248,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "app.staticfiles.GzipManifestStaticFilesStorage"},
 }
 
 # ------------------------------------------------------------------ logging
@@ -256,7 +256,7 @@ STORAGES = {
 # console lines; gunicorn uses the same configuration (gunicorn.conf.py).
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = telemetry_logging.logging_config(level=LOG_LEVEL)
-telemetry_logging.configure_structlog()
+telemetry_logging.configure_structlog(level=LOG_LEVEL)
 
 # ------------------------------------------------------------------ metrics
 # django-prometheus reads these when first imported (in the workers, after settings load).

@@ -22,6 +22,7 @@ HOW_TO_GET = {
     "redis": "start Redis on 127.0.0.1:6379 (e.g. `redis-server --daemonize yes`) or set "
     "TEST_REDIS_URL",
     "chromium": "install Debian's chromium package (`apt-get install chromium`)",
+    "prometheus": "install Debian's prometheus package (`apt-get install -y prometheus`)",
 }
 
 

@@ -105,24 +105,41 @@ def test_it_passes_the_deployment_checklist_with_production_settings() -> None:
     assert "System check identified no issues" in result.stdout
 
 
-def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off() -> None:
-    """No default secret outside debug: the process stops and names the variable."""
-    line = _error_line(_check_deploy(DJANGO_SECRET_KEY=""))
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        # no default secret or host list outside debug
+        pytest.param(
+            {"DJANGO_SECRET_KEY": ""},
+            "Set the DJANGO_SECRET_KEY environment variable",
+            id="no-secret-key",
+        ),
+        pytest.param(
+            {"DJANGO_ALLOWED_HOSTS": ""},
+            "Set the DJANGO_ALLOWED_HOSTS environment variable",
+            id="no-allowed-hosts",
+        ),
+        # set, but names no host
+        pytest.param(
+            {"DJANGO_ALLOWED_HOSTS": ","},
+            "DJANGO_ALLOWED_HOSTS must name at least one host",
+            id="empty-allowed-hosts",
+        ),
+        # a typo in a rate stops the process instead of disabling or crashing the throttle
+        pytest.param(
+            {"THROTTLE_USER_RATE": "banana"},
+            "THROTTLE_USER_RATE='banana'",
+            id="malformed-throttle-rate",
+        ),
+    ],
+)
+def test_it_refuses_to_start_with_a_missing_or_bad_setting_naming_the_variable(
+    values: dict[str, str], message: str
+) -> None:
+    """The process stops with ImproperlyConfigured, naming the variable to fix."""
+    line = _error_line(_check_deploy(**values))
     assert line.startswith("django.core.exceptions.ImproperlyConfigured"), line
-    assert "Set the DJANGO_SECRET_KEY environment variable" in line
-
-
-def test_it_refuses_to_start_without_allowed_hosts_when_debug_is_off() -> None:
-    """No default host list outside debug: the process stops and names the variable."""
-    line = _error_line(_check_deploy(DJANGO_ALLOWED_HOSTS=""))
-    assert line.startswith("django.core.exceptions.ImproperlyConfigured"), line
-    assert "Set the DJANGO_ALLOWED_HOSTS environment variable" in line
-
-
-def test_it_refuses_an_empty_allowed_hosts_list() -> None:
-    """``DJANGO_ALLOWED_HOSTS=,`` is set but names no host: refused."""
-    line = _error_line(_check_deploy(DJANGO_ALLOWED_HOSTS=","))
-    assert "DJANGO_ALLOWED_HOSTS must name at least one host" in line
+    assert message in line
 
 
 def test_it_reads_the_secret_key_from_a_file(tmp_path: Path) -> None:
@@ -157,13 +174,6 @@ def test_a_trailing_newline_in_a_secret_file_is_not_part_of_the_value(tmp_path: 
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"{key!r} ['a.example', 'b.example']"
-
-
-def test_it_refuses_a_malformed_throttle_rate_naming_the_variable() -> None:
-    """A typo in a rate stops the process instead of disabling or crashing the throttle."""
-    line = _error_line(_check_deploy(THROTTLE_USER_RATE="banana"))
-    assert line.startswith("django.core.exceptions.ImproperlyConfigured"), line
-    assert "THROTTLE_USER_RATE='banana'" in line
 
 
 # ------------------------------------------------------------------ settings from URLs

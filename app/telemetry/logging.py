@@ -9,12 +9,14 @@ redacted by key and by shape before rendering.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+import orjson
 import structlog
 from opentelemetry import trace
 
@@ -98,13 +100,21 @@ SHARED_PROCESSORS: list[Any] = [
 ]
 
 
+def _orjson_text(value: Any, **_: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
+def _orjson_bytes(value: Any, **_: Any) -> bytes:
+    return orjson.dumps(value, default=str)
+
+
 def _renderer_chain(fmt: str) -> list[Any]:
     if fmt == "json":
         return [
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.dict_tracebacks,
             _redact_event,
-            structlog.processors.JSONRenderer(),
+            structlog.processors.JSONRenderer(serializer=_orjson_text),
         ]
     return [
         structlog.stdlib.ProcessorFormatter.remove_processors_meta,
@@ -159,13 +169,64 @@ def logging_config(*, level: str = "INFO", fmt: str | None = None) -> dict[str, 
     }
 
 
-def configure_structlog() -> None:
-    """Route structlog loggers through the stdlib handlers ``logging_config()`` sets up."""
-    if structlog.is_configured():
-        return
+def output_stream() -> Any:
+    """Where the app's events go: the current ``sys.stdout``."""
+    return sys.stdout
+
+
+class StdoutLogger:
+    """structlog's output for the app's own events: one line per event on the current stdout.
+
+    Cheaper than a trip through the standard library (no record, no caller lookup, no
+    handler chain): the access event is written for every request.
+    """
+
+    def __init__(self, name: str = "app") -> None:
+        self.name = name
+
+    def msg(self, message: str | bytes) -> None:
+        """Write one rendered event."""
+        out = output_stream()
+        if isinstance(message, bytes):
+            buffer = getattr(out, "buffer", None)
+            if buffer is not None:
+                out.flush()  # keep the order with text written by stdlib handlers
+                buffer.write(message + b"\n")
+                buffer.flush()
+                return
+            message = message.decode()
+        out.write(message + "\n")
+        out.flush()
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
+def _stdout_logger(*args: Any) -> StdoutLogger:
+    return StdoutLogger(str(args[0]) if args else "app")
+
+
+def configure_structlog(*, level: str = "INFO", fmt: str | None = None) -> None:
+    """Render the app's structlog events directly (orjson), with the same fields as stdlib's."""
+    chosen = log_format(fmt)
+    _SERVICE.update(service_fields())
+    renderer: list[Any]
+    if chosen == "json":
+        renderer = [
+            structlog.processors.dict_tracebacks,
+            _redact_event,
+            structlog.processors.JSONRenderer(serializer=_orjson_bytes),
+        ]
+    else:
+        renderer = [
+            _drop_service_fields,
+            _redact_event,
+            structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty()),
+        ]
     structlog.configure(
-        processors=[*SHARED_PROCESSORS, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[*SHARED_PROCESSORS, *renderer],
+        logger_factory=_stdout_logger,
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+        ),
         cache_logger_on_first_use=True,
     )

@@ -1,10 +1,13 @@
 """Run the real gunicorn server for end-to-end tests, and talk to it over plain HTTP.
 
 ``run_server`` migrates, collects static files and starts ``gunicorn --config gunicorn.conf.py``
-with production-like settings on a free port of 127.0.0.1; the session-scoped ``server``
-fixture is one such server backed by a fresh temporary database (on the suite's PostgreSQL
-server when the suite runs on PostgreSQL, else a SQLite file). ``http`` is a tiny client that
-never raises on error statuses and never follows redirects or proxies.
+with production-like settings on a free port of 127.0.0.1; ``run_server_on_new_database`` does
+so on a fresh temporary database (on the suite's PostgreSQL server when the suite runs on
+PostgreSQL, else a SQLite file), and the session-scoped ``server`` fixture is one such server.
+``http`` is a tiny client that never raises on error statuses and never follows redirects or
+proxies; ``create_account`` registers a user over it. ``running_process`` starts and stops any
+server binary (gunicorn, Prometheus), ``poll`` waits for a condition, and the module-scoped
+``otlp``, ``sentry`` and ``black_hole`` fixtures are the fake telemetry backends.
 """
 
 from __future__ import annotations
@@ -20,11 +23,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote
 
 import psycopg
@@ -32,12 +35,16 @@ import pytest
 from django.db import connection
 from psycopg import sql
 
+from tests.telemetry.receivers import BlackHole, OtlpReceiver, SentryReceiver
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(sys.executable).parent
 HOST = "127.0.0.1"
 STARTUP_DEADLINE_S = 30.0
 SHUTDOWN_DEADLINE_S = 15.0
 MANAGE_TIMEOUT_S = 120.0
+
+T = TypeVar("T")
 
 
 # ------------------------------------------------------------------ HTTP client
@@ -93,6 +100,68 @@ def http(
     return response
 
 
+# ------------------------------------------------------------------ accounts
+@dataclass(frozen=True)
+class Account:
+    """A user registered over HTTP, with the JWT pair the token endpoint returned."""
+
+    id: int
+    username: str
+    password: str
+    access: str
+    refresh: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The ``Authorization`` header for API calls."""
+        return {"Authorization": f"Bearer {self.access}"}
+
+
+def create_account(server: Server, *, password: str | None = None) -> Account:
+    """Register a fresh user and obtain a token pair, both over HTTP; check both answers."""
+    credentials = {
+        "username": f"e2e-{secrets.token_hex(5)}",
+        "password": password or f"pw-{secrets.token_urlsafe(18)}",
+    }
+    registered = http("POST", f"{server.url}/api/auth/register/", json_body=credentials)
+    assert registered.status == 201, registered
+    assert registered.body["username"] == credentials["username"]
+    assert "password" not in registered.body
+    token = http("POST", f"{server.url}/api/auth/token/", json_body=credentials)
+    assert token.status == 200, token
+    assert set(token.body) >= {"access", "refresh"}
+    return Account(
+        id=int(registered.body["id"]),
+        username=credentials["username"],
+        password=credentials["password"],
+        access=str(token.body["access"]),
+        refresh=str(token.body["refresh"]),
+    )
+
+
+# ------------------------------------------------------------------ waiting
+def poll(
+    fetch: Callable[[], T],
+    done: Callable[[T], bool],
+    *,
+    timeout: float,
+    failure: Callable[[T], str],
+    interval: float = 0.2,
+) -> T:
+    """Call ``fetch`` every ``interval`` s until ``done`` holds for its value; return that value.
+
+    After ``timeout`` s without it, fail the test with ``failure(last value)``.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if done(value):
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(failure(value), pytrace=False)
+        time.sleep(interval)
+
+
 # ------------------------------------------------------------------ ports
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that the OS reports free right now."""
@@ -113,7 +182,7 @@ def sqlite_url(directory: Path) -> str:
     return f"sqlite:///{(directory / 'db.sqlite3').resolve()}"
 
 
-def _postgres_admin(settings_dict: Mapping[str, Any]) -> psycopg.Connection[Any]:
+def postgres_admin(settings_dict: Mapping[str, Any]) -> psycopg.Connection[Any]:
     """An autocommit connection to the ``postgres`` maintenance database (as Django uses)."""
     return psycopg.connect(
         host=settings_dict["HOST"] or None,
@@ -147,12 +216,12 @@ def temporary_database(directory: Path) -> Iterator[str]:
         return
     settings_dict = dict(connection.settings_dict)
     name = f"todos_e2e_{secrets.token_hex(6)}"
-    with _postgres_admin(settings_dict) as admin:
+    with postgres_admin(settings_dict) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         yield _postgres_url(settings_dict, name)
     finally:
-        with _postgres_admin(settings_dict) as admin:
+        with postgres_admin(settings_dict) as admin:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
@@ -160,17 +229,23 @@ def temporary_database(directory: Path) -> Iterator[str]:
 
 # ------------------------------------------------------------------ the server
 @dataclass(frozen=True)
-class Server:
-    """A running gunicorn: its base URL, environment, process and combined log file."""
+class RunningProcess:
+    """A server started by ``running_process``: its base URL, process and combined log file."""
 
     url: str
-    env: Mapping[str, str]
     process: subprocess.Popen[bytes]
     log_path: Path
 
     def log(self) -> str:
-        """Everything gunicorn and the app wrote to stdout and stderr so far."""
-        return self.log_path.read_text(errors="replace")
+        """Everything the process wrote to stdout and stderr so far."""
+        return _log_of(self.log_path)
+
+
+@dataclass(frozen=True)
+class Server(RunningProcess):
+    """A running gunicorn (and the app in its workers), plus the environment it runs with."""
+
+    env: Mapping[str, str]
 
     @property
     def metrics_url(self) -> str:
@@ -222,22 +297,35 @@ def manage(*args: str, env: Mapping[str, str]) -> None:
         )
 
 
-def _wait_until_live(server: Server) -> None:
-    """Poll /healthz until it answers 200; fail with gunicorn's log if it dies or is too slow."""
-    deadline = time.monotonic() + STARTUP_DEADLINE_S
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
+# ------------------------------------------------------------------ server processes
+def _log_of(log_path: Path) -> str:
+    return log_path.read_text(errors="replace")
+
+
+def _wait_until_answering(
+    name: str, process: subprocess.Popen[bytes], ready_url: str, log_path: Path
+) -> None:
+    """Poll ``ready_url`` until it answers 200; fail with the log if the process dies or is slow."""
+
+    def answering() -> bool:
+        if process.poll() is not None:
             pytest.fail(
-                f"gunicorn exited with {server.process.returncode} while starting:\n{server.log()}",
+                f"{name} exited with {process.returncode} while starting:\n{_log_of(log_path)}",
                 pytrace=False,
             )
         with contextlib.suppress(OSError):  # refused or reset while still booting
-            if http("GET", f"{server.url}/healthz", timeout=2).status == 200:
-                return
-        time.sleep(0.1)
-    pytest.fail(
-        f"gunicorn did not answer /healthz within {STARTUP_DEADLINE_S:.0f} s:\n{server.log()}",
-        pytrace=False,
+            return http("GET", ready_url, timeout=2).status == 200
+        return False
+
+    poll(
+        answering,
+        bool,
+        timeout=STARTUP_DEADLINE_S,
+        interval=0.1,
+        failure=lambda _: (
+            f"{name} did not answer {ready_url} within {STARTUP_DEADLINE_S:.0f} s:\n"
+            f"{_log_of(log_path)}"
+        ),
     )
 
 
@@ -249,8 +337,37 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     try:
         process.wait(timeout=SHUTDOWN_DEADLINE_S)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # the group this fixture created for gunicorn
+        os.killpg(process.pid, signal.SIGKILL)  # the group running_process created for it
         process.wait(timeout=SHUTDOWN_DEADLINE_S)
+
+
+@contextlib.contextmanager
+def running_process(
+    name: str,
+    command: Sequence[str],
+    *,
+    cwd: Path,
+    log_path: Path,
+    ready_url: str,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start ``command`` in a new session, stdout and stderr to ``log_path``; yield it once
+    ``ready_url`` answers 200, and stop it (SIGTERM, then SIGKILL) afterwards."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            list(command),
+            cwd=cwd,
+            env=None if env is None else dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _wait_until_answering(name, process, ready_url, log_path)
+        yield process
+    finally:
+        _stop(process)
 
 
 @contextlib.contextmanager
@@ -267,31 +384,55 @@ def run_server(
     if migrate:
         manage("migrate", "--noinput", env=env)
     manage("collectstatic", "--noinput", env=env)
+    url = f"http://{HOST}:{port}"
     log_path = directory / "gunicorn.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(BIN_DIR / "gunicorn"), "--config", "gunicorn.conf.py"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = Server(url=f"http://{HOST}:{port}", env=env, process=process, log_path=log_path)
-    try:
-        _wait_until_live(server)
+    with running_process(
+        "gunicorn",
+        [str(BIN_DIR / "gunicorn"), "--config", "gunicorn.conf.py"],
+        cwd=REPO_ROOT,
+        env=env,
+        log_path=log_path,
+        ready_url=f"{url}/healthz",
+    ) as process:
+        yield Server(url=url, env=env, process=process, log_path=log_path)
+
+
+@contextlib.contextmanager
+def run_server_on_new_database(
+    overrides: Mapping[str, str], *, directory: Path
+) -> Iterator[Server]:
+    """``run_server`` with ``overrides`` on a fresh, migrated ``temporary_database``."""
+    with (
+        temporary_database(directory) as database_url,
+        run_server({**overrides, "DATABASE_URL": database_url}, directory=directory) as server,
+    ):
         yield server
-    finally:
-        _stop(process)
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The service under gunicorn (2 workers, debug off) on a fresh, migrated database."""
-    directory = tmp_path_factory.mktemp("gunicorn")
-    with (
-        temporary_database(directory) as database_url,
-        run_server({"DATABASE_URL": database_url}, directory=directory) as running,
-    ):
+    with run_server_on_new_database({}, directory=tmp_path_factory.mktemp("gunicorn")) as running:
         yield running
+
+
+# ------------------------------------------------------------------ fake telemetry backends
+@pytest.fixture(scope="module")
+def otlp() -> Iterator[OtlpReceiver]:
+    """An OTLP/HTTP trace collector for the calling module's servers."""
+    with OtlpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def sentry() -> Iterator[SentryReceiver]:
+    """A Sentry ingestion endpoint for the calling module's servers."""
+    with SentryReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def black_hole() -> Iterator[BlackHole]:
+    """An endpoint that accepts connections and never answers (a hung collector or Sentry)."""
+    with BlackHole() as hole:
+        yield hole

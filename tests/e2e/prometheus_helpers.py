@@ -4,38 +4,30 @@
 parses it with prometheus_client's own parsers; ``Scrape.value`` sums the samples that carry
 the given labels. ``run_prometheus`` starts Debian's ``prometheus`` binary on a free port with a
 temporary config and data directory; without the binary the calling test skips, saying how to
-get it, unless ``REQUIRE_SERVICES=1`` makes that a failure (the rule of ``tests.services``).
+get it, unless ``REQUIRE_SERVICES=1`` makes that a failure (``tests.services.require``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import secrets
 import shutil
-import signal
-import subprocess
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import pytest
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as parse_openmetrics,
 )
 from prometheus_client.parser import text_string_to_metric_families as parse_prometheus_text
 from prometheus_client.samples import Sample
 
-from tests.e2e.conftest import HOST, Server, free_port, http
-from tests.services import services_required
+from tests.e2e.conftest import HOST, RunningProcess, Server, free_port, http, running_process
+from tests.services import require
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
-PROMETHEUS_STARTUP_DEADLINE_S = 30.0
-PROMETHEUS_SHUTDOWN_DEADLINE_S = 15.0
-HOW_TO_GET_PROMETHEUS = "install Debian's prometheus package (`apt-get install -y prometheus`)"
 
 
 # ------------------------------------------------------------------ scraping the app
@@ -82,39 +74,18 @@ def scrape(server: Server, *, openmetrics: bool = False) -> Scrape:
     return Scrape(samples=samples, text=response.body)
 
 
-def bearer_for_new_user(server: Server) -> dict[str, str]:
-    """Register a fresh account over HTTP and return its Authorization header."""
-    credentials = {"username": f"e2e-{secrets.token_hex(4)}", "password": secrets.token_urlsafe(16)}
-    registered = http("POST", f"{server.url}/api/auth/register/", json_body=credentials)
-    assert registered.status == 201, registered
-    token = http("POST", f"{server.url}/api/auth/token/", json_body=credentials)
-    assert token.status == 200, token
-    return {"Authorization": f"Bearer {token.body['access']}"}
-
-
 # ------------------------------------------------------------------ a real Prometheus
 def prometheus_binary() -> str:
     """The path of ``prometheus``; skips (or fails with REQUIRE_SERVICES=1) when missing."""
     found = shutil.which("prometheus")
-    if found:
-        return found
-    message = f"prometheus is not available: {HOW_TO_GET_PROMETHEUS}"
-    if services_required():
-        pytest.fail(f"{message} (REQUIRE_SERVICES=1)")
-    pytest.skip(message)
+    require("prometheus", found is not None)
+    assert found is not None  # require() skipped or failed the test otherwise
+    return found
 
 
 @dataclass(frozen=True)
-class Prometheus:
+class Prometheus(RunningProcess):
     """A running Prometheus: its base URL, process and log file."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        """Everything Prometheus wrote so far."""
-        return self.log_path.read_text(errors="replace")
 
     def api(self, endpoint: str, **params: str) -> Any:
         """GET ``/api/v1/<endpoint>`` and return its ``data``; fail on an error answer."""
@@ -160,49 +131,9 @@ def run_prometheus(
     ]
     if features:
         command.append(f"--enable-feature={','.join(features)}")
+    url = f"http://{HOST}:{port}"
     log_path = directory / "prometheus.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=directory,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    prometheus = Prometheus(url=f"http://{HOST}:{port}", process=process, log_path=log_path)
-    try:
-        _wait_until_ready(prometheus)
-        yield prometheus
-    finally:
-        _stop(process)
-
-
-def _wait_until_ready(prometheus: Prometheus) -> None:
-    deadline = time.monotonic() + PROMETHEUS_STARTUP_DEADLINE_S
-    while time.monotonic() < deadline:
-        if prometheus.process.poll() is not None:
-            pytest.fail(
-                f"prometheus exited with {prometheus.process.returncode}:\n{prometheus.log()}",
-                pytrace=False,
-            )
-        with contextlib.suppress(OSError):  # not listening yet
-            if http("GET", f"{prometheus.url}/-/ready", timeout=2).status == 200:
-                return
-        time.sleep(0.1)
-    pytest.fail(
-        f"prometheus was not ready within {PROMETHEUS_STARTUP_DEADLINE_S:.0f} s:\n"
-        f"{prometheus.log()}",
-        pytrace=False,
-    )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=PROMETHEUS_SHUTDOWN_DEADLINE_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=PROMETHEUS_SHUTDOWN_DEADLINE_S)
+    with running_process(
+        "prometheus", command, cwd=directory, log_path=log_path, ready_url=f"{url}/-/ready"
+    ) as process:
+        yield Prometheus(url=url, process=process, log_path=log_path)

@@ -1,4 +1,4 @@
-"""Helpers for the end-to-end telemetry tests: accounts, trace context, log lines, metrics.
+"""Helpers for the end-to-end telemetry tests: todos, trace context, log lines, metrics.
 
 The server's JSON log lines are read back from ``Server.log_path``; spans and Sentry events
 come from the real wire-format receivers in ``tests.telemetry.receivers``.
@@ -10,55 +10,19 @@ import json
 import secrets
 import statistics
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
-from tests.e2e.conftest import Response, Server, http
+from tests.e2e.conftest import Account, Response, Server, http, poll
+from tests.e2e.prometheus_helpers import scrape
 from tests.telemetry.receivers import OtlpReceiver, ReceivedSpan
 
 LOG_DEADLINE_S = 10.0
 SPAN_DEADLINE_S = 15.0
 
 
-# ------------------------------------------------------------------ accounts
-@dataclass(frozen=True)
-class Account:
-    """A user registered over HTTP, with the JWT pair the token endpoint returned."""
-
-    id: int
-    username: str
-    password: str
-    access: str
-    refresh: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """The ``Authorization`` header for API calls."""
-        return {"Authorization": f"Bearer {self.access}"}
-
-
-def create_account(server: Server, *, password: str | None = None) -> Account:
-    """Register a fresh user and obtain a token pair, both over HTTP."""
-    credentials = {
-        "username": f"e2e-{secrets.token_hex(5)}",
-        "password": password or f"pw-{secrets.token_urlsafe(18)}",
-    }
-    registered = http("POST", f"{server.url}/api/auth/register/", json_body=credentials)
-    assert registered.status == 201, registered
-    token = http("POST", f"{server.url}/api/auth/token/", json_body=credentials)
-    assert token.status == 200, token
-    return Account(
-        id=int(registered.body["id"]),
-        username=credentials["username"],
-        password=credentials["password"],
-        access=str(token.body["access"]),
-        refresh=str(token.body["refresh"]),
-    )
-
-
+# ------------------------------------------------------------------ todos
 def create_todo(server: Server, account: Account, title: str = "trace me") -> int:
     """Create a todo for ``account`` and return its id."""
     created = http(
@@ -85,6 +49,16 @@ class TraceParent:
 def new_traceparent() -> TraceParent:
     """A random, valid (non-zero) sampled trace context."""
     return TraceParent(trace_id=secrets.token_hex(16), span_id=secrets.token_hex(8))
+
+
+def traced_get(
+    server: Server, headers: Mapping[str, str], path: str = "/api/todos/"
+) -> TraceParent:
+    """GET ``path`` with ``headers`` and a fresh caller trace; assert 200, return the caller."""
+    caller = new_traceparent()
+    response = http("GET", f"{server.url}{path}", headers={**headers, "traceparent": caller.header})
+    assert response.status == 200, response
+    return caller
 
 
 def new_request_id() -> str:
@@ -129,31 +103,26 @@ def children_of(spans: Iterable[ReceivedSpan], parent: ReceivedSpan) -> list[Rec
 
 
 # ------------------------------------------------------------------ logs
-def log_events(server: Server) -> list[dict[str, Any]]:
-    """Every JSON object the server wrote, one a line (anything else is skipped)."""
-    events: list[dict[str, Any]] = []
+def _parsed_lines(server: Server) -> list[tuple[str, dict[str, Any] | None]]:
+    """Each line of the server log with the JSON object it holds (None when it holds none)."""
+    parsed_lines: list[tuple[str, dict[str, Any] | None]] = []
     for line in server.log().splitlines():
         try:
             parsed = json.loads(line)
         except ValueError:
-            continue
-        if isinstance(parsed, dict):
-            events.append(parsed)
-    return events
+            parsed = None
+        parsed_lines.append((line, parsed if isinstance(parsed, dict) else None))
+    return parsed_lines
+
+
+def log_events(server: Server) -> list[dict[str, Any]]:
+    """Every JSON object the server wrote, one a line (anything else is skipped)."""
+    return [parsed for _, parsed in _parsed_lines(server) if parsed is not None]
 
 
 def non_json_lines(server: Server) -> list[str]:
     """Lines of the server log that are not a JSON object."""
-    bad: list[str] = []
-    for line in server.log().splitlines():
-        try:
-            parsed = json.loads(line)
-        except ValueError:
-            bad.append(line)
-            continue
-        if not isinstance(parsed, dict):
-            bad.append(line)
-    return bad
+    return [line for line, parsed in _parsed_lines(server) if parsed is None]
 
 
 def wait_for_log_events(
@@ -164,17 +133,16 @@ def wait_for_log_events(
     timeout: float = LOG_DEADLINE_S,
 ) -> list[dict[str, Any]]:
     """Poll the log until at least ``count`` events match; return every match."""
-    deadline = time.monotonic() + timeout
-    while True:
-        matches = [event for event in log_events(server) if predicate(event)]
-        if len(matches) >= count:
-            return matches
-        if time.monotonic() >= deadline:
-            raise AssertionError(
-                f"{len(matches)} of {count} expected log event(s) within {timeout:g} s; "
-                f"log tail:\n{server.log()[-4000:]}"
-            )
-        time.sleep(0.05)
+    return poll(
+        lambda: [event for event in log_events(server) if predicate(event)],
+        lambda matches: len(matches) >= count,
+        timeout=timeout,
+        interval=0.05,
+        failure=lambda matches: (
+            f"{len(matches)} of {count} expected log event(s) within {timeout:g} s; "
+            f"log tail:\n{server.log()[-4000:]}"
+        ),
+    )
 
 
 def access_events(server: Server, request_id: str) -> list[dict[str, Any]]:
@@ -203,16 +171,10 @@ def percentile(samples: list[float], fraction: float) -> float:
 
 def scrape_counter(server: Server, name: str) -> dict[tuple[tuple[str, str], ...], float]:
     """The ``<name>_total`` samples of the server's metrics endpoint, keyed by labels."""
-    response = http("GET", server.metrics_url, headers={"Accept": "text/plain"})
-    assert response.status == 200, response
-    samples: dict[tuple[tuple[str, str], ...], float] = {}
-    for family in text_string_to_metric_families(str(response.body)):
-        if family.name != name:
-            continue
-        for sample in family.samples:
-            if sample.name == f"{name}_total":
-                samples[tuple(sorted(sample.labels.items()))] = float(sample.value)
-    return samples
+    return {
+        tuple(sorted(sample.labels.items())): float(sample.value)
+        for sample in scrape(server).matching(f"{name}_total")
+    }
 
 
 def wait_for_counter(
@@ -228,14 +190,11 @@ def wait_for_counter(
     Returns every sample of the counter from the last scrape.
     """
     wanted = set((labels or {}).items())
-    deadline = time.monotonic() + timeout
-    while True:
-        samples = scrape_counter(server, name)
-        if sum(v for key, v in samples.items() if wanted <= set(key)) > above:
-            return samples
-        if time.monotonic() >= deadline:
-            raise AssertionError(
-                f"{name}_total{labels or ''} stayed at or below {above:g} for {timeout:g} s: "
-                f"{samples}"
-            )
-        time.sleep(0.2)
+    return poll(
+        lambda: scrape_counter(server, name),
+        lambda samples: sum(v for key, v in samples.items() if wanted <= set(key)) > above,
+        timeout=timeout,
+        failure=lambda samples: (
+            f"{name}_total{labels or ''} stayed at or below {above:g} for {timeout:g} s: {samples}"
+        ),
+    )

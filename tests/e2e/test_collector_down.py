@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import re
 import statistics
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
-from tests.e2e.conftest import Server, http, run_server, temporary_database
-from tests.e2e.telemetry_helpers import (
+from tests.e2e.conftest import (
     Account,
+    Server,
     create_account,
+    http,
+    poll,
+    run_server_on_new_database,
+)
+from tests.e2e.telemetry_helpers import (
     create_todo,
     log_events,
     non_json_lines,
@@ -66,29 +70,16 @@ class Target:
         return f"{self.server.url}/api/todos/"
 
 
-@pytest.fixture(scope="module")
-def otlp() -> Iterator[OtlpReceiver]:
-    with OtlpReceiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture(scope="module")
-def black_hole() -> Iterator[BlackHole]:
-    with BlackHole() as hole:
-        yield hole
-
-
 def _start(
     tmp_path_factory: pytest.TempPathFactory, name: str, overrides: dict[str, str]
 ) -> Iterator[Target]:
-    directory = tmp_path_factory.mktemp(name)
-    with temporary_database(directory) as database_url:
-        environment = {**SPAN_PIPELINE, **overrides, "DATABASE_URL": database_url}
-        with run_server(environment, directory=directory) as server:
-            account = create_account(server)
-            for number in range(3):
-                create_todo(server, account, title=f"todo {number}")
-            yield Target(name=name, server=server, account=account)
+    with run_server_on_new_database(
+        {**SPAN_PIPELINE, **overrides}, directory=tmp_path_factory.mktemp(name)
+    ) as server:
+        account = create_account(server)
+        for number in range(3):
+            create_todo(server, account, title=f"todo {number}")
+        yield Target(name=name, server=server, account=account)
 
 
 @pytest.fixture(scope="module")
@@ -197,13 +188,16 @@ def test_a_healthy_collector_receives_the_spans_it_is_counted_for(
     """The control: the same traffic reaches the answering collector, and the exported count
     on the metrics endpoint is what the collector received."""
     otlp.wait_for(lambda spans: any(s.name == "GET /api/todos/" for s in spans))
-    deadline = time.monotonic() + 10
-    while True:
-        received = len(otlp.spans)
-        exported = sum(scrape_counter(healthy.server, EXPORTED).values())
-        if exported == received or time.monotonic() >= deadline:
-            break
-        time.sleep(0.2)
+
+    def received_and_exported() -> tuple[float, float]:
+        return len(otlp.spans), sum(scrape_counter(healthy.server, EXPORTED).values())
+
+    received, exported = poll(
+        received_and_exported,
+        lambda counts: counts[0] == counts[1],
+        timeout=10,
+        failure=lambda counts: f"the collector received {counts[0]:g} spans, {counts[1]:g} counted",
+    )
     assert exported == received > 0
     server_spans = [s for s in otlp.spans if s.name == "GET /api/todos/"]
     assert len(server_spans) >= ROUNDS * REQUESTS_PER_ROUND / 2, len(server_spans)

@@ -9,7 +9,6 @@ metrics port, which is what a Grafana "exemplars" toggle queries.
 from __future__ import annotations
 
 import re
-import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,14 +18,9 @@ from typing import Any
 import pytest
 from prometheus_client.samples import Sample
 
-from tests.e2e.conftest import HOST, Server, http, run_server, temporary_database
-from tests.e2e.prometheus_helpers import (
-    Prometheus,
-    bearer_for_new_user,
-    run_prometheus,
-    scrape,
-    scrape_config,
-)
+from tests.e2e.conftest import HOST, Server, create_account, poll, run_server_on_new_database
+from tests.e2e.prometheus_helpers import Prometheus, run_prometheus, scrape, scrape_config
+from tests.e2e.telemetry_helpers import traced_get
 
 pytestmark = pytest.mark.e2e
 
@@ -49,22 +43,11 @@ class TracedRequests:
 @pytest.fixture(scope="module")
 def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TracedRequests]:
     """The service under gunicorn, after a few todo-list requests with known trace ids."""
-    directory = tmp_path_factory.mktemp("exemplars")
-    with (
-        temporary_database(directory) as database_url,
-        run_server({"DATABASE_URL": database_url}, directory=directory) as server,
-    ):
-        auth = bearer_for_new_user(server)
+    with run_server_on_new_database({}, directory=tmp_path_factory.mktemp("exemplars")) as server:
+        auth = create_account(server).headers
         sent_after = time.time()
-        parent_spans: dict[str, str] = {}
-        for _ in range(TRACED_REQUESTS):
-            trace_id, span_id = secrets.token_hex(16), secrets.token_hex(8)
-            traceparent = f"00-{trace_id}-{span_id}-01"
-            response = http(
-                "GET", f"{server.url}/api/todos/", headers={**auth, "traceparent": traceparent}
-            )
-            assert response.status == 200, response
-            parent_spans[trace_id] = span_id
+        callers = [traced_get(server, auth) for _ in range(TRACED_REQUESTS)]
+        parent_spans = {caller.trace_id: caller.span_id for caller in callers}
         yield TracedRequests(server, parent_spans, sent_after)
 
 
@@ -78,15 +61,15 @@ def test_the_metrics_endpoint_serves_the_requests_trace_ids_as_exemplars(
     traced: TracedRequests,
 ) -> None:
     """OpenMetrics: the bucket's exemplar names one of our traces and the server's span."""
-    deadline = time.monotonic() + EXEMPLAR_DEADLINE_S
-    while not (with_exemplars := _todo_list_exemplars(traced)):
-        if time.monotonic() > deadline:
-            pytest.fail(
-                f"no exemplar on the todo-list buckets within {EXEMPLAR_DEADLINE_S:.0f} s:\n"
-                f"{traced.server.log()}",
-                pytrace=False,
-            )
-        time.sleep(0.2)
+    with_exemplars = poll(
+        lambda: _todo_list_exemplars(traced),
+        bool,
+        timeout=EXEMPLAR_DEADLINE_S,
+        failure=lambda _: (
+            f"no exemplar on the todo-list buckets within {EXEMPLAR_DEADLINE_S:.0f} s:\n"
+            f"{traced.server.log()}"
+        ),
+    )
 
     for sample in with_exemplars:  # only our requests reached this view
         assert sample.exemplar is not None
@@ -110,27 +93,29 @@ def _stored_exemplars(prometheus: Prometheus, *, since: float) -> list[dict[str,
     return [exemplar for item in series for exemplar in item["exemplars"]]
 
 
+def _ours(traced: TracedRequests, stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stored exemplars that name one of the traced requests."""
+    return [e for e in stored if e["labels"].get("trace_id") in traced.parent_spans]
+
+
 def test_prometheus_stores_the_exemplars_it_scrapes(traced: TracedRequests, tmp_path: Path) -> None:
     """A real Prometheus with exemplar storage, scraping the metrics port every second."""
     target = f"{HOST}:{traced.server.env['METRICS_PORT']}"
     with run_prometheus(
         scrape_config([target]), directory=tmp_path, features=["exemplar-storage"]
     ) as prometheus:
-        deadline = time.monotonic() + EXEMPLAR_DEADLINE_S
-        while True:
-            stored = _stored_exemplars(prometheus, since=traced.sent_after)
-            ours = [e for e in stored if e["labels"].get("trace_id") in traced.parent_spans]
-            if ours:
-                break
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"Prometheus stored none of our exemplars within {EXEMPLAR_DEADLINE_S:.0f} s"
-                    f" (stored: {stored}); targets: {prometheus.targets_report()}\n"
-                    f"{prometheus.log()}",
-                    pytrace=False,
-                )
-            time.sleep(0.5)
+        stored = poll(
+            lambda: _stored_exemplars(prometheus, since=traced.sent_after),
+            lambda stored: bool(_ours(traced, stored)),
+            timeout=EXEMPLAR_DEADLINE_S,
+            interval=0.5,
+            failure=lambda stored: (
+                f"Prometheus stored none of our exemplars within {EXEMPLAR_DEADLINE_S:.0f} s"
+                f" (stored: {stored}); targets: {prometheus.targets_report()}\n"
+                f"{prometheus.log()}"
+            ),
+        )
 
-    for exemplar in ours:
+    for exemplar in _ours(traced, stored):
         assert SPAN_ID.match(exemplar["labels"].get("span_id", "")), exemplar
         assert float(exemplar["value"]) > 0, exemplar

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import Server, http, manage, run_server, temporary_database
+from tests.e2e.conftest import (
+    Server,
+    create_account,
+    http,
+    manage,
+    poll,
+    run_server_on_new_database,
+)
+from tests.e2e.prometheus_helpers import scrape
 
 pytestmark = pytest.mark.e2e
 
@@ -17,13 +24,9 @@ DEADLINE_S = 10.0
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    directory = tmp_path_factory.mktemp("fault-switch")
-    with (
-        temporary_database(directory) as database_url,
-        run_server(
-            {"DATABASE_URL": database_url, "WEB_CONCURRENCY": "3"}, directory=directory
-        ) as running,
-    ):
+    with run_server_on_new_database(
+        {"WEB_CONCURRENCY": "3"}, directory=tmp_path_factory.mktemp("fault-switch")
+    ) as running:
         manage(
             "ensure_demo_user", "--staff", "--username", STAFF["username"],
             "--password", STAFF["password"], env=running.env,
@@ -39,26 +42,30 @@ def bearer(server: Server, credentials: dict[str, str]) -> dict[str, str]:
 def statuses_until(server: Server, headers: dict[str, str], wanted: int) -> list[int]:
     """GET the list (a new connection each time) until 20 answers in a row are ``wanted``."""
     seen: list[int] = []
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
+
+    def one_more() -> list[int]:
         seen.append(http("GET", f"{server.url}/api/todos/", headers=headers).status)
-        if seen[-20:] == [wanted] * 20:
-            return seen
-    pytest.fail(f"never 20 x {wanted} in a row within {DEADLINE_S} s: {seen[-40:]}")
+        return seen
+
+    return poll(
+        one_more,
+        lambda seen: seen[-20:] == [wanted] * 20,
+        timeout=DEADLINE_S,
+        interval=0,
+        failure=lambda seen: f"never 20 x {wanted} in a row within {DEADLINE_S} s: {seen[-40:]}",
+    )
 
 
 def gauge(server: Server, name: str) -> float:
-    for line in http("GET", server.metrics_url).body.splitlines():
-        if line.startswith(f"{name} "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} not exported")
+    """The unlabelled sample of gauge ``name``; fail when it is not exported."""
+    values = [sample.value for sample in scrape(server).matching(name) if not sample.labels]
+    assert values, f"{name} not exported"
+    return values[0]
 
 
 def test_staff_switch_faults_on_and_off_for_every_worker(server: Server) -> None:
     staff = bearer(server, STAFF)
-    user = {"username": "victim", "password": "a-long-secret-pass"}
-    http("POST", f"{server.url}/api/auth/register/", json_body=user)
-    headers = bearer(server, user)
+    headers = create_account(server).headers
     statuses_until(server, headers, 200)
 
     switched = http(
@@ -81,14 +88,10 @@ def test_staff_switch_faults_on_and_off_for_every_worker(server: Server) -> None
 
 
 def test_ordinary_users_cannot_touch_the_switch(server: Server) -> None:
-    user = {"username": "curious", "password": "a-long-secret-pass"}
-    http("POST", f"{server.url}/api/auth/register/", json_body=user)
+    user = create_account(server)
 
     response = http(
-        "PUT",
-        f"{server.url}/api/faults/",
-        json_body={"error_rate": 1.0},
-        headers=bearer(server, user),
+        "PUT", f"{server.url}/api/faults/", json_body={"error_rate": 1.0}, headers=user.headers
     )
 
     assert response.status == 403

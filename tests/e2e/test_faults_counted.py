@@ -5,55 +5,34 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import Server, http, run_server, temporary_database
+from tests.e2e.conftest import Server, create_account, http, run_server_on_new_database
+from tests.e2e.prometheus_helpers import scrape
 
 pytestmark = pytest.mark.e2e
 
 REQUESTS = 12
+RESPONSES = "django_http_responses_total_by_status_view_method_total"
 
 
 @pytest.fixture(scope="module")
 def faulty_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Every GET /api/todos/{id}/ fails; other routes are healthy."""
-    directory = tmp_path_factory.mktemp("faults")
-    with (
-        temporary_database(directory) as database_url,
-        run_server(
-            {
-                "DATABASE_URL": database_url,
-                "FAULT_ERROR_RATE": "1",
-                "FAULT_ROUTES": "/api/todos/{id}/",
-            },
-            directory=directory,
-        ) as server,
-    ):
+    overrides = {"FAULT_ERROR_RATE": "1", "FAULT_ROUTES": "/api/todos/{id}/"}
+    with run_server_on_new_database(
+        overrides, directory=tmp_path_factory.mktemp("faults")
+    ) as server:
         yield server
 
 
-def responses_by_status(server: Server, view: str) -> dict[str, float]:
-    text = http("GET", server.metrics_url).body
-    counts: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        if family.name != "django_http_responses_total_by_status_view_method":
-            continue
-        for sample in family.samples:
-            if sample.labels["view"] == view and sample.labels["method"] == "GET":
-                counts[sample.labels["status"]] = sample.value
-    return counts
-
-
-def access_token(server: Server) -> str:
-    credentials = {"username": "faulty", "password": "a-long-secret-pass"}
-    http("POST", f"{server.url}/api/auth/register/", json_body=credentials)
-    token: str = http("POST", f"{server.url}/api/auth/token/", json_body=credentials).body["access"]
-    return token
+def detail_500s(server: Server) -> float:
+    """The GET todo-detail 500s the metrics endpoint has counted."""
+    return scrape(server).value(RESPONSES, status="500", view="todo-detail", method="GET")
 
 
 def test_injected_errors_are_counted_as_5xx_by_route(faulty_server: Server) -> None:
-    headers = {"Authorization": f"Bearer {access_token(faulty_server)}"}
-    before = responses_by_status(faulty_server, "todo-detail").get("500", 0)
+    headers = create_account(faulty_server).headers
+    before = detail_500s(faulty_server)
 
     statuses = [
         http("GET", f"{faulty_server.url}/api/todos/1/", headers=headers).status
@@ -63,7 +42,7 @@ def test_injected_errors_are_counted_as_5xx_by_route(faulty_server: Server) -> N
 
     assert statuses == [500] * REQUESTS
     assert healthy == 200
-    after = responses_by_status(faulty_server, "todo-detail").get("500", 0)
+    after = detail_500s(faulty_server)
     assert after - before == REQUESTS
 
 

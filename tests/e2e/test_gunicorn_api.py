@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 import re
-import secrets
 
 import pytest
 
-from tests.e2e.conftest import Server, http
+from tests.e2e.conftest import Server, create_account, http
 
 pytestmark = pytest.mark.e2e
 
 
-def _bearer_for_new_user(server: Server) -> dict[str, str]:
-    """Register a fresh account over HTTP and return its Authorization header."""
-    credentials = {"username": f"e2e-{secrets.token_hex(4)}", "password": secrets.token_urlsafe(16)}
-    registered = http("POST", f"{server.url}/api/auth/register/", json_body=credentials)
-    assert registered.status == 201, registered
-    assert registered.body["username"] == credentials["username"]
-    assert "password" not in registered.body
-    token = http("POST", f"{server.url}/api/auth/token/", json_body=credentials)
-    assert token.status == 200, token
-    assert set(token.body) >= {"access", "refresh"}
-    return {"Authorization": f"Bearer {token.body['access']}"}
-
-
 def test_it_walks_a_todo_through_its_whole_life_over_http(server: Server) -> None:
     """Register, get a token, then create, list, update, delete and miss a todo."""
-    auth = _bearer_for_new_user(server)
+    auth = create_account(server).headers
     todos = f"{server.url}/api/todos/"
 
     created = http("POST", todos, json_body={"title": "buy milk"}, headers=auth)

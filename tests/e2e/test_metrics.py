@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,8 +23,16 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.utils import floatToGoString
 
 from app.telemetry.buckets import LATENCY_BUCKETS, SLO_LATENCY_THRESHOLD_SECONDS
-from tests.e2e.conftest import Server, http, run_server, temporary_database
-from tests.e2e.prometheus_helpers import Scrape, bearer_for_new_user, scrape
+from tests.e2e.conftest import (
+    Server,
+    create_account,
+    http,
+    poll,
+    run_server,
+    run_server_on_new_database,
+    temporary_database,
+)
+from tests.e2e.prometheus_helpers import Scrape, scrape
 
 pytestmark = pytest.mark.e2e
 
@@ -85,36 +92,33 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     directory = tmp_path_factory.mktemp("metrics")
     metrics_dir = directory / "prometheus-multiproc"
     metrics_dir.mkdir()  # `manage.py migrate` records samples there too, before gunicorn runs
-    with temporary_database(directory) as database_url:
-        overrides = {
-            "DATABASE_URL": database_url,
-            "WEB_CONCURRENCY": str(WORKERS),
-            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-        }
-        with run_server(overrides, directory=directory) as server:
-            _wait_for_workers(server)
-            yield Deployment(server, metrics_dir, bearer_for_new_user(server))
+    overrides = {"WEB_CONCURRENCY": str(WORKERS), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    with run_server_on_new_database(overrides, directory=directory) as server:
+        _wait_for_workers(server)
+        yield Deployment(server, metrics_dir, create_account(server).headers)
 
 
 def _wait_for_workers(server: Server, *, without: int | None = None) -> Scrape:
     """Poll until the master reports WORKERS live workers, none of them ``without``."""
-    deadline = time.monotonic() + REPLACEMENT_DEADLINE_S
-    while True:
-        metrics = scrape(server)
+
+    def complete(metrics: Scrape) -> bool:
         pids = metrics.worker_pids()
-        if (
+        return (
             metrics.value("todos_gunicorn_workers") == WORKERS
             and len(pids) == WORKERS
             and without not in pids
-        ):
-            return metrics
-        if time.monotonic() > deadline:
-            pytest.fail(
-                f"gunicorn did not run {WORKERS} workers (without {without}) within "
-                f"{REPLACEMENT_DEADLINE_S:.0f} s (workers now {sorted(pids)}):\n{server.log()}",
-                pytrace=False,
-            )
-        time.sleep(0.2)
+        )
+
+    return poll(
+        lambda: scrape(server),
+        complete,
+        timeout=REPLACEMENT_DEADLINE_S,
+        failure=lambda metrics: (
+            f"gunicorn did not run {WORKERS} workers (without {without}) within "
+            f"{REPLACEMENT_DEADLINE_S:.0f} s (workers now {sorted(metrics.worker_pids())}):\n"
+            f"{server.log()}"
+        ),
+    )
 
 
 def test_it_counts_every_request_exactly_once_across_all_workers(deployment: Deployment) -> None:
@@ -243,7 +247,7 @@ def test_a_restart_starts_counting_from_zero(tmp_path: Path) -> None:
     with temporary_database(tmp_path) as database_url:
         overrides = {"DATABASE_URL": database_url, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
         with run_server(overrides, directory=tmp_path) as first:
-            Deployment(first, metrics_dir, bearer_for_new_user(first)).list_todos(5)
+            Deployment(first, metrics_dir, create_account(first).headers).list_todos(5)
             assert scrape(first).value(RESPONSES, **TODO_LIST_OK) == 5
         left_over = {path.name for path in metrics_dir.iterdir()}
         assert any(name.startswith("counter_") for name in left_over), left_over
@@ -255,5 +259,5 @@ def test_a_restart_starts_counting_from_zero(tmp_path: Path) -> None:
             assert junk.name not in remaining
             assert not (left_over & remaining), left_over & remaining
             assert scrape(second).value(RESPONSES, **TODO_LIST_OK) == 0
-            Deployment(second, metrics_dir, bearer_for_new_user(second)).list_todos(1)
+            Deployment(second, metrics_dir, create_account(second).headers).list_todos(1)
             assert scrape(second).value(RESPONSES, **TODO_LIST_OK) == 1

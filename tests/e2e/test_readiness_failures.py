@@ -59,8 +59,18 @@ def _signed_access_token(server: Server) -> str:
     return jwt.encode(claims, server.env["DJANGO_SECRET_KEY"], algorithm="HS256")
 
 
-def assert_not_ready(server: Server, *, failing: str, working: str) -> None:
-    """/readyz is a 503 JSON body naming ``failing`` and reporting ``working`` as fine."""
+def _server_without(request: pytest.FixtureRequest, dependency: str) -> Server:
+    """The module's server whose ``dependency`` (database or cache) refuses connections."""
+    server: Server = request.getfixturevalue(f"server_without_{dependency}")
+    return server
+
+
+@pytest.mark.parametrize(("failing", "working"), [("database", "cache"), ("cache", "database")])
+def test_it_reports_the_unreachable_dependency_failing(
+    request: pytest.FixtureRequest, failing: str, working: str
+) -> None:
+    """/readyz answers 503 JSON naming the unreachable dependency, not the working one."""
+    server = _server_without(request, failing)
     response = http("GET", f"{server.url}/readyz", timeout=CLIENT_TIMEOUT_S)
     assert response.status == 503, response
     assert response.is_json()
@@ -70,16 +80,13 @@ def assert_not_ready(server: Server, *, failing: str, working: str) -> None:
     assert response.body["checks"][working]["status"] == "ok"
 
 
-def test_it_reports_the_database_failing_when_postgres_is_unreachable(
-    server_without_database: Server,
+@pytest.mark.parametrize("dependency", ["database", "cache"])
+def test_it_stays_live_when_a_dependency_is_down(
+    request: pytest.FixtureRequest, dependency: str
 ) -> None:
-    """/readyz answers 503 and names the database, not the (working) cache."""
-    assert_not_ready(server_without_database, failing="database", working="cache")
-
-
-def test_it_stays_live_when_the_database_is_down(server_without_database: Server) -> None:
     """/healthz makes no dependency calls, so Kubernetes does not restart the pod."""
-    response = http("GET", f"{server_without_database.url}/healthz", timeout=CLIENT_TIMEOUT_S)
+    server = _server_without(request, dependency)
+    response = http("GET", f"{server.url}/healthz", timeout=CLIENT_TIMEOUT_S)
     assert response.status == 200, response
     assert response.body == {"status": "ok"}
 
@@ -110,19 +117,6 @@ def test_it_answers_api_requests_with_a_prompt_json_error_when_the_database_is_d
     assert response.body == {"detail": "Service temporarily unavailable, retry later."}
     assert int(response.headers["Retry-After"]) > 0
     assert elapsed < 5.0
-
-
-def test_it_reports_the_cache_failing_when_redis_is_unreachable(
-    server_without_cache: Server,
-) -> None:
-    """/readyz answers 503 and names the cache, not the (working) database."""
-    assert_not_ready(server_without_cache, failing="cache", working="database")
-
-
-def test_it_stays_live_when_the_cache_is_down(server_without_cache: Server) -> None:
-    """/healthz answers 200 even though every cache call fails."""
-    response = http("GET", f"{server_without_cache.url}/healthz", timeout=CLIENT_TIMEOUT_S)
-    assert response.status == 200, response
 
 
 def test_it_answers_throttled_endpoints_with_503_when_the_cache_is_down(

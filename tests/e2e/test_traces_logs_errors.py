@@ -22,17 +22,24 @@ import pytest
 from django.db import connection
 
 from app import __version__
-from tests.e2e.conftest import Response, Server, http, run_server, temporary_database
-from tests.e2e.telemetry_helpers import (
+from tests.e2e.conftest import (
     Account,
-    access_events,
+    Response,
+    Server,
     create_account,
+    http,
+    run_server_on_new_database,
+)
+from tests.e2e.telemetry_helpers import (
+    TraceParent,
+    access_events,
     create_todo,
     db_system_of,
     log_events,
     new_request_id,
     new_traceparent,
     status_code_of,
+    traced_get,
     wait_for_log_events,
     wait_for_server_span,
 )
@@ -65,18 +72,6 @@ DB_VENDORS = {"sqlite": "sqlite", "postgresql": "postgresql"}
 
 
 # ------------------------------------------------------------------ fixtures
-@pytest.fixture(scope="module")
-def otlp() -> Iterator[OtlpReceiver]:
-    with OtlpReceiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture(scope="module")
-def sentry() -> Iterator[SentryReceiver]:
-    with SentryReceiver() as receiver:
-        yield receiver
-
-
 def _telemetry_overrides(otlp: OtlpReceiver, sentry: SentryReceiver) -> dict[str, str]:
     return {
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
@@ -92,11 +87,10 @@ def server(
     tmp_path_factory: pytest.TempPathFactory, otlp: OtlpReceiver, sentry: SentryReceiver
 ) -> Iterator[Server]:
     """The service with traces and Sentry on, no faults."""
-    directory = tmp_path_factory.mktemp("telemetry")
-    with temporary_database(directory) as database_url:
-        overrides = {**_telemetry_overrides(otlp, sentry), "DATABASE_URL": database_url}
-        with run_server(overrides, directory=directory) as running:
-            yield running
+    with run_server_on_new_database(
+        _telemetry_overrides(otlp, sentry), directory=tmp_path_factory.mktemp("telemetry")
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -104,16 +98,15 @@ def faulty_server(
     tmp_path_factory: pytest.TempPathFactory, otlp: OtlpReceiver, sentry: SentryReceiver
 ) -> Iterator[Server]:
     """The same, except that every request to ``/api/todos/{id}/`` raises (500)."""
-    directory = tmp_path_factory.mktemp("telemetry-faults")
-    with temporary_database(directory) as database_url:
-        overrides = {
-            **_telemetry_overrides(otlp, sentry),
-            "DATABASE_URL": database_url,
-            "FAULT_ERROR_RATE": "1",
-            "FAULT_ROUTES": FAULTY_ROUTE,
-        }
-        with run_server(overrides, directory=directory) as running:
-            yield running
+    overrides = {
+        **_telemetry_overrides(otlp, sentry),
+        "FAULT_ERROR_RATE": "1",
+        "FAULT_ROUTES": FAULTY_ROUTE,
+    }
+    with run_server_on_new_database(
+        overrides, directory=tmp_path_factory.mktemp("telemetry-faults")
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -131,15 +124,9 @@ def test_a_list_request_continues_the_callers_trace_with_a_named_server_span(
 ) -> None:
     """traceparent in, one SERVER span out: same trace, caller as parent, route and user."""
     create_todo(server, account)
-    caller = new_traceparent()
 
-    response = http(
-        "GET",
-        f"{server.url}/api/todos/",
-        headers={**account.headers, "traceparent": caller.header},
-    )
+    caller = traced_get(server, account.headers)
 
-    assert response.status == 200, response
     span, _ = wait_for_server_span(otlp, caller.trace_id, children=1)
     assert span.name == "GET /api/todos/"
     assert span.kind == "SERVER"
@@ -155,15 +142,8 @@ def test_each_sql_query_is_a_client_child_span_of_the_server_span(
     server: Server, otlp: OtlpReceiver, account: Account
 ) -> None:
     """The list endpoint's queries (user, count, page) each get a CLIENT span under it."""
-    caller = new_traceparent()
+    caller = traced_get(server, account.headers)
 
-    response = http(
-        "GET",
-        f"{server.url}/api/todos/",
-        headers={**account.headers, "traceparent": caller.header},
-    )
-
-    assert response.status == 200, response
     span, children = wait_for_server_span(otlp, caller.trace_id, children=3)
     database_spans = [c for c in children if db_system_of(c) is not None]
     assert len(database_spans) >= 3, children
@@ -180,10 +160,7 @@ def test_spans_carry_the_service_identity_as_resource_attributes(
     server: Server, otlp: OtlpReceiver, account: Account
 ) -> None:
     """service.name, service.version and deployment.environment on every exported span."""
-    caller = new_traceparent()
-    http(
-        "GET", f"{server.url}/api/todos/", headers={**account.headers, "traceparent": caller.header}
-    )
+    caller = traced_get(server, account.headers)
 
     span, children = wait_for_server_span(otlp, caller.trace_id, children=1)
 
@@ -198,15 +175,9 @@ def test_a_detail_request_span_is_named_by_the_route_template(
 ) -> None:
     """``GET /api/todos/{id}/``: not the regex, not ``<int:pk>``, not the concrete id."""
     todo_id = create_todo(server, account)
-    caller = new_traceparent()
 
-    response = http(
-        "GET",
-        f"{server.url}/api/todos/{todo_id}/",
-        headers={**account.headers, "traceparent": caller.header},
-    )
+    caller = traced_get(server, account.headers, f"/api/todos/{todo_id}/")
 
-    assert response.status == 200, response
     span, _ = wait_for_server_span(otlp, caller.trace_id)
     assert span.name == "GET /api/todos/{id}/"
     assert span.attributes["http.route"] == "/api/todos/{id}/"
@@ -327,17 +298,12 @@ def probe_traffic(server: Server, otlp: OtlpReceiver, account: Account) -> Probe
     """
     otlp.clear()
     probe_trace = new_traceparent()
-    markers = [new_traceparent() for _ in range(8)]
-    for marker in markers:
+    markers: list[TraceParent] = []
+    for _ in range(8):
         for path in PROBE_PATHS:
             probed = http("GET", f"{server.url}{path}", headers={"traceparent": probe_trace.header})
             assert probed.status == 200, probed
-        answered = http(
-            "GET",
-            f"{server.url}/api/todos/",
-            headers={**account.headers, "traceparent": marker.header},
-        )
-        assert answered.status == 200, answered
+        markers.append(traced_get(server, account.headers))
     for marker in markers:
         wait_for_server_span(otlp, marker.trace_id, children=3)
     return ProbeTraffic(probe_trace=probe_trace.trace_id, spans=otlp.spans)

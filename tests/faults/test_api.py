@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from app.faults.models import FaultSetting
 from app.telemetry import faults, identity
+from app.telemetry import logging as telemetry_logging
 from app.telemetry.faults import state
 from tests.conftest import client_for
 from tests.factories import UserFactory
@@ -151,10 +155,15 @@ def test_a_stored_override_is_ignored_in_production(monkeypatch: pytest.MonkeyPa
 
 
 def test_the_change_is_logged_once_with_who_did_it(
-    staff_client: APIClient, committed: Callable[[], Any], caplog: pytest.LogCaptureFixture
+    staff_client: APIClient, committed: Callable[[], Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with caplog.at_level("WARNING"), committed():
+    output = io.StringIO()
+    monkeypatch.setattr(telemetry_logging, "output_stream", lambda: output)
+
+    with committed():
         staff_client.put(URL, FAIL_LIST, format="json")
 
-    changes = [r for r in caplog.records if "fault_changed" in r.getMessage()]
-    assert len(changes) == 1
+    events = [json.loads(line) for line in output.getvalue().splitlines()]
+    (change,) = [event for event in events if event["event"] == "fault_changed"]
+    assert change["by_user_id"] == User.objects.get(username="ops").pk
+    assert change["error_rate"] == 1.0

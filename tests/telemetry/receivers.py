@@ -18,6 +18,7 @@ A receiver that gets something it cannot decode answers 4xx and records the prob
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import json
 import selectors
@@ -29,7 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, Self, TypeVar, cast
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -41,6 +42,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 HOST = "127.0.0.1"
 DEFAULT_TIMEOUT_S = 10.0
 MAX_BODY_BYTES = 64 * 1024 * 1024
+
+_Record = TypeVar("_Record")
 
 
 class ReceiverError(Exception):
@@ -232,6 +235,86 @@ def parse_envelope(body: bytes, content_encoding: str = "identity") -> Envelope:
     return Envelope(headers=headers, items=tuple(items), content_encoding=content_encoding)
 
 
+# ------------------------------------------------------------------ lifecycle
+class _Listener:
+    """Shared lifecycle: a socket on a free port of 127.0.0.1, served from a daemon thread.
+
+    ``start()`` on enter, ``stop()`` on exit; subclasses supply the socket through the hooks.
+    """
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+
+    # hooks
+    def _open(self) -> Callable[[], object]:
+        """Bind the listening socket; return the serving loop for the thread to run."""
+        raise NotImplementedError
+
+    def _interrupt(self) -> None:
+        """Make the serving loop return."""
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        """Close the listening socket and forget it."""
+        raise NotImplementedError
+
+    def _bound_port(self) -> int | None:
+        """The listening port; None when not running."""
+        raise NotImplementedError
+
+    def _check_on_exit(self) -> None:
+        """Raise for anything that went wrong while serving (after a ``with`` block that did
+        not raise itself)."""
+
+    # lifecycle
+    def start(self) -> Self:
+        """Bind a free port of 127.0.0.1 and serve from a daemon thread."""
+        if self._bound_port() is not None:
+            raise RuntimeError(f"{type(self).__name__} is already running")
+        serve = self._open()
+        self._thread = threading.Thread(
+            target=serve, name=f"{type(self).__name__}:{self.port}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the listening socket."""
+        if self._bound_port() is None:
+            return
+        self._interrupt()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._thread = None
+        self._close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+        if exc is None:
+            self._check_on_exit()
+
+    @property
+    def port(self) -> int:
+        """The port the OS gave this listener."""
+        port = self._bound_port()
+        if port is None:
+            raise RuntimeError(f"{type(self).__name__} is not running")
+        return port
+
+    @property
+    def endpoint(self) -> str:
+        """The base URL, ``http://127.0.0.1:PORT``."""
+        return f"http://{HOST}:{self.port}"
+
+
 # ------------------------------------------------------------------ HTTP plumbing
 class _Handler(BaseHTTPRequestHandler):
     """Routes POSTs to the owning receiver; everything else is 404/405."""
@@ -289,66 +372,40 @@ class _Server(ThreadingHTTPServer):
         self.receiver = receiver
 
 
-class _HttpReceiver:
-    """Shared lifecycle: a ThreadingHTTPServer on a free port, a lock, and recorded errors."""
+class _HttpReceiver(_Listener):
+    """Shared HTTP plumbing: a ThreadingHTTPServer, a lock, and recorded errors."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._condition = threading.Condition()
         self._errors: list[str] = []
         self._requests = 0
         self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    # lifecycle
-    def start(self) -> Self:
-        """Bind a free port of 127.0.0.1 and serve from a daemon thread."""
-        if self._server is not None:
-            raise RuntimeError(f"{type(self).__name__} is already running")
+    def _open(self) -> Callable[[], object]:
         self._server = _Server(self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"{type(self).__name__}:{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
+        return functools.partial(self._server.serve_forever, poll_interval=0.05)
 
-    def stop(self) -> None:
-        """Stop serving and close the listening socket."""
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._server = self._thread = None
+    def _interrupt(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
 
-    def __enter__(self) -> Self:
-        return self.start()
+    def _close(self) -> None:
+        if self._server is not None:
+            self._server.server_close()
+        self._server = None
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-        if exc is None and self.errors:
+    def _bound_port(self) -> int | None:
+        return None if self._server is None else int(self._server.server_address[1])
+
+    def _snapshot(self, records: list[_Record]) -> list[_Record]:
+        """A copy of ``records`` taken under the lock (handler threads append to them)."""
+        with self._condition:
+            return list(records)
+
+    def _check_on_exit(self) -> None:
+        if self.errors:
             raise AssertionError(f"{type(self).__name__} rejected requests: {self.errors}")
-
-    @property
-    def port(self) -> int:
-        """The port the OS gave this receiver."""
-        if self._server is None:
-            raise RuntimeError(f"{type(self).__name__} is not running")
-        return int(self._server.server_address[1])
-
-    @property
-    def endpoint(self) -> str:
-        """The base URL, ``http://127.0.0.1:PORT``."""
-        return f"http://{HOST}:{self.port}"
 
     @property
     def requests(self) -> int:
@@ -359,8 +416,7 @@ class _HttpReceiver:
     @property
     def errors(self) -> list[str]:
         """Requests that could not be decoded (each answered 4xx)."""
-        with self._condition:
-            return list(self._errors)
+        return self._snapshot(self._errors)
 
     # called from handler threads
     def take_errors(self) -> list[str]:
@@ -411,8 +467,7 @@ class OtlpReceiver(_HttpReceiver):
     @property
     def spans(self) -> list[ReceivedSpan]:
         """A snapshot of every span received so far, in arrival order."""
-        with self._condition:
-            return list(self._spans)
+        return self._snapshot(self._spans)
 
     def clear(self) -> None:
         """Forget the spans received so far."""
@@ -482,20 +537,17 @@ class SentryReceiver(_HttpReceiver):
     @property
     def envelopes(self) -> list[Envelope]:
         """A snapshot of every envelope received (legacy store posts as one-item envelopes)."""
-        with self._condition:
-            return list(self._envelopes)
+        return self._snapshot(self._envelopes)
 
     @property
     def events(self) -> list[dict[str, Any]]:
         """A snapshot of the error/message events received (``event`` items)."""
-        with self._condition:
-            return list(self._events)
+        return self._snapshot(self._events)
 
     @property
     def transactions(self) -> list[dict[str, Any]]:
         """A snapshot of the performance transactions received (``transaction`` items)."""
-        with self._condition:
-            return list(self._transactions)
+        return self._snapshot(self._transactions)
 
     def handle(self, path: str, headers: Any, body: bytes) -> tuple[int, bytes, str]:
         """Parse an envelope (or a legacy store event) and collect its events."""
@@ -529,8 +581,7 @@ class SentryReceiver(_HttpReceiver):
             return f"envelope item types so far: {kinds}"
 
         self._wait(lambda: len(records) >= count, timeout, describe)
-        with self._condition:
-            return list(records)
+        return self._snapshot(records)
 
     def wait_for_events(
         self, count: int = 1, timeout: float = DEFAULT_TIMEOUT_S
@@ -546,7 +597,7 @@ class SentryReceiver(_HttpReceiver):
 
 
 # ------------------------------------------------------------------ black hole
-class BlackHole:
+class BlackHole(_Listener):
     """A TCP listener that accepts connections, reads and discards, and never answers.
 
     Point an exporter or a Sentry DSN at it to prove that a hung backend cannot slow the
@@ -554,28 +605,32 @@ class BlackHole:
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self._listener: socket.socket | None = None
-        self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._accepted = 0
         self._bytes_received = 0
 
-    def start(self) -> Self:
-        """Listen on a free port of 127.0.0.1 and start accepting from a daemon thread."""
-        if self._listener is not None:
-            raise RuntimeError("BlackHole is already running")
+    def _open(self) -> Callable[[], object]:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.bind((HOST, 0))
         listener.listen(128)
         listener.setblocking(False)
         self._listener = listener
         self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, args=(listener,), name=f"BlackHole:{self.port}", daemon=True
-        )
-        self._thread.start()
-        return self
+        return functools.partial(self._run, listener)
+
+    def _interrupt(self) -> None:
+        self._stop.set()
+
+    def _close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+        self._listener = None
+
+    def _bound_port(self) -> int | None:
+        return None if self._listener is None else int(self._listener.getsockname()[1])
 
     def _run(self, listener: socket.socket) -> None:
         held: list[socket.socket] = []
@@ -610,40 +665,6 @@ class BlackHole:
             finally:
                 for connection in held:
                     connection.close()
-
-    def stop(self) -> None:
-        """Close every held connection and the listener."""
-        listener, thread = self._listener, self._thread
-        if listener is None:
-            return
-        self._stop.set()
-        if thread is not None:
-            thread.join(timeout=5)
-        listener.close()
-        self._listener = self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        """The port the OS gave this listener."""
-        if self._listener is None:
-            raise RuntimeError("BlackHole is not running")
-        return int(self._listener.getsockname()[1])
-
-    @property
-    def endpoint(self) -> str:
-        """``http://127.0.0.1:PORT`` (an OTLP endpoint that hangs)."""
-        return f"http://{HOST}:{self.port}"
 
     @property
     def dsn(self) -> str:

@@ -10,14 +10,16 @@ from django.core.exceptions import ImproperlyConfigured
 from rest_framework.test import APIClient
 
 from app.telemetry import faults, identity
-from app.telemetry.faults import FaultConfig, FaultInjectionMiddleware, InjectedFaultError
+from app.telemetry.faults import FaultConfig, InjectedFaultError
 from tests.factories import TodoFactory
 
 
 @pytest.fixture(autouse=True)
-def _fresh_identity() -> Any:
+def _fresh_state() -> Any:
     identity.service_identity.cache_clear()
+    faults.state.reset()
     yield
+    faults.state.reset()
     identity.service_identity.cache_clear()
 
 
@@ -66,7 +68,7 @@ def test_an_injected_error_is_an_unhandled_500_on_the_chosen_route(
 ) -> None:
     todo = TodoFactory.create(owner=alice)
     config = FaultConfig(error_rate=1.0, routes=frozenset({"/api/todos/{id}/"}))
-    monkeypatch.setattr(FaultInjectionMiddleware, "__init__", _with_config(config))
+    faults.state.set_override(config)
     alice_client.raise_request_exception = False
 
     faulted = alice_client.get(f"/api/todos/{todo.pk}/")
@@ -81,16 +83,7 @@ def test_an_injected_error_is_an_unhandled_500_on_the_chosen_route(
 def test_the_injected_error_names_the_route_template(
     alice: User, alice_client: APIClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = FaultConfig(error_rate=1.0)
-    monkeypatch.setattr(FaultInjectionMiddleware, "__init__", _with_config(config))
+    faults.state.set_override(FaultConfig(error_rate=1.0))
 
     with pytest.raises(InjectedFaultError, match="/api/todos/"):
         alice_client.get("/api/todos/")
-
-
-def _with_config(config: FaultConfig) -> Any:
-    def init(self: FaultInjectionMiddleware, get_response: Any) -> None:
-        self.get_response = get_response
-        self.config = config
-
-    return init

@@ -23,6 +23,7 @@ def json_lines(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     """Install the JSON configuration writing to a buffer; restore the suite's afterwards."""
     buffer = io.StringIO()
     monkeypatch.setattr("sys.stdout", buffer)
+    monkeypatch.setattr(telemetry_logging, "output_stream", lambda: buffer)
     logging.config.dictConfig(logging_config(level="INFO", fmt="json"))
     yield buffer
     from django.conf import settings  # noqa: PLC0415

@@ -25,17 +25,17 @@ def snapshot() -> list[tuple[Any, ...]]:
     return list(Todo.objects.order_by("id").values_list("id", "owner_id", "title", "completed"))
 
 
-def snapshot_after_creating_todo_for(owner: User) -> list[tuple[Any, ...]]:
-    """Give ``owner`` one todo (the target of `send`'s detail URL) and snapshot the table."""
-    TodoFactory.create(owner=owner)
-    return snapshot()
+def send_changing_nothing(client: APIClient, owner: User, method: str, url_kind: str) -> Any:
+    """Give ``owner`` a todo, send ``method`` with a small JSON body to the list URL or that
+    todo's URL, check that the table is unchanged, and return the response."""
+    todo = TodoFactory.create(owner=owner)
+    before = snapshot()
 
+    url = LIST_URL if url_kind == "list" else detail_url(todo.pk)
+    response = getattr(client, method)(url, {"title": "x"}, format="json")
 
-def send(client: APIClient, method: str, url_kind: str) -> Any:
-    """Send ``method`` with a small JSON body to the list URL or the newest todo's URL."""
-    newest = Todo.objects.order_by("-id").first()
-    url = LIST_URL if url_kind == "list" or newest is None else detail_url(newest.pk)
-    return getattr(client, method)(url, {"title": "x"}, format="json")
+    assert snapshot() == before
+    return response
 
 
 # ------------------------------------------------------------------ CRUD
@@ -143,13 +143,10 @@ def test_the_list_shows_only_the_callers_todos(
 def test_every_todo_endpoint_needs_a_bearer_token(
     alice: User, anon_client: APIClient, method: str, url_kind: str
 ) -> None:
-    before = snapshot_after_creating_todo_for(alice)
-
-    response = send(anon_client, method, url_kind)
+    response = send_changing_nothing(anon_client, alice, method, url_kind)
 
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
-    assert snapshot() == before
 
 
 # ------------------------------------------------------------------ listing
@@ -367,10 +364,7 @@ def test_an_unknown_id_is_404(alice_client: APIClient) -> None:
 def test_unsupported_methods_are_405(
     alice: User, alice_client: APIClient, method: str, url_kind: str
 ) -> None:
-    before = snapshot_after_creating_todo_for(alice)
-
-    response = send(alice_client, method, url_kind)
+    response = send_changing_nothing(alice_client, alice, method, url_kind)
 
     assert response.status_code == 405
     assert "detail" in response.json()
-    assert snapshot() == before

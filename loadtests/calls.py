@@ -1,0 +1,126 @@
+"""One HTTP call the way every load-test request is made: traced, marked, classified.
+
+Adds the W3C ``traceparent`` and the synthetic-traffic headers (``loadtests/tracing.py``), the
+bearer token if given, and reports the answer to Locust as a success or a failure according to
+``loadtests/outcomes.py``, under a name that groups it by route template.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Any
+
+from locust.contrib.fasthttp import FastHttpSession
+
+from loadtests.outcomes import Outcome, classify
+from loadtests.tracing import synthetic_headers
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the caller needs from an answer."""
+
+    status: int
+    body: Any  # parsed JSON on success, else None
+    outcome: Outcome
+    retry_after: float | None = None  # seconds, from a 429's Retry-After header
+
+    @property
+    def ok(self) -> bool:
+        """True when the call was reported as a success."""
+        return self.outcome.ok
+
+
+def call(
+    session: FastHttpSession,
+    method: str,
+    path: str,
+    *,
+    name: str,
+    expected: Collection[int] = (200,),
+    token: str | None = None,
+    body: object | None = None,
+    gone_ok: bool = False,
+) -> Reply:
+    """Send one request, report it to Locust's statistics as ``name``, return the answer."""
+    headers = synthetic_headers()
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    with session.request(
+        method, path, name=name, headers=headers, json=body, catch_response=True
+    ) as response:
+        status = int(response.status_code or 0)
+        outcome = classify(
+            status,
+            expected=expected,
+            gone_ok=gone_ok,
+            transport_error=getattr(response, "error", None),
+        )
+        if outcome.error is None:
+            response.success()
+        else:
+            response.failure(outcome.error)
+        parsed = _json(response.content) if outcome.ok and not outcome.gone else None
+        retry_after = _retry_after(response.headers) if status == 429 else None
+    return Reply(status=status, body=parsed, outcome=outcome, retry_after=retry_after)
+
+
+def _json(content: bytes | None) -> Any:
+    if not content:
+        return None
+    try:
+        return json.loads(content)
+    except ValueError:
+        return None
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds from a ``Retry-After`` header given in seconds (DRF's form)."""
+    if headers is None:
+        return None
+    value = headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+MAX_ATTEMPTS = 10  # per call, 429 waits included
+RETRY_AFTER_CAP_SECONDS = 60.0  # the longest Retry-After honoured per attempt
+BACKOFF_SECONDS = 0.1  # after a 5xx or no answer: 0.1 s, 0.2 s, ... (capped at 1 s)
+
+
+def call_with_retries(
+    session: FastHttpSession,
+    method: str,
+    path: str,
+    *,
+    name: str,
+    expected: Collection[int] = (200,),
+    token: str | None = None,
+    body: object | None = None,
+    sleep: Callable[[float], object],
+) -> Reply:
+    """:func:`call`, retried (bounded) while the answer is a 429, a 5xx or no answer.
+
+    For setup and control requests only: a 429 waits for its ``Retry-After``, a 5xx or a
+    missing answer backs off briefly. Every attempt is reported to Locust under ``name``; the
+    gate leaves these names out, so throttled or failed attempts never count against the SLO.
+    """
+    reply = call(session, method, path, name=name, expected=expected, token=token, body=body)
+    for attempt in range(1, MAX_ATTEMPTS):
+        if reply.status == 429:
+            delay = min(reply.retry_after or 1.0, RETRY_AFTER_CAP_SECONDS)
+            logger.warning("%s throttled (429): retrying in %.0f s", name, delay)
+        elif reply.status == 0 or reply.status >= 500:
+            delay = min(BACKOFF_SECONDS * attempt, 1.0)
+        else:
+            return reply
+        sleep(delay)
+        reply = call(session, method, path, name=name, expected=expected, token=token, body=body)
+    return reply

@@ -1,0 +1,283 @@
+"""Real, short headless Locust runs against the real server: the gate's verdict end to end.
+
+Locust always runs in a subprocess (it monkey-patches with gevent when imported). Each run is
+a bounded smoke: 4 users for 6 s (account setup included), 2 accounts per load-generator
+process, short think times; the servers have the suite's high throttle rates
+(tests/environment.py), so throttling never decides a verdict here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import re
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import (
+    BIN_DIR,
+    REPO_ROOT,
+    Server,
+    free_port,
+    http,
+    manage,
+    run_server,
+    temporary_database,
+)
+
+pytestmark = pytest.mark.e2e
+
+LOCUSTFILE = "loadtests/locustfile.py"
+SMOKE = {
+    "LOAD_SHAPE": "smoke",
+    "LOAD_USERS": "4",
+    "LOAD_SPAWN_RATE": "4",
+    "LOAD_DURATION": "6",
+    "LOAD_ACCOUNTS": "2",
+    "LOAD_THINK_MIN": "0.1",
+    "LOAD_THINK_MAX": "0.5",
+}
+RUN_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished Locust process."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return f"exit {self.exit_code}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+
+def clean_environment(extra: Mapping[str, str]) -> dict[str, str]:
+    """The test's environment without a developer's LOAD_*/LOCUST_* settings, plus ``extra``."""
+    inherited = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("LOAD_", "INCIDENT_", "LOCUST_"))
+    }
+    return {**inherited, **extra}
+
+
+def start_locust(args: Sequence[str], *, env: Mapping[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(BIN_DIR / "locust"), "-f", LOCUSTFILE, *args],
+        cwd=REPO_ROOT,
+        env=clean_environment(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str]) -> Run:
+    try:
+        stdout, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+        pytest.fail(f"locust ran past {RUN_TIMEOUT_S:.0f} s:\n{stdout}\n{stderr}", pytrace=False)
+    return Run(process.returncode, stdout, stderr)
+
+
+def headless(
+    server: Server, results: Path, *, env: Mapping[str, str] | None = None
+) -> tuple[Run, Path]:
+    """One local headless run of the smoke shape with CSV and HTML reports under ``results``."""
+    prefix = results / "smoke"
+    args = ["--headless", "--host", server.url, "--csv", str(prefix), "--html", f"{prefix}.html"]
+    return finish(start_locust(args, env={**SMOKE, **(env or {})})), prefix
+
+
+def stats_rows(prefix: Path) -> dict[tuple[str, str], dict[str, str]]:
+    """Locust's ``<prefix>_stats.csv`` keyed by (method, name)."""
+    with Path(f"{prefix}_stats.csv").open(newline="") as file:
+        return {(row["Type"], row["Name"]): row for row in csv.DictReader(file)}
+
+
+def start_servers(
+    stack: contextlib.ExitStack, configs: Mapping[str, Mapping[str, str]], root: Path
+) -> dict[str, Server]:
+    """Start one gunicorn per config at the same time (collectstatic alone is CPU-bound for
+    seconds per server), each on its own temporary database; ``stack`` stops them."""
+    databases = {name: stack.enter_context(temporary_database(root / name)) for name in configs}
+
+    def start(name: str) -> tuple[contextlib.AbstractContextManager[Server], Server]:
+        manager = run_server(
+            {**configs[name], "DATABASE_URL": databases[name], "WEB_CONCURRENCY": "2"},
+            directory=root / name,
+        )
+        return manager, manager.__enter__()
+
+    with ThreadPoolExecutor(len(configs)) as pool:
+        futures = {name: pool.submit(start, name) for name in configs}
+    servers: dict[str, Server] = {}
+    failures: list[BaseException] = []
+    for name, future in futures.items():
+        try:
+            manager, server = future.result()
+        except BaseException as error:  # pytest.fail raises a BaseException
+            failures.append(error)
+            continue
+        stack.push(manager)
+        servers[name] = server
+    if failures:
+        raise failures[0]
+    return servers
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Server]]:
+    """The service under gunicorn with 2 workers: healthy, and failing half its requests."""
+    root = tmp_path_factory.mktemp("load")
+    for name in ("healthy", "faulty"):
+        (root / name).mkdir()
+    with contextlib.ExitStack() as stack:
+        yield start_servers(stack, {"healthy": {}, "faulty": {"FAULT_ERROR_RATE": "0.5"}}, root)
+
+
+@pytest.fixture(scope="module")
+def healthy(servers: dict[str, Server]) -> Server:
+    return servers["healthy"]
+
+
+@pytest.fixture(scope="module")
+def faulty(servers: dict[str, Server]) -> Server:
+    """Every route but the probes fails half the time (FAULT_ERROR_RATE=0.5, no FAULT_ROUTES)."""
+    return servers["faulty"]
+
+
+def test_a_healthy_server_passes_the_gate_and_the_reports_are_written(
+    healthy: Server, tmp_path: Path
+) -> None:
+    run, prefix = headless(healthy, tmp_path)
+
+    assert run.exit_code == 0, run.output
+    assert "VERDICT: PASS" in run.stdout, run.output
+    rows = stats_rows(prefix)
+    for endpoint in [("GET", "/api/todos/"), ("GET", "/api/todos/{id}/")]:
+        assert int(rows[endpoint]["Request Count"]) > 0, rows
+        assert int(rows[endpoint]["Failure Count"]) == 0, rows
+    assert int(rows[("POST", "setup: /api/auth/register/")]["Request Count"]) == 2
+    assert int(rows[("POST", "setup: /api/auth/token/")]["Request Count"]) == 2
+    assert not any("/api/todos/1" in name for _, name in rows), "names are route templates"
+    html = Path(f"{prefix}.html").read_text()
+    assert "/api/todos/{id}/" in html
+
+
+def test_a_too_strict_latency_limit_fails_the_gate_naming_p99(
+    healthy: Server, tmp_path: Path
+) -> None:
+    run, _ = headless(healthy, tmp_path, env={"LOAD_P99_MS": "0.001"})
+
+    assert run.exit_code == 1, run.output
+    assert "VERDICT: FAIL" in run.stdout, run.output
+    assert "violated: p99 latency: measured" in run.stdout
+    assert "limit 0.001 ms (LOAD_P99_MS), over by" in run.stdout
+    assert "violated: failure ratio" not in run.stdout
+
+
+def test_a_distributed_run_is_judged_on_the_masters_merged_statistics(
+    healthy: Server, tmp_path: Path
+) -> None:
+    port = free_port()
+    prefix = tmp_path / "distributed"
+    master = start_locust(
+        [
+            "--headless",
+            "--master",
+            "--expect-workers",
+            "2",
+            "--expect-workers-max-wait",
+            "30",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(port),
+            "--host",
+            healthy.url,
+            "--csv",
+            str(prefix),
+        ],
+        env=SMOKE,
+    )
+    # The workers get no LOAD_* settings: the master sends its options (2 accounts each).
+    worker_args = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
+    workers = [start_locust(worker_args, env={}) for _ in range(2)]
+
+    run = finish(master)
+    worker_runs = [finish(worker) for worker in workers]
+
+    assert run.exit_code == 0, run.output
+    assert "VERDICT: PASS" in run.stdout, run.output
+    assert [worker.exit_code for worker in worker_runs] == [0, 0], worker_runs[0].output
+    assert all("VERDICT" not in worker.stdout for worker in worker_runs)
+    rows = stats_rows(prefix)
+    # Each worker set up its own pool of 2 accounts: the master saw all 4 registrations.
+    assert int(rows[("POST", "setup: /api/auth/register/")]["Request Count"]) == 4, rows
+    assert int(rows[("GET", "/api/todos/")]["Request Count"]) > 0
+
+
+def test_an_error_fault_fails_the_gate_naming_the_failure_ratio(
+    faulty: Server, tmp_path: Path
+) -> None:
+    run, _ = headless(faulty, tmp_path)
+
+    assert run.exit_code == 1, run.output
+    assert "VERDICT: FAIL" in run.stdout, run.output
+    assert "violated: failure ratio: measured 0." in run.stdout
+    assert "limit 0.001 (slo.yaml: availability 0.999), over by" in run.stdout
+    assert "requests failed (5xx or no answer)" in run.stdout
+
+
+def test_the_incident_shape_switches_the_fault_on_and_off_through_the_api(
+    healthy: Server, tmp_path: Path
+) -> None:
+    admin = {"username": "incident-admin", "password": "incident-admin-password-2024"}
+    manage(
+        "createsuperuser",
+        "--noinput",
+        "--username",
+        admin["username"],
+        "--email",
+        "incident-admin@example.com",
+        env={**healthy.env, "DJANGO_SUPERUSER_PASSWORD": admin["password"]},
+    )
+    token = http("POST", f"{healthy.url}/api/auth/token/", json_body=admin).body["access"]
+    staff = {"Authorization": f"Bearer {token}"}
+
+    run, prefix = headless(
+        healthy,
+        tmp_path,
+        env={
+            "LOAD_SHAPE": "incident",
+            "LOAD_DURATION": "9",
+            "INCIDENT_ERROR_RATE": "1",
+            "INCIDENT_ADMIN_USERNAME": admin["username"],
+            "INCIDENT_ADMIN_PASSWORD": admin["password"],
+        },
+    )
+
+    assert run.exit_code == 1, run.output
+    assert "violated: failure ratio" in run.stdout, run.output
+    assert "a FAIL verdict is the expected outcome of this shape" in run.stdout
+    # on at 3 s and off at 6 s of the run, give or take the staff login
+    assert re.search(r"fault switched on at [34] s, off at [67] s", run.stdout), run.output
+    rows = stats_rows(prefix)
+    assert int(rows[("PUT", "control: /api/faults/")]["Request Count"]) == 1
+    assert int(rows[("DELETE", "control: /api/faults/")]["Request Count"]) == 1
+    assert int(rows[("PUT", "control: /api/faults/")]["Failure Count"]) == 0
+    after = http("GET", f"{healthy.url}/api/faults/", headers=staff)
+    assert after.status == 200
+    assert after.body["active"] is False, after.body
