@@ -291,7 +291,7 @@ def test_sentry_receiver_accepts_gzip_envelopes_and_legacy_store_posts(
 
 def test_sentry_receiver_decodes_brotli_envelopes() -> None:
     """sentry-sdk switches to br whenever brotli is importable (a dev dependency here)."""
-    import brotli  # noqa: PLC0415
+    import brotli  # type: ignore[import-untyped]  # noqa: PLC0415
 
     payload = b'{"message": "compressed"}'
     envelope = b'{}\n{"type": "event", "length": %d}\n%s\n' % (len(payload), payload)
