@@ -86,7 +86,7 @@ def tune_database(
 
 _INSTRUMENTED_ENGINES = {
     "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
-    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+    "django.db.backends.sqlite3": "app.dbbackends.sqlite3",
 }
 
 

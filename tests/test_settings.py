@@ -214,7 +214,7 @@ def test_bare_mode_uses_uninstrumented_backends() -> None:
 def test_it_defaults_to_a_sqlite_database_and_a_local_memory_cache() -> None:
     """No URLs set: the embedded defaults a developer's `make run` relies on."""
     loaded = _settings_with()
-    assert loaded["database"]["ENGINE"] == "django_prometheus.db.backends.sqlite3"
+    assert loaded["database"]["ENGINE"] == "app.dbbackends.sqlite3"
     assert loaded["cache"]["BACKEND"] == "django_prometheus.cache.backends.locmem.LocMemCache"
 
 

@@ -1,0 +1,1 @@
+"""Database backends: django-prometheus' instrumented backends, with their costs trimmed."""
