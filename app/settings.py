@@ -77,13 +77,23 @@ INSTALLED_APPS = [
 if TELEMETRY_ENABLED:
     INSTALLED_APPS.append("django_prometheus")
 
+# Telemetry middlewares wrap everything else: metrics and the access event see every response.
+_TELEMETRY_OUTER = (
+    [
+        "app.telemetry.metrics.MetricsBeforeMiddleware",
+        "app.telemetry.requests.RequestTelemetryMiddleware",
+    ]
+    if TELEMETRY_ENABLED
+    else []
+)
+_TELEMETRY_INNER = ["app.telemetry.metrics.MetricsAfterMiddleware"] if TELEMETRY_ENABLED else []
+
 MIDDLEWARE = [
     # Probes answer first: kubelet sends the pod IP as Host, which ALLOWED_HOSTS would refuse,
     # and plain-HTTP probes must not be redirected to HTTPS.
     "app.telemetry.health.HealthProbeMiddleware",
     # (the OpenTelemetry middleware is inserted here when tracing starts)
-    "app.telemetry.metrics.MetricsBeforeMiddleware",
-    "app.telemetry.requests.RequestTelemetryMiddleware",
+    *_TELEMETRY_OUTER,
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -94,15 +104,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Faults fire after routing, inside the metrics middlewares, so injected errors are counted.
     "app.telemetry.faults.FaultInjectionMiddleware",
-    "app.telemetry.metrics.MetricsAfterMiddleware",
+    *_TELEMETRY_INNER,
 ]
-if not TELEMETRY_ENABLED:
-    _TELEMETRY_MIDDLEWARE = {
-        "app.telemetry.metrics.MetricsBeforeMiddleware",
-        "app.telemetry.requests.RequestTelemetryMiddleware",
-        "app.telemetry.metrics.MetricsAfterMiddleware",
-    }
-    MIDDLEWARE = [m for m in MIDDLEWARE if m not in _TELEMETRY_MIDDLEWARE]
 
 ROOT_URLCONF = "app.urls"
 WSGI_APPLICATION = "app.wsgi.application"

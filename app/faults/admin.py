@@ -35,13 +35,13 @@ class FaultSettingAdmin(admin.ModelAdmin[FaultSetting]):
                 latency_ms=obj.latency_ms,
                 latency_jitter_ms=obj.latency_jitter_ms,
                 routes=list(obj.routes or []),
-                user=request.user if request.user.is_authenticated else None,
+                user=services.acting_user(request.user),
             )
         except PermissionDenied as refused:
             messages.error(request, str(refused))
 
     def delete_model(self, request: HttpRequest, obj: FaultSetting) -> None:
-        services.fault_clear(user=request.user if request.user.is_authenticated else None)
+        services.fault_clear(user=services.acting_user(request.user))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[FaultSetting]) -> None:
-        services.fault_clear(user=request.user if request.user.is_authenticated else None)
+        services.fault_clear(user=services.acting_user(request.user))

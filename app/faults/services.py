@@ -15,6 +15,11 @@ logger = structlog.get_logger(__name__)
 REFUSED = "Fault injection is disabled in production."
 
 
+def acting_user(candidate: object) -> User | None:
+    """The user to record for a change (``request.user``), or ``None`` if anonymous."""
+    return candidate if isinstance(candidate, User) else None
+
+
 def _refuse_in_production(user: User | None, action: str) -> None:
     if not faults_allowed():
         logger.warning("fault_change_refused", action=action, by_user_id=getattr(user, "pk", None))

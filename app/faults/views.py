@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import User
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
 from rest_framework.request import Request
@@ -12,20 +11,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from app.faults import services
-from app.faults.selectors import fault_setting_get
 from app.faults.serializers import FaultStateSerializer, FaultSwitchSerializer
-from app.telemetry.faults import state
+from app.telemetry.faults import describe, state
 
 
 def _current_state() -> dict[str, Any]:
     config = state.current()
     return {
-        "error_rate": config.error_rate,
-        "latency_ms": int(config.latency_ms),
-        "latency_jitter_ms": int(config.jitter_ms),
-        "routes": sorted(route for route in config.routes if route != "*"),
+        **describe(config),
         "active": config.active,
-        "source": "runtime" if fault_setting_get() is not None else "environment",
+        "source": "runtime" if state.overridden else "environment",
     }
 
 
@@ -49,14 +44,10 @@ class FaultSwitchView(APIView):
     def put(self, request: Request) -> Response:
         serializer = FaultSwitchSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.fault_set(user=_user(request), **serializer.validated_data)
+        services.fault_set(user=services.acting_user(request.user), **serializer.validated_data)
         return Response(_current_state())
 
     @extend_schema(summary="Switch runtime faults off", responses={204: None}, tags=["faults"])
     def delete(self, request: Request) -> Response:
-        services.fault_clear(user=_user(request))
+        services.fault_clear(user=services.acting_user(request.user))
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-def _user(request: Request) -> User | None:
-    return request.user if isinstance(request.user, User) else None

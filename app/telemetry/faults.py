@@ -85,21 +85,17 @@ def faults_from_environment() -> FaultConfig:
         logger.error("fault_injection_refused", reason="deployment environment is production")
         return FaultConfig()
     if config.active:
-        logger.warning("fault_injection_active", **_describe(config))
+        logger.warning("fault_injection_active", **describe(config))
     return config
 
 
 def describe(config: FaultConfig) -> dict[str, Any]:
-    """The config as plain data, for logs and the API."""
-    return _describe(config)
-
-
-def _describe(config: FaultConfig) -> dict[str, Any]:
+    """The config as the API and the logs show it (whole milliseconds; no routes: all)."""
     return {
         "error_rate": config.error_rate,
-        "latency_ms": config.latency_ms,
-        "jitter_ms": config.jitter_ms,
-        "routes": sorted(config.routes),
+        "latency_ms": round(config.latency_ms),
+        "latency_jitter_ms": round(config.jitter_ms),
+        "routes": sorted(route for route in config.routes if route != "*"),
     }
 
 
@@ -130,6 +126,11 @@ class FaultState:
             self._defaults = faults_from_environment()
             _publish(self._defaults)
         return self._defaults
+
+    @property
+    def overridden(self) -> bool:
+        """True while a runtime override (from the fault switch) is applied."""
+        return self._override is not None
 
     def set_override(self, config: FaultConfig | None) -> None:
         """Apply a runtime override (``None``: back to the environment's defaults)."""
@@ -166,10 +167,13 @@ class FaultInjectionMiddleware:
 
     def process_view(self, request: HttpRequest, *args: Any) -> None:
         config = state.current()
-        if not config.active or not config.applies_to(route_template(request)):
+        if not config.active:
+            return
+        route = route_template(request)
+        if not config.applies_to(route):
             return
         delay_ms = config.latency_ms + _random.uniform(0, config.jitter_ms)
         if delay_ms > 0:
             time.sleep(delay_ms / 1000)
         if config.error_rate > 0 and _random.random() < config.error_rate:
-            raise InjectedFaultError(f"injected fault on {route_template(request)}")
+            raise InjectedFaultError(f"injected fault on {route}")

@@ -23,8 +23,6 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 logger = logging.getLogger(__name__)
 
-PROBE_PATHS = {"/healthz": "healthz", "/readyz": "readyz"}
-
 
 def check_database() -> None:
     """Run ``SELECT 1`` on the default database."""
@@ -80,16 +78,21 @@ def readyz(request: HttpRequest) -> HttpResponse:
     return _no_store(response)
 
 
+PROBE_VIEWS: dict[str, Callable[[HttpRequest], HttpResponse]] = {
+    "/healthz": healthz,
+    "/readyz": readyz,
+}
+
+
 class HealthProbeMiddleware:
     """Answer the probe paths before host validation, HTTPS redirects and sessions."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        self._views = {"healthz": healthz, "readyz": readyz}
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        probe = PROBE_PATHS.get(request.path_info)
+        probe = PROBE_VIEWS.get(request.path_info)
         if probe is not None:
             with suppress_instrumentation():  # a probe every few seconds is not a trace
-                return self._views[probe](request)
+                return probe(request)
         return self.get_response(request)

@@ -49,10 +49,18 @@ def service_fields() -> dict[str, str]:
     }
 
 
-def _add_service(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    for key, value in _SERVICE.items():
-        event.setdefault(key, value)
-    return event
+class _AddServiceFields:
+    """Add the service identity to each JSON event (console lines leave it out: it never varies)."""
+
+    def __init__(self) -> None:
+        self._fields = service_fields()
+
+    def __call__(
+        self, _: Any, __: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        for key, value in self._fields.items():
+            event.setdefault(key, value)
+        return event
 
 
 def _add_trace_context(
@@ -87,16 +95,13 @@ def _redact_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMa
     return cleaned
 
 
-_SERVICE: dict[str, str] = {}
-
+# Run for every event, whatever its origin (structlog's own or a stdlib record).
 SHARED_PROCESSORS: list[Any] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
-    structlog.stdlib.ExtraAdder(),
     structlog.processors.TimeStamper(fmt="iso", utc=True),
     _add_trace_context,
-    _add_service,
 ]
 
 
@@ -108,34 +113,20 @@ def _orjson_bytes(value: Any, **_: Any) -> bytes:
     return orjson.dumps(value, default=str)
 
 
-def _renderer_chain(fmt: str) -> list[Any]:
+def _renderers(fmt: str, serializer: Any) -> list[Any]:
+    """The last processors: fields, redaction and rendering for ``json`` or ``console``."""
     if fmt == "json":
         return [
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            _AddServiceFields(),
             structlog.processors.dict_tracebacks,
             _redact_event,
-            structlog.processors.JSONRenderer(serializer=_orjson_text),
+            structlog.processors.JSONRenderer(serializer=serializer),
         ]
-    return [
-        structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-        _drop_service_fields,
-        _redact_event,
-        structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty()),
-    ]
-
-
-def _drop_service_fields(
-    _: Any, __: str, event: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
-    """On a terminal the service identity is the same on every line: leave it out."""
-    for key in _SERVICE:
-        event.pop(key, None)
-    return event
+    return [_redact_event, structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())]
 
 
 def logging_config(*, level: str = "INFO", fmt: str | None = None) -> dict[str, Any]:
     """The ``logging.config.dictConfig`` for every process of the service."""
-    _SERVICE.update(service_fields())
     chosen = log_format(fmt)
     quiet = "WARNING" if level.upper() in {"DEBUG", "INFO"} else level.upper()
     return {
@@ -144,8 +135,11 @@ def logging_config(*, level: str = "INFO", fmt: str | None = None) -> dict[str, 
         "formatters": {
             "structlog": {
                 "()": structlog.stdlib.ProcessorFormatter,
-                "processors": _renderer_chain(chosen),
-                "foreign_pre_chain": SHARED_PROCESSORS,
+                "processors": [
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    *_renderers(chosen, _orjson_text),
+                ],
+                "foreign_pre_chain": [*SHARED_PROCESSORS, structlog.stdlib.ExtraAdder()],
             },
         },
         "handlers": {
@@ -208,22 +202,8 @@ def _stdout_logger(*args: Any) -> StdoutLogger:
 def configure_structlog(*, level: str = "INFO", fmt: str | None = None) -> None:
     """Render the app's structlog events directly (orjson), with the same fields as stdlib's."""
     chosen = log_format(fmt)
-    _SERVICE.update(service_fields())
-    renderer: list[Any]
-    if chosen == "json":
-        renderer = [
-            structlog.processors.dict_tracebacks,
-            _redact_event,
-            structlog.processors.JSONRenderer(serializer=_orjson_bytes),
-        ]
-    else:
-        renderer = [
-            _drop_service_fields,
-            _redact_event,
-            structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty()),
-        ]
     structlog.configure(
-        processors=[*SHARED_PROCESSORS, *renderer],
+        processors=[*SHARED_PROCESSORS, *_renderers(chosen, _orjson_bytes)],
         logger_factory=_stdout_logger,
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)

@@ -7,7 +7,6 @@ active trace id as an exemplar to each observation.
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -47,15 +46,18 @@ class ExemplarHistogram(Histogram):
     def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
         if exemplar is None:
             exemplar = current_trace_exemplar()
-        super().observe(amount, exemplar)
-        if exemplar is not None and "trace_id" in exemplar:
-            self._share_exemplar(amount, exemplar)
-
-    def _share_exemplar(self, amount: float, exemplar: dict[str, str]) -> None:
-        """In multiprocess mode, hand the exemplar to the master through the worker's file."""
         shared = exemplars.writer()
-        if shared is None:
+        if shared is None:  # one process: prometheus_client keeps the exemplar itself
+            super().observe(amount, exemplar)
             return
+        super().observe(amount)  # multiprocess mode would drop the exemplar: share it instead
+        if exemplar is not None and "trace_id" in exemplar:
+            self._share_exemplar(shared, amount, exemplar)
+
+    def _share_exemplar(
+        self, shared: exemplars.ExemplarWriter, amount: float, exemplar: dict[str, str]
+    ) -> None:
+        """Hand the exemplar to the master through this worker's file."""
         bound = next(b for b in self._upper_bounds if amount <= b)
         labels = dict(zip(self._labelnames, self._labelvalues, strict=True))
         labels["le"] = floatToGoString(bound)
@@ -92,8 +94,3 @@ class MetricsAfterMiddleware(PrometheusAfterMiddleware):  # type: ignore[misc]
     """Last of the pair: observes latency (with exemplars) by view, method and status."""
 
     metrics_cls = ExemplarMetrics
-
-
-def multiprocess_enabled() -> bool:
-    """True under gunicorn, where every worker writes its samples to a shared directory."""
-    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))

@@ -17,9 +17,14 @@ def route_template(request: HttpRequest) -> str:
     request no URL pattern matched is ``unmatched``, so a scan of random paths cannot create
     new names.
     """
+    cached: str | None = getattr(request, "_route_template", None)
+    if cached is not None:
+        return cached
     match = getattr(request, "resolver_match", None)
     route = getattr(match, "route", None)
     if not route:
-        return UNMATCHED
+        return UNMATCHED  # not cached: routing may not have happened yet
     template = _CONVERTER.sub(lambda m: "{id}" if m[1] == "pk" else f"{{{m[1]}}}", route)
-    return "/" + template.lstrip("^").rstrip("$")
+    template = "/" + template.lstrip("^").rstrip("$")
+    request._route_template = template  # type: ignore[attr-defined]  # logs, span, faults share it
+    return template

@@ -150,15 +150,10 @@ def name_span_by_route(span: Any, request: HttpRequest, response: HttpResponse) 
         span.set_attribute("http.request.header.x-request-id", request_id)
 
 
-_configured = False
-
-
 def configure_tracing() -> TracerProvider | None:
-    """Set up the SDK and instrument Django, psycopg, sqlite3 and Redis (once per process)."""
-    global _configured  # noqa: PLW0603  # instrumentation is process-wide by nature
-    if _configured or os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+    """Set up the SDK and instrument Django, psycopg, sqlite3 and Redis (call once per process)."""
+    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
         return None
-    _configured = True
     provider = TracerProvider(resource=resource())
     if otlp_endpoint():
         provider.add_span_processor(

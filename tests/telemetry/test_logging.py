@@ -133,4 +133,4 @@ def test_console_lines_leave_out_the_service_identity(monkeypatch: pytest.Monkey
 
     assert "readable" in buffer.getvalue()
     assert "service_version" not in buffer.getvalue()
-    assert telemetry_logging._SERVICE  # the identity is known, just not printed
+    assert telemetry_logging.service_fields()  # the identity is known, just not printed
