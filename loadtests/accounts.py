@@ -61,6 +61,10 @@ class Account:
         self._refresh: str | None = None
         self._lock = gevent.lock.Semaphore()
 
+    @property
+    def _credentials(self) -> dict[str, str]:
+        return {"username": self.username, "password": self.password}
+
     def _call(
         self, method: str, path: str, *, expected: tuple[int, ...], body: object
     ) -> tuple[int, object]:
@@ -77,9 +81,10 @@ class Account:
 
     def create(self, *, seed_todos: int) -> None:
         """Register, log in, and add ``seed_todos`` todos (best effort)."""
-        credentials = {"username": self.username, "password": self.password}
         # 400: the name is taken (a reused LOAD_RUN_ID); the login below says whether it is ours.
-        status, _ = self._call("POST", "/api/auth/register/", expected=(201, 400), body=credentials)
+        status, _ = self._call(
+            "POST", "/api/auth/register/", expected=(201, 400), body=self._credentials
+        )
         if status not in (201, 400):
             raise SetupError(f"registering {self.username} failed: HTTP {status}")
         self._login()
@@ -95,8 +100,9 @@ class Account:
             )
 
     def _login(self) -> None:
-        credentials = {"username": self.username, "password": self.password}
-        status, body = self._call("POST", "/api/auth/token/", expected=(200,), body=credentials)
+        status, body = self._call(
+            "POST", "/api/auth/token/", expected=(200,), body=self._credentials
+        )
         if status == 401:
             raise SetupError(
                 f"{self.username} exists with another password: choose a new LOAD_RUN_ID"

@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from locust.contrib.fasthttp import FastHttpSession
 
@@ -34,6 +34,20 @@ class Reply:
     def ok(self) -> bool:
         """True when the call was reported as a success."""
         return self.outcome.ok
+
+
+class RequestOptions(TypedDict, total=False):
+    """:func:`call`'s optional keywords about the request, for wrappers that pass them on."""
+
+    expected: Collection[int]
+    body: object | None
+    gone_ok: bool
+
+
+class CallOptions(RequestOptions, total=False):
+    """All of :func:`call`'s optional keywords."""
+
+    token: str | None
 
 
 def call(
@@ -101,10 +115,8 @@ def call_with_retries(
     path: str,
     *,
     name: str,
-    expected: Collection[int] = (200,),
-    token: str | None = None,
-    body: object | None = None,
     sleep: Callable[[float], object],
+    **options: Unpack[CallOptions],
 ) -> Reply:
     """:func:`call`, retried (bounded) while the answer is a 429, a 5xx or no answer.
 
@@ -112,15 +124,21 @@ def call_with_retries(
     missing answer backs off briefly. Every attempt is reported to Locust under ``name``; the
     gate leaves these names out, so throttled or failed attempts never count against the SLO.
     """
-    reply = call(session, method, path, name=name, expected=expected, token=token, body=body)
-    for attempt in range(1, MAX_ATTEMPTS):
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        reply = call(session, method, path, name=name, **options)
+        delay = _retry_delay(reply, attempt)
+        if delay is None or attempt == MAX_ATTEMPTS:
+            break
         if reply.status == 429:
-            delay = min(reply.retry_after or 1.0, RETRY_AFTER_CAP_SECONDS)
             logger.warning("%s throttled (429): retrying in %.0f s", name, delay)
-        elif reply.status == 0 or reply.status >= 500:
-            delay = min(BACKOFF_SECONDS * attempt, 1.0)
-        else:
-            return reply
         sleep(delay)
-        reply = call(session, method, path, name=name, expected=expected, token=token, body=body)
     return reply
+
+
+def _retry_delay(reply: Reply, attempt: int) -> float | None:
+    """Seconds to wait before retrying after ``reply``, or None when it is final."""
+    if reply.status == 429:
+        return min(reply.retry_after or 1.0, RETRY_AFTER_CAP_SECONDS)
+    if reply.status == 0 or reply.status >= 500:
+        return min(BACKOFF_SECONDS * attempt, 1.0)
+    return None

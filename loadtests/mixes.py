@@ -8,9 +8,11 @@ todo count stays bounded over a long run (the users also cap it, see ``loadtests
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 Action = Literal[
@@ -42,10 +44,15 @@ class Mix:
         total = sum(self.weights.values())
         return sum(w for action, w in self.weights.items() if action in READ_ACTIONS) / total
 
+    @cached_property
+    def _draw(self) -> tuple[tuple[Action, ...], tuple[int, ...]]:
+        """The actions and their cumulative weights, computed once (``pick`` runs per task)."""
+        return tuple(self.weights), tuple(itertools.accumulate(self.weights.values()))
+
     def pick(self, rng: random.Random) -> Action:
         """One action, drawn by weight."""
-        actions = list(self.weights)
-        return rng.choices(actions, weights=[self.weights[a] for a in actions])[0]
+        actions, cum_weights = self._draw
+        return rng.choices(actions, cum_weights=cum_weights)[0]
 
 
 MIXES: dict[str, Mix] = {

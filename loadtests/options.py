@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from loadtests.mixes import MIXES
 from loadtests.schedules import SHAPE_NAMES, ShapeSettings
@@ -22,6 +22,8 @@ NO_SHAPE = "none"  # no shape class: users, spawn rate and run time come from -u
 DEFAULT_SHAPE = "smoke"
 DEFAULT_INCIDENT_ROUTES = "/api/todos/,/api/todos/{id}/"
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([hms]?)")
+_N = TypeVar("_N", int, float)
+_UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1}
 
 
 def duration(text: str) -> float:
@@ -33,19 +35,24 @@ def duration(text: str) -> float:
         if not match:
             raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 90, 90s, 5m, 1h")
         number, unit = float(match.group(1)), match.group(2) or "s"
-        total += number * {"h": 3600, "m": 60, "s": 1}[unit]
+        total += number * _UNIT_SECONDS[unit]
         position = match.end()
     if total <= 0:
         raise argparse.ArgumentTypeError(f"{text!r}: a duration must be positive")
     return total
 
 
+def _converted(text: str, convert: Callable[[str], _N], noun: str) -> _N:
+    """``convert(text)``, a parse error worded for the command line."""
+    try:
+        return convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+
+
 def positive_int(text: str) -> int:
     """An integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    value = _converted(text, int, "an integer")
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
     return value
@@ -53,10 +60,7 @@ def positive_int(text: str) -> int:
 
 def non_negative(text: str) -> float:
     """A number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = _converted(text, float, "a number")
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
     return value

@@ -15,6 +15,7 @@ import logging
 import math
 import random
 from collections.abc import Callable
+from typing import Unpack
 
 from locust import task
 from locust.contrib.fasthttp import FastHttpUser
@@ -22,7 +23,7 @@ from locust.env import Environment
 from locust.exception import StopUser
 
 from loadtests.accounts import Account, AccountPool, SetupError, run_id_for
-from loadtests.calls import Reply, call
+from loadtests.calls import Reply, RequestOptions, call
 from loadtests.mixes import MIXES, Action, Mix
 from loadtests.options import LoadOptions, load_options
 
@@ -93,28 +94,12 @@ class TodoApiUser(FastHttpUser):
 
     # ------------------------------------------------------------------ requests
     def _api(
-        self,
-        method: str,
-        path: str,
-        *,
-        name: str,
-        expected: tuple[int, ...] = (200,),
-        body: object | None = None,
-        gone_ok: bool = False,
+        self, method: str, path: str, *, name: str, **options: Unpack[RequestOptions]
     ) -> Reply:
         if self.account is None:
             raise StopUser  # on_start found no account
         token = self.account.token()
-        reply = call(
-            self.client,
-            method,
-            path,
-            name=name,
-            expected=expected,
-            token=token,
-            body=body,
-            gone_ok=gone_ok,
-        )
+        reply = call(self.client, method, path, name=name, token=token, **options)
         if reply.status == 401:
             self.account.invalidate(token)
         return reply
@@ -145,44 +130,54 @@ class TodoApiUser(FastHttpUser):
             self.list_first_page()
         return self.rng.choice(self.known_ids) if self.known_ids else None
 
+    def _list(self, path: str, *, name: str, gone_ok: bool = False) -> None:
+        """GET a page of the list and remember what it shows."""
+        self._remember_page(self._api("GET", path, name=name, gone_ok=gone_ok))
+
+    def _on_some_todo(
+        self, method: str, *, expected: tuple[int, ...] = (200,), body: object | None = None
+    ) -> Reply | None:
+        """``method`` on a todo this user has seen (None when it knows none); forgets a todo
+        that is gone, or that this request deleted."""
+        todo_id = self._some_id()
+        if todo_id is None:
+            return None
+        reply = self._api(
+            method,
+            f"/api/todos/{todo_id}/",
+            name="/api/todos/{id}/",
+            expected=expected,
+            body=body,
+            gone_ok=True,
+        )
+        if reply.outcome.gone or (method == "DELETE" and reply.ok):
+            self._forget(todo_id)
+        return reply
+
     # ------------------------------------------------------------------ actions
     def list_first_page(self) -> None:
         """GET /api/todos/."""
-        self._remember_page(self._api("GET", "/api/todos/", name="/api/todos/"))
+        self._list("/api/todos/", name="/api/todos/")
 
     def list_page(self) -> None:
         """GET /api/todos/?page=N within the pages the account has."""
         pages = max(1, math.ceil(self.todo_count / PAGE_SIZE))
         page = self.rng.randint(1, pages)
-        reply = self._api(
-            "GET", f"/api/todos/?page={page}", name="/api/todos/?page={n}", gone_ok=True
-        )
-        self._remember_page(reply)
+        self._list(f"/api/todos/?page={page}", name="/api/todos/?page={n}", gone_ok=True)
 
     def list_filtered(self) -> None:
         """GET /api/todos/?completed=true|false."""
         completed = self.rng.choice(("true", "false"))
-        self._remember_page(
-            self._api(
-                "GET", f"/api/todos/?completed={completed}", name="/api/todos/?completed={bool}"
-            )
-        )
+        self._list(f"/api/todos/?completed={completed}", name="/api/todos/?completed={bool}")
 
     def search(self) -> None:
         """GET /api/todos/?search=WORD."""
         word = self.rng.choice(WORDS)
-        self._remember_page(
-            self._api("GET", f"/api/todos/?search={word}", name="/api/todos/?search={term}")
-        )
+        self._list(f"/api/todos/?search={word}", name="/api/todos/?search={term}")
 
     def retrieve(self) -> None:
         """GET /api/todos/{id}/."""
-        todo_id = self._some_id()
-        if todo_id is None:
-            return
-        reply = self._api("GET", f"/api/todos/{todo_id}/", name="/api/todos/{id}/", gone_ok=True)
-        if reply.outcome.gone:
-            self._forget(todo_id)
+        self._on_some_todo("GET")
 
     def create(self) -> None:
         """POST /api/todos/ (a delete instead once the account holds TODO_CAP todos)."""
@@ -199,34 +194,14 @@ class TodoApiUser(FastHttpUser):
 
     def update(self) -> None:
         """PATCH /api/todos/{id}/ with a new title."""
-        self._patch({"title": f"{self.rng.choice(WORDS)} (edited)"})
+        self._on_some_todo("PATCH", body={"title": f"{self.rng.choice(WORDS)} (edited)"})
 
     def complete(self) -> None:
         """PATCH /api/todos/{id}/ with completed: true."""
-        self._patch({"completed": True})
-
-    def _patch(self, body: dict[str, object]) -> None:
-        todo_id = self._some_id()
-        if todo_id is None:
-            return
-        reply = self._api(
-            "PATCH", f"/api/todos/{todo_id}/", name="/api/todos/{id}/", body=body, gone_ok=True
-        )
-        if reply.outcome.gone:
-            self._forget(todo_id)
+        self._on_some_todo("PATCH", body={"completed": True})
 
     def delete(self) -> None:
         """DELETE /api/todos/{id}/."""
-        todo_id = self._some_id()
-        if todo_id is None:
-            return
-        reply = self._api(
-            "DELETE",
-            f"/api/todos/{todo_id}/",
-            name="/api/todos/{id}/",
-            expected=(204,),
-            gone_ok=True,
-        )
-        if reply.ok:
-            self._forget(todo_id)
+        reply = self._on_some_todo("DELETE", expected=(204,))
+        if reply is not None and reply.ok:
             self.todo_count = max(0, self.todo_count - 1)

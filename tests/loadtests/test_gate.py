@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -123,12 +123,10 @@ def test_overrides_replace_the_slo_defaults_and_add_p95() -> None:
 
 
 def test_a_different_latency_objective_gates_its_own_percentile() -> None:
-    slo = Slo(
-        service="x",
-        window="7d",
+    slo = replace(
+        SLO,
         availability=AvailabilityObjective(objective=0.99),
         latency=LatencyObjective(objective=0.95, threshold_seconds=0.5),
-        source=Path("slo.yaml"),
     )
 
     limits = Thresholds.from_slo(slo).latency

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import os
 import re
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,6 +29,7 @@ from tests.e2e.conftest import (
     run_server,
     temporary_database,
 )
+from tests.loadtests.helpers import clean_environment
 
 pytestmark = pytest.mark.e2e
 
@@ -58,15 +58,10 @@ class Run:
     def output(self) -> str:
         return f"exit {self.exit_code}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
 
-
-def clean_environment(extra: Mapping[str, str]) -> dict[str, str]:
-    """The test's environment without a developer's LOAD_*/LOCUST_* settings, plus ``extra``."""
-    inherited = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("LOAD_", "INCIDENT_", "LOCUST_"))
-    }
-    return {**inherited, **extra}
+    def assert_verdict(self, *, passed: bool) -> None:
+        """The gate's verdict, and the exit code that goes with it."""
+        assert self.exit_code == (0 if passed else 1), self.output
+        assert f"VERDICT: {'PASS' if passed else 'FAIL'}" in self.stdout, self.output
 
 
 def start_locust(args: Sequence[str], *, env: Mapping[str, str]) -> subprocess.Popen[str]:
@@ -163,8 +158,7 @@ def test_a_healthy_server_passes_the_gate_and_the_reports_are_written(
 ) -> None:
     run, prefix = headless(healthy, tmp_path)
 
-    assert run.exit_code == 0, run.output
-    assert "VERDICT: PASS" in run.stdout, run.output
+    run.assert_verdict(passed=True)
     rows = stats_rows(prefix)
     for endpoint in [("GET", "/api/todos/"), ("GET", "/api/todos/{id}/")]:
         assert int(rows[endpoint]["Request Count"]) > 0, rows
@@ -181,8 +175,7 @@ def test_a_too_strict_latency_limit_fails_the_gate_naming_p99(
 ) -> None:
     run, _ = headless(healthy, tmp_path, env={"LOAD_P99_MS": "0.001"})
 
-    assert run.exit_code == 1, run.output
-    assert "VERDICT: FAIL" in run.stdout, run.output
+    run.assert_verdict(passed=False)
     assert "violated: p99 latency: measured" in run.stdout
     assert "limit 0.001 ms (LOAD_P99_MS), over by" in run.stdout
     assert "violated: failure ratio" not in run.stdout
@@ -219,8 +212,7 @@ def test_a_distributed_run_is_judged_on_the_masters_merged_statistics(
     run = finish(master)
     worker_runs = [finish(worker) for worker in workers]
 
-    assert run.exit_code == 0, run.output
-    assert "VERDICT: PASS" in run.stdout, run.output
+    run.assert_verdict(passed=True)
     assert [worker.exit_code for worker in worker_runs] == [0, 0], worker_runs[0].output
     assert all("VERDICT" not in worker.stdout for worker in worker_runs)
     rows = stats_rows(prefix)
@@ -234,8 +226,7 @@ def test_an_error_fault_fails_the_gate_naming_the_failure_ratio(
 ) -> None:
     run, _ = headless(faulty, tmp_path)
 
-    assert run.exit_code == 1, run.output
-    assert "VERDICT: FAIL" in run.stdout, run.output
+    run.assert_verdict(passed=False)
     assert "violated: failure ratio: measured 0." in run.stdout
     assert "limit 0.001 (slo.yaml: availability 0.999), over by" in run.stdout
     assert "requests failed (5xx or no answer)" in run.stdout
@@ -269,7 +260,7 @@ def test_the_incident_shape_switches_the_fault_on_and_off_through_the_api(
         },
     )
 
-    assert run.exit_code == 1, run.output
+    run.assert_verdict(passed=False)
     assert "violated: failure ratio" in run.stdout, run.output
     assert "a FAIL verdict is the expected outcome of this shape" in run.stdout
     # on at 3 s and off at 6 s of the run, give or take the staff login
