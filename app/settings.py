@@ -81,6 +81,7 @@ if TELEMETRY_ENABLED:
 _TELEMETRY_OUTER = (
     [
         "app.telemetry.metrics.MetricsBeforeMiddleware",
+        "app.telemetry.metrics.InFlightMiddleware",
         "app.telemetry.requests.RequestTelemetryMiddleware",
     ]
     if TELEMETRY_ENABLED

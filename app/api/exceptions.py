@@ -13,6 +13,8 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from app.api.metrics import dependency_errors
+
 
 class RequestEntityTooLarge(exceptions.APIException):
     """The request body is larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE``."""
@@ -30,7 +32,9 @@ class DependencyUnavailable(exceptions.APIException):
     default_code = "unavailable"
 
 
-UNAVAILABLE_ERRORS = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+CACHE_ERRORS = (RedisConnectionError, RedisTimeoutError)
+UNAVAILABLE_ERRORS = DATABASE_ERRORS + CACHE_ERRORS
 RETRY_AFTER_SECONDS = 5
 
 logger = logging.getLogger(__name__)
@@ -44,7 +48,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     timed out, statement cancelled) becomes a 503 with ``Retry-After`` instead of a crash.
     """
     if isinstance(exc, UNAVAILABLE_ERRORS):
-        logger.error("dependency unavailable: %r", exc)
+        dependency = "database" if isinstance(exc, DATABASE_ERRORS) else "cache"
+        dependency_errors.labels(dependency).inc()
+        logger.error("dependency unavailable: %s: %r", dependency, exc)
         response = drf_exception_handler(DependencyUnavailable(), context)
         if response is not None:
             response["Retry-After"] = str(RETRY_AFTER_SECONDS)

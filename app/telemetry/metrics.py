@@ -8,18 +8,26 @@ active trace id as an exemplar to each observation.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
+from django.http import HttpRequest, HttpResponse
 from django_prometheus.middleware import (
     Metrics,
     PrometheusAfterMiddleware,
     PrometheusBeforeMiddleware,
 )
 from opentelemetry import trace
-from prometheus_client import Histogram
+from prometheus_client import Gauge, Histogram
 from prometheus_client.utils import floatToGoString
 
 from app.telemetry import exemplars
+
+requests_in_flight = Gauge(
+    "todos_http_requests_in_flight",
+    "HTTP requests being served right now (probes excluded), summed over live workers.",
+    multiprocess_mode="livesum",
+)
 
 EXEMPLAR_HISTOGRAMS = frozenset(
     {
@@ -94,3 +102,14 @@ class MetricsAfterMiddleware(PrometheusAfterMiddleware):  # type: ignore[misc]
     """Last of the pair: observes latency (with exemplars) by view, method and status."""
 
     metrics_cls = ExemplarMetrics
+
+
+class InFlightMiddleware:
+    """Counts the requests a worker is serving (the saturation signal of the RED panels)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with requests_in_flight.track_inprogress():
+            return self.get_response(request)

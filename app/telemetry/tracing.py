@@ -34,6 +34,8 @@ spans_dropped = Counter(
     ["reason"],
 )
 spans_exported = Counter("todos_otel_spans_exported", "Spans the OTLP endpoint accepted.")
+for _reason in ("queue_full", "export_failed"):  # exported at 0, so rates and alerts see them
+    spans_dropped.labels(_reason)
 
 
 def otlp_endpoint() -> str | None:

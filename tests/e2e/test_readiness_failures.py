@@ -14,6 +14,7 @@ import jwt
 import pytest
 
 from tests.e2e.conftest import Server, closed_port, http, run_server, sqlite_url
+from tests.e2e.prometheus_helpers import scrape
 
 pytestmark = pytest.mark.e2e
 
@@ -132,3 +133,25 @@ def test_it_answers_throttled_endpoints_with_503_when_the_cache_is_down(
     assert response.status == 503, response
     assert response.is_json(), response
     assert "Retry-After" in response.headers
+
+
+@pytest.mark.parametrize(("failing", "working"), [("database", "cache"), ("cache", "database")])
+def test_it_counts_the_503s_by_failing_dependency(
+    request: pytest.FixtureRequest, failing: str, working: str
+) -> None:
+    """todos_dependency_errors_total names the dependency behind each 503 (the alert's input)."""
+    server = _server_without(request, failing)
+    before = scrape(server)
+    assert before.matching("todos_dependency_errors_total", dependency=working), "not exported"
+    assert before.value("todos_dependency_errors_total", dependency=working) == 0
+    response = http(
+        "POST",
+        f"{server.url}/api/auth/token/",
+        json_body={"username": "alice", "password": "whatever"},
+        timeout=CLIENT_TIMEOUT_S,
+    )
+    assert response.status == 503, response
+    after = scrape(server)
+    counted = after.value("todos_dependency_errors_total", dependency=failing)
+    assert counted == before.value("todos_dependency_errors_total", dependency=failing) + 1
+    assert after.value("todos_dependency_errors_total", dependency=working) == 0
