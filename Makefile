@@ -11,7 +11,8 @@ PORT ?= 8000
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
-.PHONY: help install run superuser bench test test-sqlite test-postgres lint format lock clean load
+.PHONY: help install run superuser bench test test-sqlite test-postgres lint lint-observability \
+	rules dashboards format lock clean load
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -87,10 +88,28 @@ load: install ## headless Locust run (LOAD_SHAPE=smoke) against HOST; fails when
 	$(BIN)/locust -f loadtests/locustfile.py --headless --host $(HOST) --shape $(LOAD_SHAPE) \
 		--csv $(LOAD_RESULTS)/$(LOAD_SHAPE) --html $(LOAD_RESULTS)/$(LOAD_SHAPE).html $(LOCUST_ARGS)
 
-lint: install ## ruff (lint + format check) and mypy
+lint: install lint-observability ## ruff, mypy, and the observability checks below
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DJANGO_DEBUG=true $(BIN)/mypy  # the stubs plugin imports the settings
+
+# promtool/amtool come from Debian's prometheus and prometheus-alertmanager packages.
+lint-observability: install ## generated rules/dashboards up to date; promtool and amtool checks
+	$(BIN)/python -m observability.prometheus.slo_rules --check
+	$(BIN)/python -m observability.grafana.dashboards.src.generate --check
+	promtool check config --syntax-only observability/prometheus/prometheus.yml
+	promtool check rules observability/prometheus/rules/*.yml
+	promtool test rules observability/prometheus/tests/*_test.yml
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+		sed 's|$${ALERTMANAGER_WEBHOOK_URL}|http://127.0.0.1:9/webhook|' \
+		observability/alertmanager/alertmanager.yml > "$$tmp/alertmanager.yml" && \
+		amtool check-config "$$tmp/alertmanager.yml"
+
+rules: install ## regenerate the SLO rules (observability/prometheus/rules/slo.yml) from slo.yaml
+	$(BIN)/python -m observability.prometheus.slo_rules
+
+dashboards: install ## regenerate the Grafana dashboards' JSON from their code
+	$(BIN)/python -m observability.grafana.dashboards.src.generate
 
 format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

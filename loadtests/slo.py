@@ -43,6 +43,7 @@ class LatencyObjective:
 
     objective: float
     threshold_seconds: float
+    excluded_views: tuple[str, ...] = ()  # Django URL names the latency SLI leaves out
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,9 @@ def parse_slo(document: Any, *, source: Path) -> Slo:
             threshold_seconds=_positive(
                 latency.get("threshold_seconds"), "latency.threshold_seconds", source
             ),
+            excluded_views=_names(
+                latency.get("excluded_views", []), "latency.excluded_views", source
+            ),
         ),
         source=source,
     )
@@ -112,6 +116,12 @@ def _mapping(value: Any, where: str, source: Path) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise SloError(f"{source}: {where} must be a mapping, got {type(value).__name__}")
     return value
+
+
+def _names(value: Any, where: str, source: Path) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(name, str) and name for name in value):
+        raise SloError(f"{source}: {where} must be a list of names, got {value!r}")
+    return tuple(value)
 
 
 def _number(value: Any, where: str, source: Path) -> float:

@@ -8,6 +8,7 @@ missing server fails the test instead. Also a command for the Makefile:
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 from urllib.parse import urlsplit
@@ -23,6 +24,8 @@ HOW_TO_GET = {
     "TEST_REDIS_URL",
     "chromium": "install Debian's chromium package (`apt-get install chromium`)",
     "prometheus": "install Debian's prometheus package (`apt-get install -y prometheus`)",
+    "alertmanager": "install Debian's prometheus-alertmanager package "
+    "(`apt-get install -y prometheus-alertmanager`)",
 }
 
 
@@ -51,6 +54,14 @@ def require(service: str, available: bool) -> None:
     if services_required():
         pytest.fail(f"{message} (REQUIRE_SERVICES=1)")
     pytest.skip(message)
+
+
+def binary(service: str, *names: str) -> str:
+    """The path of the first of ``names`` on PATH; skip or fail (see :func:`require`) if none."""
+    found = next((path for path in map(shutil.which, names) if path), None)
+    require(service, found is not None)
+    assert found is not None  # require() skipped or failed the test otherwise
+    return found
 
 
 if __name__ == "__main__":

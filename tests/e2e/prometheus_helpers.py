@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_pro
 from prometheus_client.samples import Sample
 
 from tests.e2e.conftest import HOST, RunningProcess, Server, free_port, http, running_process
-from tests.services import require
+from tests.services import binary
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
@@ -77,10 +76,7 @@ def scrape(server: Server, *, openmetrics: bool = False) -> Scrape:
 # ------------------------------------------------------------------ a real Prometheus
 def prometheus_binary() -> str:
     """The path of ``prometheus``; skips (or fails with REQUIRE_SERVICES=1) when missing."""
-    found = shutil.which("prometheus")
-    require("prometheus", found is not None)
-    assert found is not None  # require() skipped or failed the test otherwise
-    return found
+    return binary("prometheus", "prometheus")
 
 
 @dataclass(frozen=True)
@@ -118,13 +114,13 @@ def run_prometheus(
     config: Mapping[str, Any], *, directory: Path, features: Sequence[str] = ()
 ) -> Iterator[Prometheus]:
     """Start Prometheus with ``config`` on a free port; stop it (SIGTERM, then SIGKILL) after."""
-    binary = prometheus_binary()
+    executable = prometheus_binary()
     directory.mkdir(parents=True, exist_ok=True)
     config_path = directory / "prometheus.yml"
     config_path.write_text(json.dumps(config, indent=2))  # JSON is YAML
     port = free_port()
     command = [
-        binary,
+        executable,
         f"--config.file={config_path}",
         f"--storage.tsdb.path={directory / 'data'}",
         f"--web.listen-address={HOST}:{port}",

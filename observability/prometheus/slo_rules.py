@@ -1,0 +1,244 @@
+"""Generate the SLO recording and burn-rate alerting rules from ``observability/slo.yaml``.
+
+The SLO file is the one place the objectives live: the Locust gate reads it, and this module
+turns it into ``observability/prometheus/rules/slo.yml`` (multiwindow, multi-burn-rate alerts
+as in the Google SRE Workbook, chapter "Alerting on SLOs"). Run it with ``make rules``;
+``--check`` (run by ``make lint`` and a test) fails when the committed file is stale.
+
+    python -m observability.prometheus.slo_rules [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prometheus_client.utils import floatToGoString
+
+from loadtests.slo import Slo, load_slo
+
+RULES_FILE = Path(__file__).resolve().parent / "rules" / "slo.yml"
+GRAFANA_URL = "http://localhost:3000"  # the compose stack's Grafana; deployments patch it
+SLO_DASHBOARD_UID = "todo-api-slo"
+RUNBOOK_DIR = "docs/runbooks"  # runbook_url is relative to the repository root
+
+AVAILABILITY_METRIC = "django_http_responses_total_by_status_view_method_total"
+LATENCY_METRIC = "django_http_requests_latency_seconds_by_view_method"
+
+
+@dataclass(frozen=True)
+class BurnWindow:
+    """Alert when the error ratio exceeds ``factor`` x budget over both windows."""
+
+    long: str
+    short: str
+    factor: float
+
+
+@dataclass(frozen=True)
+class BurnAlert:
+    """One alert per SLO and severity, made of one or two burn windows."""
+
+    suffix: str
+    severity: str
+    windows: tuple[BurnWindow, ...]
+    summary: str
+
+
+# The Workbook's recommended parameters for a 30-day window: 2% of the budget spent in 1 h or
+# 5% in 6 h pages; 10% in 1 d or 100% in 3 d opens a ticket.
+BURN_ALERTS = (
+    BurnAlert(
+        suffix="BudgetFastBurn",
+        severity="page",
+        windows=(BurnWindow("1h", "5m", 14.4), BurnWindow("6h", "30m", 6)),
+        summary="burning its error budget fast (2% of 30 days' budget in 1 h, or 5% in 6 h)",
+    ),
+    BurnAlert(
+        suffix="BudgetSlowBurn",
+        severity="ticket",
+        windows=(BurnWindow("1d", "2h", 3), BurnWindow("3d", "6h", 1)),
+        summary="burning its error budget steadily (10% in 1 d, or all of it in 3 d)",
+    ),
+)
+
+
+def sli_windows(slo: Slo) -> list[str]:
+    """Every window a burn alert reads, shortest first, plus the SLO window itself."""
+    windows = {
+        w for alert in BURN_ALERTS for pair in alert.windows for w in (pair.long, pair.short)
+    }
+    seconds = {"m": 60, "h": 3600, "d": 86400}
+    return [*sorted(windows, key=lambda w: int(w[:-1]) * seconds[w[-1]]), slo.window]
+
+
+def _selector(slo: Slo, *matchers: str) -> str:
+    return "{" + ",".join([f'job="{slo.service}"', *matchers]) + "}"
+
+
+def error_ratio_expr(slo: Slo, name: str, window: str) -> str:
+    """PromQL for the share of bad events of SLO ``name`` over ``window``."""
+    if name == "availability":
+        total = f"sum(rate({AVAILABILITY_METRIC}{_selector(slo)}[{window}]))"
+        server_errors = _selector(slo, 'status=~"5.."')
+        bad = f"sum(rate({AVAILABILITY_METRIC}{server_errors}[{window}]))"
+        return f"{bad}\n/\n{total}"
+    latency = slo.latency
+    excluded = [f'view!~"{"|".join(latency.excluded_views)}"'] if latency.excluded_views else []
+    le = floatToGoString(latency.threshold_seconds)
+    counted = _selector(slo, *excluded)
+    fast_enough = _selector(slo, *excluded, f'le="{le}"')
+    total = f"sum(rate({LATENCY_METRIC}_count{counted}[{window}]))"
+    good = f"sum(rate({LATENCY_METRIC}_bucket{fast_enough}[{window}]))"
+    return f"(\n  {total}\n  -\n  {good}\n)\n/\n{total}"
+
+
+def _objectives(slo: Slo) -> dict[str, float]:
+    return {"availability": slo.availability.objective, "latency": slo.latency.objective}
+
+
+def _budget(objective: float) -> float:
+    return round(1 - objective, 12)
+
+
+def recording_rules(slo: Slo) -> list[dict[str, Any]]:
+    """SLI error ratios per window, the objectives, budgets and the budget remaining."""
+    rules: list[dict[str, Any]] = []
+    for name, objective in _objectives(slo).items():
+        labels = {"slo": name, "service": slo.service}
+        for window in sli_windows(slo):
+            rules.append(
+                {
+                    "record": f"slo:sli_error:ratio_rate{window}",
+                    "expr": error_ratio_expr(slo, name, window),
+                    "labels": labels,
+                }
+            )
+        rules.append(
+            {"record": "slo:objective:ratio", "expr": f"vector({objective})", "labels": labels}
+        )
+        budget = _budget(objective)
+        rules.append(
+            {"record": "slo:error_budget:ratio", "expr": f"vector({budget})", "labels": labels}
+        )
+        rules.append(
+            {
+                "record": "slo:error_budget_remaining:ratio",
+                "expr": f"1 - slo:sli_error:ratio_rate{slo.window}{_series(slo, name)} / {budget}",
+                "labels": labels,
+            }
+        )
+    return rules
+
+
+def _series(slo: Slo, name: str) -> str:
+    """The label matchers of SLO ``name``'s recorded series."""
+    return f'{{slo="{name}",service="{slo.service}"}}'
+
+
+def alert_name(name: str, suffix: str) -> str:
+    """``TodoApiAvailabilityBudgetFastBurn`` from ``availability`` and ``BudgetFastBurn``."""
+    return "TodoApi" + name.capitalize() + suffix
+
+
+def _burn_condition(slo: Slo, name: str, budget: float, window: BurnWindow) -> str:
+    threshold = f"({window.factor:g} * {budget:g})"
+    series = _series(slo, name)
+    return (
+        f"(\n  slo:sli_error:ratio_rate{window.long}{series} > {threshold}\n  and\n"
+        f"  slo:sli_error:ratio_rate{window.short}{series} > {threshold}\n)"
+    )
+
+
+def alerting_rules(slo: Slo) -> list[dict[str, Any]]:
+    """One page and one ticket alert per SLO."""
+    what = {
+        "availability": "share of requests answered 5xx",
+        "latency": f"share of requests slower than {slo.latency.threshold_seconds:g} s",
+    }
+    rules: list[dict[str, Any]] = []
+    for name, objective in _objectives(slo).items():
+        budget = _budget(objective)
+        for alert in BURN_ALERTS:
+            alertname = alert_name(name, alert.suffix)
+            conditions = [_burn_condition(slo, name, budget, w) for w in alert.windows]
+            windows = ", ".join(f"{w.factor:g}x over {w.long} and {w.short}" for w in alert.windows)
+            rules.append(
+                {
+                    "alert": alertname,
+                    "expr": "\nor\n".join(conditions),
+                    "labels": {"severity": alert.severity, "slo": name, "service": slo.service},
+                    "annotations": {
+                        "summary": f"{slo.service} {name} SLO is {alert.summary}",
+                        "description": (
+                            f"The {what[name]} is {{{{ $value | humanizePercentage }}}} over the "
+                            f"alert's long window, against a budget of {budget:.2%} "
+                            f"({objective:.2%} objective over {slo.window}). Fires on {windows}."
+                        ),
+                        "runbook_url": f"{RUNBOOK_DIR}/{alertname}.md",
+                        "dashboard_url": f"{GRAFANA_URL}/d/{SLO_DASHBOARD_UID}",
+                    },
+                }
+            )
+    return rules
+
+
+HEADER = """\
+# GENERATED by observability/prometheus/slo_rules.py from observability/slo.yaml: do not edit.
+# Regenerate with `make rules`; `make lint` and tests/observability/test_slo_rules.py fail
+# when this file is stale. Loaded by Prometheus (compose, tests/e2e) and, through the
+# Kubernetes monitoring component, by the Prometheus Operator.
+#
+# SLI recording rules (slo:sli_error:ratio_rate<window>{slo, service}: share of bad events)
+# and multiwindow, multi-burn-rate alerts (Google SRE Workbook, "Alerting on SLOs").
+"""
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block scalars for multi-line expressions, keys in insertion order, no anchors."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _str_presenter(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str_presenter)
+
+
+def render(slo: Slo) -> str:
+    """The rule file's text for ``slo``."""
+    # One group: its rules run in order, so each alert reads the SLIs of the same evaluation
+    # (across groups the order is not defined and an alert could read the previous round's).
+    rules = recording_rules(slo) + alerting_rules(slo)
+    document = {"groups": [{"name": f"{slo.service}-slo", "rules": rules}]}
+    body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=100)
+    return HEADER + body
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write rules/slo.yml, or with ``--check`` report whether it is up to date."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if the file is stale")
+    arguments = parser.parse_args(argv)
+    text = render(load_slo())
+    if arguments.check:
+        current = RULES_FILE.read_text(encoding="utf-8") if RULES_FILE.exists() else ""
+        if current != text:
+            sys.stderr.write(f"{RULES_FILE} is stale: run `make rules`\n")
+            return 1
+        return 0
+    RULES_FILE.parent.mkdir(parents=True, exist_ok=True)
+    RULES_FILE.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
