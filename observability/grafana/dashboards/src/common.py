@@ -1,0 +1,307 @@
+"""What every Todo API dashboard shares: variables, links, the label selector and panel helpers.
+
+Panels are declared as data (title, description, unit, queries) and laid out in rows on the
+24-column grid by the SDK; the helpers set the things every panel must have (the
+``${datasource}`` reference, a unit, a description) so a dashboard module cannot forget them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import cast
+
+from grafana_foundation_sdk.builders import common as common_builders
+from grafana_foundation_sdk.builders import dashboard as dashboard_builders
+from grafana_foundation_sdk.builders import prometheus, stat, statetimeline, timeseries
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog import variants as cogvariants
+from grafana_foundation_sdk.models import common as common_models
+from grafana_foundation_sdk.models import dashboard as dashboard_models
+
+TAG = "todo-api"
+DEFAULT_JOB = "todo-api"
+PROMETHEUS_UID = "prometheus"
+DATASOURCE = dashboard_models.DataSourceRef(type_val="prometheus", uid="${datasource}")
+# Every raw-metric query carries these matchers; recorded SLO series are selected by `slo`.
+SELECTOR = 'job="$job", instance=~"$instance"'
+
+# Colours of the Grafana palette, named once.
+GREEN, YELLOW, ORANGE, RED, BLUE = "green", "yellow", "orange", "red", "blue"
+
+Steps = Sequence[tuple[float | None, str]]
+PanelBuilder = cogbuilder.Builder[dashboard_models.Panel]
+
+
+def sel(*matchers: str) -> str:
+    """The `{job="$job", instance=~"$instance", ...}` selector with extra `matchers` appended."""
+    return "{" + ", ".join([SELECTOR, *matchers]) + "}"
+
+
+@dataclass(frozen=True)
+class Query:
+    """One PromQL target of a panel: expression, legend and whether to fetch exemplars."""
+
+    expr: str
+    legend: str = "__auto"
+    exemplar: bool = False
+    instant: bool = False
+
+
+@dataclass(frozen=True)
+class Row:
+    """A titled row of panels; the panels' widths should add up to multiples of 24."""
+
+    title: str
+    panels: Sequence[PanelBuilder] = field(default_factory=tuple)
+
+
+Target = cogbuilder.Builder[cogvariants.Dataquery]
+
+
+def _targets(queries: Sequence[Query]) -> list[Target]:
+    targets: list[Target] = []
+    for index, query in enumerate(queries):
+        target = (
+            prometheus.Dataquery()
+            .expr(query.expr)
+            .legend_format(query.legend)
+            .ref_id(chr(ord("A") + index))
+            .datasource(DATASOURCE)
+            .exemplar(query.exemplar)
+        )
+        target = target.instant() if query.instant else target.range()
+        # A Prometheus query is one of the data query variants a panel accepts.
+        targets.append(cast(Target, target))
+    return targets
+
+
+def thresholds(steps: Steps) -> dashboard_builders.ThresholdsConfig:
+    """Absolute thresholds from `(value, colour)` pairs; the first value is the base (None)."""
+    return (
+        dashboard_builders.ThresholdsConfig()
+        .mode(dashboard_models.ThresholdsMode.ABSOLUTE)
+        .steps([dashboard_models.Threshold(value=value, color=color) for value, color in steps])
+    )
+
+
+def value_text(mapping: dict[str, tuple[str, str]]) -> list[dashboard_models.ValueMapping]:
+    """Value mappings from `{value: (text, colour)}`."""
+    return [
+        dashboard_models.ValueMap(
+            options={
+                value: dashboard_models.ValueMappingResult(text=text, color=color, index=index)
+                for index, (value, (text, color)) in enumerate(mapping.items())
+            }
+        )
+    ]
+
+
+def timeseries_panel(
+    title: str,
+    description: str,
+    unit: str,
+    queries: Sequence[Query],
+    *,
+    width: int = 12,
+    height: int = 8,
+    steps: Steps | None = None,
+    minimum: float | None = 0,
+    maximum: float | None = None,
+    stacked: bool = False,
+    bars: bool = False,
+    decimals: int | None = None,
+) -> timeseries.Panel:
+    """A time series panel; `steps` become dashed threshold lines (green base when omitted)."""
+    panel = (
+        timeseries.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .span(width)
+        .height(height)
+        .targets(_targets(queries))
+        .line_width(1)
+        .fill_opacity(25 if stacked or bars else 10)
+        .show_points(common_models.VisibilityMode.NEVER)
+        .draw_style(
+            common_models.GraphDrawStyle.BARS if bars else common_models.GraphDrawStyle.LINE
+        )
+        .legend(
+            common_builders.VizLegendOptions()
+            .display_mode(common_models.LegendDisplayMode.LIST)
+            .placement(common_models.LegendPlacement.BOTTOM)
+            .show_legend(True)
+        )
+        .tooltip(
+            common_builders.VizTooltipOptions()
+            .mode(common_models.TooltipDisplayMode.MULTI)
+            .sort(common_models.SortOrder.DESCENDING)
+        )
+        .thresholds(thresholds(steps or [(None, GREEN)]))
+    )
+    if steps:
+        panel = panel.thresholds_style(
+            common_builders.GraphThresholdsStyleConfig().mode(
+                common_models.GraphThresholdsStyleMode.DASHED
+            )
+        )
+    if stacked:
+        panel = panel.stacking(
+            common_builders.StackingConfig().mode(common_models.StackingMode.NORMAL)
+        )
+    if minimum is not None:
+        panel = panel.min(minimum)
+    if maximum is not None:
+        panel = panel.max(maximum)
+    if decimals is not None:
+        panel = panel.decimals(decimals)
+    return panel
+
+
+def stat_panel(
+    title: str,
+    description: str,
+    unit: str,
+    queries: Sequence[Query],
+    *,
+    width: int = 6,
+    height: int = 4,
+    steps: Steps | None = None,
+    decimals: int | None = None,
+    graph: bool = True,
+    mappings: list[dashboard_models.ValueMapping] | None = None,
+) -> stat.Panel:
+    """A single-value panel showing the last value, coloured by `steps`."""
+    panel = (
+        stat.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .span(width)
+        .height(height)
+        .targets(_targets(queries))
+        .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+        .graph_mode(
+            common_models.BigValueGraphMode.AREA if graph else common_models.BigValueGraphMode.NONE
+        )
+        .color_mode(common_models.BigValueColorMode.VALUE)
+        .text_mode(common_models.BigValueTextMode.AUTO)
+        .thresholds(thresholds(steps or [(None, GREEN)]))
+    )
+    if decimals is not None:
+        panel = panel.decimals(decimals)
+    if mappings:
+        panel = panel.mappings(mappings)
+    return panel
+
+
+def state_timeline_panel(
+    title: str,
+    description: str,
+    unit: str,
+    queries: Sequence[Query],
+    *,
+    width: int = 24,
+    height: int = 8,
+    steps: Steps | None = None,
+    mappings: list[dashboard_models.ValueMapping] | None = None,
+) -> statetimeline.Panel:
+    """A state timeline (one lane per series), coloured by `steps` and `mappings`."""
+    panel = (
+        statetimeline.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .span(width)
+        .height(height)
+        .targets(_targets(queries))
+        .show_value(common_models.VisibilityMode.NEVER)
+        .merge_values(True)
+        .thresholds(thresholds(steps or [(None, GREEN)]))
+        .color_scheme(
+            dashboard_builders.FieldColor().mode(dashboard_models.FieldColorModeId.THRESHOLDS)
+        )
+    )
+    if mappings:
+        panel = panel.mappings(mappings)
+    return panel
+
+
+def variables() -> list[cogbuilder.Builder[dashboard_models.VariableModel]]:
+    """The `datasource`, `job` and `instance` variables every dashboard has."""
+    return [
+        dashboard_builders.DatasourceVariable("datasource")
+        .label("Data source")
+        .type("prometheus")
+        .current(
+            dashboard_models.VariableOption(selected=True, text="Prometheus", value="prometheus")
+        ),
+        dashboard_builders.QueryVariable("job")
+        .label("Job")
+        .description("Prometheus job scraping the Todo API.")
+        .datasource(DATASOURCE)
+        .query("label_values(django_http_requests_before_middlewares_total, job)")
+        .current(
+            dashboard_models.VariableOption(selected=True, text=DEFAULT_JOB, value=DEFAULT_JOB)
+        )
+        .refresh(dashboard_models.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dashboard_models.VariableSort.ALPHABETICAL_ASC),
+        dashboard_builders.QueryVariable("instance")
+        .label("Instance")
+        .description("Scrape targets (pods / hosts) of the job; All selects every one.")
+        .datasource(DATASOURCE)
+        .query('label_values(django_http_requests_before_middlewares_total{job="$job"}, instance)')
+        .current(dashboard_models.VariableOption(selected=True, text=["All"], value=["$__all"]))
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+        .refresh(dashboard_models.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dashboard_models.VariableSort.ALPHABETICAL_ASC),
+    ]
+
+
+def dashboard_links() -> dashboard_builders.DashboardLink:
+    """A drop-down of the other Todo API dashboards, keeping time range and variables."""
+    return (
+        dashboard_builders.DashboardLink("Todo API dashboards")
+        .type(dashboard_models.DashboardLinkType.DASHBOARDS)
+        .tags([TAG])
+        .as_dropdown(True)
+        .include_vars(True)
+        .keep_time(True)
+        .target_blank(False)
+        .icon("external link")
+        .tooltip("")
+        .url("")
+    )
+
+
+def dashboard(
+    uid: str, title: str, description: str, rows: Sequence[Row]
+) -> dashboard_models.Dashboard:
+    """Assemble a Todo API dashboard: fixed settings, variables, links, rows; panel ids 1..n."""
+    builder = (
+        dashboard_builders.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags([TAG])
+        .timezone("browser")
+        .time("now-1h", "now")
+        .refresh("30s")
+        .readonly()
+        .tooltip(dashboard_models.DashboardCursorSync.CROSSHAIR)
+        .link(dashboard_links())
+        .variables(variables())
+    )
+    for row in rows:
+        builder = builder.with_row(dashboard_builders.Row(row.title))
+        for panel in row.panels:
+            builder = builder.with_panel(panel)
+    model = builder.build()
+    for number, panel_model in enumerate(model.panels or [], start=1):
+        panel_model.id_val = number
+    return model
