@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from app.api.metrics import dependency_errors
+from app.telemetry.metrics import dependency_errors
 
 
 class RequestEntityTooLarge(exceptions.APIException):

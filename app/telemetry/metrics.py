@@ -11,14 +11,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django_prometheus.cache import metrics as cache_metrics
 from django_prometheus.middleware import (
     Metrics,
     PrometheusAfterMiddleware,
     PrometheusBeforeMiddleware,
 )
 from opentelemetry import trace
-from prometheus_client import Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.utils import floatToGoString
 
 from app.telemetry import exemplars
@@ -28,6 +30,41 @@ requests_in_flight = Gauge(
     "HTTP requests being served right now (probes excluded), summed over live workers.",
     multiprocess_mode="livesum",
 )
+
+# Loaded with the middlewares when a worker starts, so both series are exported (at 0) before
+# the first error: the alert's rate and the dashboards' panels exist from the start.
+dependency_errors = Counter(
+    "todos_dependency_errors",
+    "Requests answered 503 because a dependency (database, cache) was unreachable or timed out.",
+    ["dependency"],
+)
+for _dependency in ("database", "cache"):
+    dependency_errors.labels(_dependency)
+
+# The `backend` label django-prometheus' instrumented cache backends count under.
+CACHE_BACKEND_LABELS = {
+    "django_prometheus.cache.backends.redis.NativeRedisCache": "native_redis",
+    "django_prometheus.cache.backends.locmem.LocMemCache": "locmem",
+}
+
+
+def export_cache_counters() -> None:
+    """Export the configured cache's get/hit/miss/fail counters at 0.
+
+    django-prometheus creates each series on its first increment, so a warm cache had no miss
+    series: the miss-ratio alert and panels read nothing until the first miss.
+    """
+    label = CACHE_BACKEND_LABELS.get(settings.CACHES["default"]["BACKEND"])
+    if label is None:
+        return
+    for counter in (
+        cache_metrics.django_cache_get_total,
+        cache_metrics.django_cache_hits_total,
+        cache_metrics.django_cache_misses_total,
+        cache_metrics.django_cache_get_fail_total,
+    ):
+        counter.labels(backend=label)
+
 
 EXEMPLAR_HISTOGRAMS = frozenset(
     {
@@ -96,6 +133,10 @@ class MetricsBeforeMiddleware(PrometheusBeforeMiddleware):  # type: ignore[misc]
     """First of the pair: counts requests and starts the clock."""
 
     metrics_cls = ExemplarMetrics
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        export_cache_counters()  # once per worker, when Django loads its middlewares
 
 
 class MetricsAfterMiddleware(PrometheusAfterMiddleware):  # type: ignore[misc]

@@ -85,7 +85,8 @@ def error_ratio_expr(slo: Slo, name: str, window: str) -> str:
     if name == "availability":
         total = f"sum(rate({AVAILABILITY_METRIC}{_selector(slo)}[{window}]))"
         server_errors = _selector(slo, 'status=~"5.."')
-        bad = f"sum(rate({AVAILABILITY_METRIC}{server_errors}[{window}]))"
+        # `or vector(0)`: no 5xx series yet means a ratio of 0, not an empty SLI
+        bad = f"(sum(rate({AVAILABILITY_METRIC}{server_errors}[{window}])) or vector(0))"
         return f"{bad}\n/\n{total}"
     latency = slo.latency
     excluded = [f'view!~"{"|".join(latency.excluded_views)}"'] if latency.excluded_views else []

@@ -1,0 +1,399 @@
+"""The observability stack, proven live: dashboards, rules and alerts against the running service.
+
+One module-wide stack: the app under gunicorn (2 workers, PostgreSQL, Redis, traces to a local
+OTLP receiver), a real Prometheus (Debian package; exemplar storage on) loading the project's
+own rule files with a 1 s scrape and evaluation interval, a real Alertmanager running the
+project's own config with its webhook pointed here, and the project's own Locust scenario
+(`steady`, 4 users) driving traffic throughout. Then:
+
+1. every dashboard panel query (variables substituted) returns at least one series;
+2. every recording rule returns data and no rule reports an evaluation error;
+3. every metric name the dashboards and rules read exists in the app's scrape;
+4. an error fault switched on at runtime makes the availability page fire and reach the
+   webhook, a latency fault does the same for the latency page (each within
+   ``ALERT_DEADLINE_S`` of the switch), and Alertmanager holds back the availability ticket
+   while its page fires (inhibition);
+5. the latency histogram's exemplars in Prometheus name traces the OTLP receiver received.
+
+Runs in the PostgreSQL pass (marker ``postgres``); about 2-3 minutes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from observability.grafana.dashboards.src.queries import panel_queries, substitute
+from tests.e2e.alerting_helpers import Webhook, run_alertmanager
+from tests.e2e.conftest import (
+    BIN_DIR,
+    HOST,
+    REPO_ROOT,
+    RunningProcess,
+    Server,
+    http,
+    manage,
+    poll,
+    run_server_on_new_database,
+)
+from tests.e2e.prometheus_helpers import Prometheus, run_prometheus, scrape, scrape_config
+from tests.observability.promql import PROMETHEUS_SERIES, is_recorded, metric_names
+from tests.observability.rules import all_rules, recording_rules, rule_files
+from tests.services import REDIS_URL
+from tests.telemetry.receivers import OtlpReceiver
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+logger = logging.getLogger(__name__)  # timings, shown with --log-cli-level=INFO
+
+JOB = "todo-api"
+DASHBOARDS_DIR = REPO_ROOT / "observability" / "grafana" / "dashboards"
+# What Grafana would substitute: all instances, a rate window several scrapes long.
+VARIABLES = {
+    "job": JOB,
+    "instance": ".*",
+    "__rate_interval": "30s",
+    "__interval": "15s",
+    "__range": "5m",
+}
+STAFF = {"username": "live-ops", "password": "live-ops-password-for-tests"}
+TODO_ROUTES = ["/api/todos/", "/api/todos/{id}/"]
+WARM_UP_DEADLINE_S = 90.0  # Locust registers its accounts, Prometheus sees the traffic
+DATA_DEADLINE_S = 60.0  # every panel/recording rule has data within this
+ALERT_DEADLINE_S = 120.0  # from the fault switch to the alert at the webhook
+LOCUST_ENV = {
+    "LOAD_USERS": "4",
+    "LOAD_SPAWN_RATE": "4",
+    "LOAD_DURATION": "15m",  # stopped by the fixture long before
+    "LOAD_ACCOUNTS": "4",
+    "LOAD_THINK_MIN": "0.2",
+    "LOAD_THINK_MAX": "0.5",
+}
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The running pieces the tests query."""
+
+    server: Server
+    prometheus: Prometheus
+    alertmanager: RunningProcess
+    webhook: Webhook
+    otlp: OtlpReceiver
+    staff_headers: dict[str, str]
+    locust_log: Path
+
+
+@contextlib.contextmanager
+def run_locust(server: Server, directory: Path) -> Iterator[Path]:
+    """The project's Locust scenario (steady shape) against ``server``, stopped afterwards."""
+    log_path = directory / "locust.log"
+    command = [
+        str(BIN_DIR / "locust"),
+        "-f", "loadtests/locustfile.py",
+        "--headless", "--only-summary",
+        "--host", server.url,
+        "--shape", "steady",
+    ]  # fmt: skip
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env={**os.environ, **LOCUST_ENV},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield log_path
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+def prometheus_config(server: Server, alertmanager: RunningProcess) -> dict[str, Any]:
+    """The test scrape config with the project's rule files and Alertmanager."""
+    config = scrape_config([f"{HOST}:{server.env['METRICS_PORT']}"])
+    config["global"]["evaluation_interval"] = "1s"
+    config["rule_files"] = [str(path) for path in rule_files()]
+    config["alerting"] = {
+        "alertmanagers": [
+            {"static_configs": [{"targets": [alertmanager.url.removeprefix("http://")]}]}
+        ]
+    }
+    return config
+
+
+def bearer(server: Server, credentials: dict[str, str]) -> dict[str, str]:
+    """An Authorization header for ``credentials``."""
+    response = http("POST", f"{server.url}/api/auth/token/", json_body=credentials)
+    assert response.status == 200, response
+    return {"Authorization": f"Bearer {response.body['access']}"}
+
+
+def query(prometheus: Prometheus, expr: str) -> list[dict[str, Any]]:
+    """The instant vector ``expr`` evaluates to now."""
+    data = prometheus.api("query", query=expr)
+    result: list[dict[str, Any]] = data["result"]
+    return result
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    directory = tmp_path_factory.mktemp("observability-live")
+    with contextlib.ExitStack() as stack:
+        otlp = stack.enter_context(OtlpReceiver())
+        webhook = stack.enter_context(Webhook())
+        server = stack.enter_context(
+            run_server_on_new_database(
+                {
+                    "WEB_CONCURRENCY": "2",
+                    "REDIS_URL": REDIS_URL,
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
+                    "OTEL_BSP_SCHEDULE_DELAY": "200",
+                },
+                directory=directory / "app",
+            )
+        )
+        manage(
+            "ensure_demo_user", "--staff", "--username", STAFF["username"],
+            "--password", STAFF["password"], env=server.env,
+        )  # fmt: skip
+        staff_headers = bearer(server, STAFF)
+        alertmanager = stack.enter_context(
+            run_alertmanager(webhook=webhook, directory=directory / "alertmanager")
+        )
+        prometheus = stack.enter_context(
+            run_prometheus(
+                prometheus_config(server, alertmanager),
+                directory=directory / "prometheus",
+                features=["exemplar-storage"],
+            )
+        )
+        locust_log = stack.enter_context(run_locust(server, directory))
+        poll(
+            lambda: query(
+                prometheus,
+                f'sum(increase(django_http_responses_total_by_status_view_method_total{{job="{JOB}",view="todo-list"}}[1m]))',
+            ),
+            lambda result: bool(result) and float(result[0]["value"][1]) >= 20,
+            timeout=WARM_UP_DEADLINE_S,
+            failure=lambda result: (
+                f"no Locust traffic seen by Prometheus within {WARM_UP_DEADLINE_S:.0f} s: "
+                f"{result}; targets: {prometheus.targets_report()}\n"
+                f"locust: {locust_log.read_text()[-3000:]}\nserver: {server.log()[-3000:]}"
+            ),
+        )
+        yield Stack(server, prometheus, alertmanager, webhook, otlp, staff_headers, locust_log)
+        http("DELETE", f"{server.url}/api/faults/", headers=staff_headers)
+
+
+# ------------------------------------------------------------------ 3. metric names exist
+def test_every_metric_the_dashboards_and_rules_read_is_exported_by_the_app(stack: Stack) -> None:
+    read: dict[str, str] = {}
+    for rule in all_rules():
+        for name in metric_names(rule.body["expr"]):
+            read.setdefault(name, f"rule {rule.name} ({rule.file})")
+    for path in sorted(DASHBOARDS_DIR.glob("*.json")):
+        for panel in panel_queries(json.loads(path.read_text())):
+            for name in metric_names(panel.expr):
+                read.setdefault(
+                    name, f"dashboard {panel.dashboard_uid} panel {panel.panel_title!r}"
+                )
+    exported = {sample.name for sample in scrape(stack.server).samples}
+    missing = {
+        name: where
+        for name, where in read.items()
+        if not is_recorded(name) and name not in PROMETHEUS_SERIES and name not in exported
+    }
+    assert missing == {}, f"read but not exported by the app: {missing}"
+
+
+# ------------------------------------------------------------------ 2. recording rules
+def _selector(name: str, labels: dict[str, str]) -> str:
+    matchers = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    return f"{name}{{{matchers}}}"
+
+
+def test_every_recording_rule_returns_data_and_no_rule_fails(stack: Stack) -> None:
+    selectors = {_selector(rule.name, rule.body.get("labels", {})) for rule in recording_rules()}
+
+    def empty() -> list[str]:
+        return sorted(s for s in selectors if not query(stack.prometheus, s))
+
+    poll(
+        empty,
+        lambda missing: not missing,
+        timeout=DATA_DEADLINE_S,
+        interval=1.0,
+        failure=lambda missing: f"recording rules without data: {missing}",
+    )
+    unhealthy = [
+        f"{group['name']}/{rule['name']}: {rule.get('lastError')}"
+        for group in stack.prometheus.api("rules")["groups"]
+        for rule in group["rules"]
+        if rule.get("health") != "ok" or rule.get("lastError")
+    ]
+    assert unhealthy == []
+    loaded = {r["name"] for g in stack.prometheus.api("rules")["groups"] for r in g["rules"]}
+    assert loaded == {rule.name for rule in all_rules()}
+
+
+# ------------------------------------------------------------------ 1. dashboard panels
+def test_every_dashboard_panel_query_returns_series(stack: Stack) -> None:
+    panels = [
+        panel
+        for path in sorted(DASHBOARDS_DIR.glob("*.json"))
+        for panel in panel_queries(json.loads(path.read_text()))
+    ]
+    assert len(panels) >= 25
+
+    def without_data() -> list[str]:
+        return [
+            f"{panel.dashboard_uid} / {panel.panel_title!r} ({panel.ref_id}): {expr}"
+            for panel in panels
+            if not query(stack.prometheus, expr := substitute(panel.expr, VARIABLES))
+        ]
+
+    poll(
+        without_data,
+        lambda empty: not empty,
+        timeout=DATA_DEADLINE_S,
+        interval=2.0,
+        failure=lambda empty: "panels without data:\n" + "\n".join(empty),
+    )
+
+
+# ------------------------------------------------------------------ 5. exemplars → traces
+def test_latency_exemplars_name_traces_the_collector_received(stack: Stack) -> None:
+    selector = f'django_http_requests_latency_seconds_by_view_method_bucket{{job="{JOB}"}}'
+
+    def exemplar_traces() -> set[str]:
+        series = stack.prometheus.api(
+            "query_exemplars", query=selector, start=str(time.time() - 600), end=str(time.time())
+        )
+        return {e["labels"]["trace_id"] for item in series for e in item["exemplars"]}
+
+    traces = poll(
+        exemplar_traces,
+        bool,
+        timeout=DATA_DEADLINE_S,
+        failure=lambda _: "Prometheus stored no exemplars on the latency histogram",
+    )
+    received = poll(
+        lambda: {span.trace_id for span in stack.otlp.spans},
+        lambda received: traces <= received,
+        timeout=10.0,
+        failure=lambda received: (
+            f"exemplar traces never received as spans: {sorted(traces - received)[:5]}"
+        ),
+    )
+    assert traces <= received
+
+
+# ------------------------------------------------------------------ 4. alerts fire and arrive
+def _prometheus_alert_state(stack: Stack, alertname: str) -> str:
+    states = [
+        alert["state"]
+        for alert in stack.prometheus.api("alerts")["alerts"]
+        if alert["labels"]["alertname"] == alertname
+    ]
+    return "firing" if "firing" in states else (states[0] if states else "inactive")
+
+
+def _switch_fault(stack: Stack, body: dict[str, Any]) -> float:
+    response = http(
+        "PUT", f"{stack.server.url}/api/faults/", json_body=body, headers=stack.staff_headers
+    )
+    assert response.status == 200, response
+    return time.monotonic()
+
+
+def _assert_page_arrives(stack: Stack, alertname: str, switched_at: float) -> None:
+    poll(
+        lambda: _prometheus_alert_state(stack, alertname),
+        lambda state: state == "firing",
+        timeout=ALERT_DEADLINE_S,
+        interval=1.0,
+        failure=lambda state: (
+            f"{alertname} is {state} in Prometheus {ALERT_DEADLINE_S:.0f} s "
+            f"after the fault; SLIs: {query(stack.prometheus, 'slo:sli_error:ratio_rate5m')}"
+        ),
+    )
+    firing_after = time.monotonic() - switched_at
+    remaining = max(ALERT_DEADLINE_S - firing_after, 1.0)
+    poll(
+        lambda: stack.webhook.received(alertname),
+        bool,
+        timeout=remaining,
+        interval=1.0,
+        failure=lambda _: (
+            f"{alertname} fired in Prometheus after {firing_after:.0f} s but did "
+            f"not reach the webhook within {ALERT_DEADLINE_S:.0f} s: "
+            f"{stack.webhook.notifications()}\n{stack.alertmanager.log()[-3000:]}"
+        ),
+    )
+    logger.info(
+        "%s: firing in Prometheus %.1f s and at the webhook %.1f s after the fault switch",
+        alertname,
+        firing_after,
+        time.monotonic() - switched_at,
+    )
+    notification = next(
+        n for n in stack.webhook.notifications() if n.labels["alertname"] == alertname
+    )
+    assert notification.labels["severity"] == "page"
+    assert notification.labels["service"] == JOB
+
+
+def test_an_error_fault_pages_for_availability_through_alertmanager(stack: Stack) -> None:
+    assert not stack.webhook.received("TodoApiAvailabilityBudgetFastBurn"), "fired before"
+    switched_at = _switch_fault(stack, {"error_rate": 0.5, "routes": TODO_ROUTES})
+    _assert_page_arrives(stack, "TodoApiAvailabilityBudgetFastBurn", switched_at)
+
+
+def _alertmanager_state(stack: Stack, alertname: str) -> dict[str, Any]:
+    """Alertmanager's status of ``alertname`` (state, inhibitedBy), or {} if it has none."""
+    response = http(
+        "GET", f"{stack.alertmanager.url}/api/v2/alerts?filter=alertname%3D%22{alertname}%22"
+    )
+    assert response.status == 200, response
+    return response.body[0]["status"] if response.body else {}
+
+
+def test_the_availability_ticket_is_inhibited_while_its_page_fires(stack: Stack) -> None:
+    """The slow-burn ticket fires in Prometheus too, but Alertmanager suppresses it."""
+    status = poll(
+        lambda: _alertmanager_state(stack, "TodoApiAvailabilityBudgetSlowBurn"),
+        lambda status: bool(status.get("inhibitedBy")),
+        timeout=30.0,
+        interval=1.0,
+        failure=lambda status: f"the availability ticket is not inhibited: {status}",
+    )
+    assert status["state"] == "suppressed"
+    assert _prometheus_alert_state(stack, "TodoApiAvailabilityBudgetSlowBurn") == "firing"
+    assert not stack.webhook.received("TodoApiAvailabilityBudgetSlowBurn"), (
+        stack.webhook.notifications()
+    )
+
+
+def test_a_latency_fault_pages_for_latency_through_alertmanager(stack: Stack) -> None:
+    assert not stack.webhook.received("TodoApiLatencyBudgetFastBurn"), "fired before"
+    switched_at = _switch_fault(stack, {"latency_ms": 400, "routes": TODO_ROUTES})
+    _assert_page_arrives(stack, "TodoApiLatencyBudgetFastBurn", switched_at)
