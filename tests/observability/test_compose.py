@@ -43,7 +43,10 @@ HEALTHCHECK_EXEMPTIONS = {
     "otel-collector": "the contrib image is built FROM scratch (no shell, no HTTP client); its "
     "health_check extension on :13133 is for probes from outside the container",
     "locust-worker": "serves no port; the Locust master reports workers that are missing",
+    "traffic": "headless Locust: serves no port; restarted if it exits",
 }
+# The always-on background client: the only Locust service outside the `load` profile.
+BACKGROUND_TRAFFIC = "traffic"
 
 # Config files of the stack: each must open with a comment saying why it exists.
 CONFIG_FILES = [
@@ -298,15 +301,22 @@ def test_one_shot_services_do_not_restart() -> None:
 def test_locust_services_run_only_in_the_load_profile() -> None:
     for name, spec in services().items():
         is_locust = "locust" in name or "locust" in spec.get("image", "")
-        if is_locust:
+        if is_locust and name != BACKGROUND_TRAFFIC:
             assert spec.get("profiles") == [LOAD_PROFILE], name
         else:
             assert not spec.get("profiles"), f"{name} is not in the default profile"
     assert {"locust-master", "locust-worker"} <= set(services())
 
 
+def test_background_traffic_is_gentle_and_headless_in_the_default_profile() -> None:
+    spec = services()[BACKGROUND_TRAFFIC]
+    assert not spec.get("profiles")
+    assert "--headless" in spec["command"]
+    assert int(spec["environment"]["LOAD_USERS"]) <= 2
+
+
 def test_locust_mounts_the_loadtests_package_and_the_slo_file() -> None:
-    for name in ("locust-master", "locust-worker"):
+    for name in ("locust-master", "locust-worker", BACKGROUND_TRAFFIC):
         spec = services()[name]
         sources = bind_sources(spec)
         assert "./loadtests" in sources, name

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from observability.grafana.dashboards.src import generate
+from loadtests.slo import AvailabilityObjective, Slo, load_slo
+from observability.grafana.dashboards.src import generate, slo_values
 from observability.grafana.dashboards.src.queries import PanelQuery, panel_queries, substitute
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -325,6 +328,94 @@ def test_generation_is_deterministic() -> None:
     for text in generate.rendered().values():
         assert text.endswith("}\n")
         assert json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n" == text
+
+
+def strings(node: Any) -> Iterator[str]:
+    """Every string in a JSON document (titles, descriptions, queries, legends...)."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from strings(value)
+
+
+def threshold_values(panel: dict[str, Any]) -> set[float]:
+    steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    return {step["value"] for step in steps if step["value"] is not None}
+
+
+def other_slo() -> Slo:
+    """The SLO file's SLO with every number changed (the views left out stay the same)."""
+    slo = load_slo()
+    return replace(
+        slo,
+        window="28d",
+        availability=AvailabilityObjective(objective=0.995),
+        latency=replace(slo.latency, objective=0.98, threshold_seconds=0.5),
+    )
+
+
+def test_dashboards_take_every_slo_number_and_text_from_the_slo() -> None:
+    """Render from another SLO, without writing files: nothing of the SLO file's may remain."""
+    dashboards = {
+        name.removesuffix(".json"): json.loads(text)
+        for name, text in generate.rendered(other_slo()).items()
+    }
+    text = "\n".join(s for dashboard in dashboards.values() for s in strings(dashboard))
+    for new in ('le="0.5"', "500 ms", "99.5%", "98%", "0.5%", "28 days", "28-day", "(28d)"):
+        assert new in text, new
+    for old in ('le="0.3"', "300 ms", "99.9%", "99%", "0.1%", "30 days", "30-day", "30d"):
+        assert old not in text, old
+    overview = {p["title"]: p for p in all_panels(dashboards["todo-api-overview"])}
+    assert threshold_values(overview["Error ratio (5xx)"]) == {0.005, 0.05}
+    assert threshold_values(overview["Latency p99"]) == {0.333, 0.5}
+    assert threshold_values(overview["Requests faster than 500 ms"]) == {0.98}
+    slo = {p["title"]: p for p in all_panels(dashboards["todo-api-slo"])}
+    assert threshold_values(slo["Availability SLI (28d)"]) == {0.995}
+    assert threshold_values(slo["Latency SLI (28d)"]) == {0.98}
+    assert threshold_values(slo["Availability: bad-event ratio (5m / 1h)"]) == {0.005}
+    assert threshold_values(slo["Latency: bad-event ratio (5m / 1h)"]) == {0.02}
+    assert "slo:sli_error:ratio_rate28d" in slo["Latency SLI (28d)"]["targets"][0]["expr"]
+
+
+def test_dashboards_default_to_the_slo_file() -> None:
+    assert generate.rendered() == generate.rendered(load_slo())
+
+
+def test_share_within_the_latency_threshold_counts_what_the_sli_counts() -> None:
+    """Same bucket and same views left out as the latency SLI recorded by the SLO rules."""
+    slo = load_slo()
+    assert slo.latency.excluded_views
+    panel = next(
+        p
+        for p in all_panels(load("todo-api-overview"))
+        if p["title"] == f"Requests faster than {slo_values.threshold_text(slo)}"
+    )
+    (target,) = panel["targets"]
+    exclusion = f'view!~"{"|".join(slo.latency.excluded_views)}"'
+    assert target["expr"].count(exclusion) == 2  # the bucket and the count
+    assert f'le="{slo_values.le_value(slo)}"' in target["expr"]
+    for view in slo.latency.excluded_views:
+        assert view in panel["description"]
+
+
+@pytest.mark.parametrize(
+    ("window", "text", "adjective"),
+    [("30d", "30 days", "30-day"), ("1h", "1 hour", "1-hour"), ("4w", "4 weeks", "4-week")],
+)
+def test_window_texts(window: str, text: str, adjective: str) -> None:
+    assert slo_values.window_text(window) == text
+    assert slo_values.window_adjective(window) == adjective
+
+
+@pytest.mark.parametrize(
+    ("ratio", "text"), [(0.999, "99.9%"), (0.99, "99%"), (0.001, "0.1%"), (0.9995, "99.95%")]
+)
+def test_percent_texts(ratio: float, text: str) -> None:
+    assert slo_values.percent(ratio) == text
 
 
 def test_panel_queries_walks_panels_nested_in_rows() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models.dashboard import Dashboard, DynamicConfigValue
 
+from loadtests.slo import Slo
+
 from .common import GREEN, RED, Query, Row, dashboard, sel, stat_panel, timeseries_panel
 
 UID = "todo-api-business"
@@ -102,8 +104,11 @@ def _unit(unit: str) -> DynamicConfigValue:
     return DynamicConfigValue(id_val="unit", value=unit)
 
 
-def build() -> Dashboard:
-    """The business dashboard: todo activity and the fault-injection switch."""
+def build(slo: Slo | None = None) -> Dashboard:
+    """The business dashboard: todo activity and the fault-injection switch.
+
+    Shows no SLO numbers: `slo` is accepted (and ignored) so every dashboard builds alike.
+    """
     return dashboard(
         UID,
         TITLE,

@@ -17,11 +17,14 @@ from pathlib import Path
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
+from loadtests.slo import Slo, load_slo
+
 from . import business, dependencies, overview, runtime, slo
 
 OUTPUT_DIR = Path(__file__).resolve().parent.parent
 COMMAND = ".venv/bin/python -m observability.grafana.dashboards.src.generate"
-BUILDERS: tuple[Callable[[], Dashboard], ...] = (
+# Each builds its dashboard from the SLO (observability/slo.yaml, loaded once per run).
+BUILDERS: tuple[Callable[[Slo], Dashboard], ...] = (
     overview.build,
     slo.build,
     dependencies.build,
@@ -35,11 +38,13 @@ def render(model: Dashboard) -> str:
     return json.dumps(model, cls=JSONEncoder, indent=2, sort_keys=True) + "\n"
 
 
-def rendered() -> dict[str, str]:
-    """Every dashboard's JSON text keyed by file name (`<uid>.json`)."""
+def rendered(service_slo: Slo | None = None) -> dict[str, str]:
+    """Every dashboard's JSON text keyed by file name (`<uid>.json`), built from `service_slo`
+    (default: the SLO file, :func:`loadtests.slo.load_slo`)."""
+    service_slo = load_slo() if service_slo is None else service_slo
     files: dict[str, str] = {}
     for build in BUILDERS:
-        model = build()
+        model = build(service_slo)
         files[f"{model.uid}.json"] = render(model)
     return files
 

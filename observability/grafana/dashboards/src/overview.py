@@ -1,8 +1,13 @@
-"""Todo API / Service overview: is the API serving, how fast, and which route is hurting?"""
+"""Todo API / Service overview: is the API serving, how fast, and which route is hurting?
+
+The objectives and the latency threshold come from the SLO file (see ``slo_values``).
+"""
 
 from __future__ import annotations
 
 from grafana_foundation_sdk.models.dashboard import Dashboard
+
+from loadtests.slo import Slo
 
 from .common import (
     GREEN,
@@ -10,11 +15,13 @@ from .common import (
     YELLOW,
     Query,
     Row,
+    Steps,
     dashboard,
     sel,
     stat_panel,
     timeseries_panel,
 )
+from .slo_values import latency_exclusions, le_value, percent, resolve, threshold_text
 
 UID = "todo-api-overview"
 TITLE = "Todo API / Service overview"
@@ -25,12 +32,19 @@ LATENCY_COUNT = "django_http_requests_latency_seconds_by_view_method_count"
 LATENCY_ALL = "django_http_requests_latency_including_middlewares_seconds_bucket"
 RATE = "[$__rate_interval]"
 CLIENT_ERRORS = sel('status=~"4.."')
-WITHIN_THRESHOLD = sel('le="0.3"')
 
-# Availability objective 99.9%: a 5xx ratio above 0.1% spends budget faster than allowed.
-ERROR_STEPS = [(None, GREEN), (0.001, YELLOW), (0.01, RED)]
-# Latency objective: 99% of requests within 300 ms (observability/slo.yaml).
-LATENCY_STEPS = [(None, GREEN), (0.2, YELLOW), (0.3, RED)]
+
+def error_steps(slo: Slo) -> Steps:
+    """5xx ratio colours: yellow above the availability budget (it spends budget faster than
+    allowed), red above ten times the budget."""
+    allowed = slo.availability.max_failure_ratio
+    return [(None, GREEN), (allowed, YELLOW), (round(allowed * 10, 12), RED)]
+
+
+def latency_steps(slo: Slo) -> Steps:
+    """Latency colours: yellow from two thirds of the SLO threshold, red above the threshold."""
+    threshold = slo.latency.threshold_seconds
+    return [(None, GREEN), (round(threshold * 2 / 3, 3), YELLOW), (threshold, RED)]
 
 
 def _rate(matchers: str = "", by: str = "") -> str:
@@ -52,7 +66,8 @@ def quantile(q: float, metric: str, by: str) -> str:
     return f"histogram_quantile({q}, sum by ({labels}) (rate({metric}{sel()}{RATE})))"
 
 
-def _summary() -> Row:
+def _summary(slo: Slo) -> Row:
+    allowed = percent(slo.availability.max_failure_ratio)
     return Row(
         "Golden signals",
         [
@@ -65,20 +80,22 @@ def _summary() -> Row:
             ),
             stat_panel(
                 "Error ratio (5xx)",
-                "Share of responses with a 5xx status over all routes. Bad: above 0.1%, the "
-                "availability objective (99.9%); the SLO dashboard shows the budget burn.",
+                f"Share of responses with a 5xx status over all routes. Bad: above {allowed}, the "
+                f"availability objective ({percent(slo.availability.objective)}); the SLO "
+                "dashboard shows the budget burn.",
                 "percentunit",
                 [Query(error_ratio(""), "5xx ratio")],
-                steps=ERROR_STEPS,
+                steps=error_steps(slo),
                 decimals=2,
             ),
             stat_panel(
                 "Latency p99",
-                "99th percentile of view latency over all routes. Bad: above 300 ms, the latency "
-                "SLO threshold (99% of requests must be faster).",
+                "99th percentile of view latency over all routes. Bad: above "
+                f"{threshold_text(slo)}, the latency SLO threshold "
+                f"({percent(slo.latency.objective)} of requests must be faster).",
                 "s",
                 [Query(quantile(0.99, LATENCY, ""), "p99")],
-                steps=LATENCY_STEPS,
+                steps=latency_steps(slo),
             ),
             stat_panel(
                 "Requests in flight (now)",
@@ -91,7 +108,8 @@ def _summary() -> Row:
     )
 
 
-def _traffic() -> Row:
+def _traffic(slo: Slo) -> Row:
+    allowed = percent(slo.availability.max_failure_ratio)
     return Row(
         "Traffic and errors",
         [
@@ -113,10 +131,11 @@ def _traffic() -> Row:
             timeseries_panel(
                 "Error ratio (5xx) by route",
                 "Share of each route's responses answered with a 5xx status (0 when there are "
-                "none). Bad: any route above the dashed 0.1% line for more than a few minutes.",
+                f"none). Bad: any route above the dashed {allowed} line for more than a few "
+                "minutes.",
                 "percentunit",
                 [Query(error_ratio("view"), "{{view}}")],
-                steps=ERROR_STEPS,
+                steps=error_steps(slo),
                 maximum=None,
             ),
             timeseries_panel(
@@ -137,14 +156,32 @@ def _traffic() -> Row:
     )
 
 
-def _latency() -> Row:
+def _within_threshold(slo: Slo) -> str:
+    """Share of requests within the latency threshold, as the latency SLI counts them: one
+    histogram bucket (`le` = the threshold), without the views the SLI leaves out."""
+    excluded = latency_exclusions(slo)
+    fast_enough = sel(*excluded, f'le="{le_value(slo)}"')
+    counted = sel(*excluded)
+    return f"sum(rate({LATENCY}{fast_enough}{RATE})) / sum(rate({LATENCY_COUNT}{counted}{RATE}))"
+
+
+def _latency(slo: Slo) -> Row:
+    threshold = threshold_text(slo)
+    excluded = slo.latency.excluded_views
+    leaves_out = (
+        f" Leaves out the views the latency SLI excludes ({', '.join(excluded)}; "
+        "observability/slo.yaml), like the SLO rules."
+        if excluded
+        else ""
+    )
     return Row(
         "Latency",
         [
             timeseries_panel(
                 "Latency p50 / p95 / p99 by route",
                 "Percentiles of view latency by route (exemplar dots link to the trace). Bad: "
-                "p99 above the dashed 300 ms SLO threshold; p50 rising means everything slowed.",
+                f"p99 above the dashed {threshold} SLO threshold; p50 rising means everything "
+                "slowed.",
                 "s",
                 [
                     Query(quantile(q, LATENCY, "view"), f"p{round(q * 100)} {{{{view}}}}", True)
@@ -152,23 +189,18 @@ def _latency() -> Row:
                 ],
                 width=16,
                 height=10,
-                steps=LATENCY_STEPS,
+                steps=latency_steps(slo),
             ),
             timeseries_panel(
-                "Requests faster than 300 ms",
-                "Share of requests answered within the 300 ms SLO threshold (one histogram "
-                "bucket, not interpolated). Bad: below the dashed 99% line.",
+                f"Requests faster than {threshold}",
+                f"Share of requests answered within the {threshold} SLO threshold (one histogram "
+                f"bucket, not interpolated).{leaves_out} Bad: below the dashed "
+                f"{percent(slo.latency.objective)} line.",
                 "percentunit",
-                [
-                    Query(
-                        f"sum(rate({LATENCY}{WITHIN_THRESHOLD}{RATE})) "
-                        f"/ sum(rate({LATENCY_COUNT}{sel()}{RATE}))",
-                        "within 300 ms",
-                    )
-                ],
+                [Query(_within_threshold(slo), f"within {threshold}")],
                 width=8,
                 height=10,
-                steps=[(None, RED), (0.99, GREEN)],
+                steps=[(None, RED), (slo.latency.objective, GREEN)],
                 minimum=None,
                 maximum=1,
             ),
@@ -181,7 +213,7 @@ def _latency() -> Row:
                     Query(quantile(q, LATENCY_ALL, ""), f"p{round(q * 100)}")
                     for q in (0.5, 0.95, 0.99)
                 ],
-                steps=LATENCY_STEPS,
+                steps=latency_steps(slo),
             ),
             timeseries_panel(
                 "Requests in flight",
@@ -224,11 +256,12 @@ def _payload() -> Row:
     )
 
 
-def build() -> Dashboard:
-    """The service overview dashboard: RED signals by route."""
+def build(slo: Slo | None = None) -> Dashboard:
+    """The service overview dashboard: RED signals by route (`slo`: default the SLO file's)."""
+    slo = resolve(slo)
     return dashboard(
         UID,
         TITLE,
         "Rate, errors and duration of the Todo API by route: the first stop when paged.",
-        [_summary(), _traffic(), _latency(), _payload()],
+        [_summary(slo), _traffic(slo), _latency(slo), _payload()],
     )

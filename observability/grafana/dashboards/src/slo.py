@@ -2,12 +2,17 @@
 
 Reads the recorded SLO series (observability/prometheus/rules/): they are pre-computed over
 fixed windows and carry `slo` and `service` labels but no `instance`, so the `$instance`
-variable does not apply here (only the alerts lane filters by `$job`).
+variable does not apply here (only the alerts lane filters by `$job`). The objectives, the
+latency threshold and the window come from the SLO file, the burn-rate windows and factors from
+the rules' generator (observability/prometheus/slo_rules.py), so neither is repeated here.
 """
 
 from __future__ import annotations
 
 from grafana_foundation_sdk.models.dashboard import Dashboard
+
+from loadtests.slo import Slo
+from observability.prometheus.slo_rules import BURN_ALERTS, alert_name, sli_windows
 
 from .common import (
     GREEN,
@@ -22,58 +27,84 @@ from .common import (
     timeseries_panel,
     value_text,
 )
+from .slo_values import budget, percent, resolve, threshold_text, window_adjective, window_text
 
 UID = "todo-api-slo"
 TITLE = "Todo API / SLO"
-SERVICE = "todo-api"
-OBJECTIVES = {"availability": 0.999, "latency": 0.99}  # observability/slo.yaml
-BURN_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
-# The burn-rate alerts' factors (observability/prometheus/rules/slo.yml, after the Google SRE
-# workbook): 14.4 and 6 page, 3 and 1 open a ticket; 1 spends the budget in exactly 30 days.
-BURN_STEPS = [(None, GREEN), (1, YELLOW), (3, ORANGE), (6, "dark-orange"), (14.4, RED)]
+NAMES = ("availability", "latency")  # the SLOs, as the rules' `slo` label names them
+# The burn-rate alerts' factors (slo_rules.BURN_ALERTS, after the Google SRE workbook: 14.4 and
+# 6 page, 3 and 1 open a ticket; 1 spends the budget in exactly the SLO window), slowest first,
+# each coloured by how urgent its alert is.
+BURN_FACTORS = sorted({window.factor for alert in BURN_ALERTS for window in alert.windows})
+BURN_STEPS = [(None, GREEN), *zip(BURN_FACTORS, (YELLOW, ORANGE, "dark-orange", RED), strict=True)]
 BURN_UNIT = "suffix:x"
+SEVERITY_TEXT = {"page": "pages"}  # how a burn alert's severity reads in a description
 
 
-def slo_selector(slo: str) -> str:
-    """Matchers of one SLO's recorded series."""
-    return f'{{slo="{slo}", service="{SERVICE}"}}'
+def objectives(slo: Slo) -> dict[str, float]:
+    """Each SLO's objective by name."""
+    return {"availability": slo.availability.objective, "latency": slo.latency.objective}
 
 
-def sli_error(slo: str, window: str) -> str:
-    """The recorded share of bad events of `slo` over `window`."""
-    return f"slo:sli_error:ratio_rate{window}{slo_selector(slo)}"
+def burn_windows(slo: Slo) -> list[str]:
+    """Every window a burn-rate alert reads, shortest first (recorded by the SLO rules)."""
+    return sli_windows(slo)[:-1]  # sli_windows ends with the SLO window itself
 
 
-def burn_rate(slo: str, window: str) -> str:
+def slo_selector(slo: Slo, name: str) -> str:
+    """Matchers of SLO `name`'s recorded series."""
+    return f'{{slo="{name}", service="{slo.service}"}}'
+
+
+def sli_error(slo: Slo, name: str, window: str) -> str:
+    """The recorded share of bad events of SLO `name` over `window`."""
+    return f"slo:sli_error:ratio_rate{window}{slo_selector(slo, name)}"
+
+
+def burn_rate(slo: Slo, name: str, window: str) -> str:
     """How many times faster than allowed the budget burns over `window` (1 = exactly on budget)."""
-    return f"{sli_error(slo, window)} / on (slo, service) slo:error_budget:ratio{slo_selector(slo)}"
+    return (
+        f"{sli_error(slo, name, window)} / on (slo, service) "
+        f"slo:error_budget:ratio{slo_selector(slo, name)}"
+    )
 
 
-def _objectives() -> Row:
+def burn_alerts_text(name: str) -> str:
+    """When SLO `name`'s burn-rate alerts fire, for a panel description."""
+    parts = []
+    for alert in BURN_ALERTS:
+        windows = ", or ".join(f"{w.long} and {w.short} above {w.factor:g}x" for w in alert.windows)
+        severity = SEVERITY_TEXT.get(alert.severity, alert.severity)
+        parts.append(f"{windows} ({alert_name(name, alert.suffix)}, {severity})")
+    return "; ".join(parts)
+
+
+def _objectives(slo: Slo) -> Row:
     panels = []
-    for slo, what in (
+    for name, what in (
         ("availability", "requests not answered with a 5xx status"),
-        ("latency", "requests answered within 300 ms"),
+        ("latency", f"requests answered within {threshold_text(slo)}"),
     ):
-        objective = OBJECTIVES[slo]
+        objective = objectives(slo)[name]
         panels += [
             stat_panel(
-                f"{slo.capitalize()} objective",
-                f"Target share of {what} over a rolling 30 days (observability/slo.yaml). "
-                "Informational; bad would be it differing from the agreed SLO.",
+                f"{name.capitalize()} objective",
+                f"Target share of {what} over a rolling {window_text(slo.window)} "
+                "(observability/slo.yaml). Informational; bad would be it differing from the "
+                "agreed SLO.",
                 "percentunit",
-                [Query(f"slo:objective:ratio{slo_selector(slo)}", "objective", instant=True)],
+                [Query(f"slo:objective:ratio{slo_selector(slo, name)}", "objective", instant=True)],
                 width=4,
                 decimals=1,
                 graph=False,
                 steps=[(None, "text")],
             ),
             stat_panel(
-                f"{slo.capitalize()} SLI (30d)",
-                f"Share of {what} over the last 30 days. Bad: red, below the "
+                f"{name.capitalize()} SLI ({slo.window})",
+                f"Share of {what} over the last {window_text(slo.window)}. Bad: red, below the "
                 f"{objective:.1%} objective: the SLO is violated.",
                 "percentunit",
-                [Query(f"1 - {sli_error(slo, '30d')}", "SLI 30d")],
+                [Query(f"1 - {sli_error(slo, name, slo.window)}", f"SLI {slo.window}")],
                 width=4,
                 decimals=3,
                 steps=[(None, RED), (objective, GREEN)],
@@ -82,13 +113,14 @@ def _objectives() -> Row:
     panels.append(
         stat_panel(
             "Error budget remaining",
-            "Share of the 30-day error budget not yet spent, per SLO (100% = untouched, "
-            "0% = exhausted, negative = overspent). Bad: below 25%; below 0 freeze risky releases.",
+            f"Share of the {window_adjective(slo.window)} error budget not yet spent, per SLO "
+            "(100% = untouched, 0% = exhausted, negative = overspent). Bad: below 25%; below 0 "
+            "freeze risky releases.",
             "percentunit",
             [
                 Query(
                     "slo:error_budget_remaining:ratio"
-                    f'{{slo=~"availability|latency", service="{SERVICE}"}}',
+                    f'{{slo=~"{"|".join(NAMES)}", service="{slo.service}"}}',
                     "{{slo}}",
                 )
             ],
@@ -100,30 +132,28 @@ def _objectives() -> Row:
     return Row("Objectives and error budget", panels)
 
 
-def _burn_rates() -> Row:
+def _burn_rates(slo: Slo) -> Row:
     panels = [
         timeseries_panel(
-            f"Burn rate by window ({slo})",
-            f"Error-budget burn rate of the {slo} SLO over each alerting window (1x spends the "
-            "budget in exactly 30 days). Bad: 1h and 5m above 14.4x, or 6h and 30m above 6x "
-            f"(TodoApi{slo.capitalize()}BudgetFastBurn, pages); 1d and 2h above 3x, or 3d and "
-            f"6h above 1x (TodoApi{slo.capitalize()}BudgetSlowBurn, ticket).",
+            f"Burn rate by window ({name})",
+            f"Error-budget burn rate of the {name} SLO over each alerting window (1x spends the "
+            f"budget in exactly {window_text(slo.window)}). Bad: {burn_alerts_text(name)}.",
             BURN_UNIT,
-            [Query(burn_rate(slo, window), window) for window in BURN_WINDOWS],
+            [Query(burn_rate(slo, name, window), window) for window in burn_windows(slo)],
             steps=BURN_STEPS,
             height=9,
         )
-        for slo in ("availability", "latency")
+        for name in NAMES
     ]
     panels.append(
         timeseries_panel(
             "Error budget remaining over time",
-            "The 30-day error budget left per SLO, over time. Bad: a steep downward slope "
-            "(fast burn) or the line crossing 0 (budget exhausted).",
+            f"The {window_adjective(slo.window)} error budget left per SLO, over time. Bad: a "
+            "steep downward slope (fast burn) or the line crossing 0 (budget exhausted).",
             "percentunit",
             [
-                Query(f"slo:error_budget_remaining:ratio{slo_selector(slo)}", slo)
-                for slo in ("availability", "latency")
+                Query(f"slo:error_budget_remaining:ratio{slo_selector(slo, name)}", name)
+                for name in NAMES
             ],
             width=24,
             height=7,
@@ -134,22 +164,22 @@ def _burn_rates() -> Row:
     return Row("Burn rate", panels)
 
 
-def _short_windows() -> Row:
+def _short_windows(slo: Slo) -> Row:
     return Row(
         "Recent bad-event ratio",
         [
             timeseries_panel(
-                f"{slo.capitalize()}: bad-event ratio (5m / 1h)",
+                f"{name.capitalize()}: bad-event ratio (5m / 1h)",
                 f"Share of {what} over the last 5 minutes and hour, against the dashed budget "
-                f"line ({1 - OBJECTIVES[slo]:.1%}). Bad: staying above the line spends budget "
-                "faster than the SLO allows.",
+                f"line ({budget(objectives(slo)[name]):.1%}). Bad: staying above the line spends "
+                "budget faster than the SLO allows.",
                 "percentunit",
-                [Query(sli_error(slo, window), window) for window in ("5m", "1h")],
-                steps=[(None, GREEN), (round(1 - OBJECTIVES[slo], 6), RED)],
+                [Query(sli_error(slo, name, window), window) for window in ("5m", "1h")],
+                steps=[(None, GREEN), (budget(objectives(slo)[name]), RED)],
             )
-            for slo, what in (
+            for name, what in (
                 ("availability", "5xx responses"),
-                ("latency", "requests slower than 300 ms"),
+                ("latency", f"requests slower than {threshold_text(slo)}"),
             )
         ],
     )
@@ -199,12 +229,18 @@ def _alerts() -> Row:
     )
 
 
-def build() -> Dashboard:
-    """The SLO dashboard: SLIs, objectives, error budget, burn rates and SLO alerts."""
+def build(slo: Slo | None = None) -> Dashboard:
+    """The SLO dashboard: SLIs, objectives, error budget, burn rates and SLO alerts.
+
+    `slo`: the objectives to show (default: the SLO file's).
+    """
+    slo = resolve(slo)
     return dashboard(
         UID,
         TITLE,
-        "Availability (99.9% non-5xx) and latency (99% within 300 ms) SLOs over 30 days: "
-        "SLIs, error budget and multiwindow burn rates, from the recorded SLO rules.",
-        [_objectives(), _burn_rates(), _short_windows(), _alerts()],
+        f"Availability ({percent(slo.availability.objective)} non-5xx) and latency "
+        f"({percent(slo.latency.objective)} within {threshold_text(slo)}) SLOs over "
+        f"{window_text(slo.window)}: SLIs, error budget and multiwindow burn rates, from the "
+        "recorded SLO rules.",
+        [_objectives(slo), _burn_rates(slo), _short_windows(slo), _alerts()],
     )
