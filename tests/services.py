@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import sys
 from urllib.parse import urlsplit
 
@@ -62,6 +63,17 @@ def binary(service: str, *names: str) -> str:
     require(service, found is not None)
     assert found is not None  # require() skipped or failed the test otherwise
     return found
+
+
+def run_tool(service: str, tool: str, *args: str, context: str = "", timeout: float = 120) -> str:
+    """Run ``tool ARGS`` (a command of ``service``'s package, see :func:`binary`); fail the
+    test, showing its output after ``context``, unless it exits 0. Returns its stdout."""
+    result = subprocess.run(
+        [binary(service, tool), *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    command = " ".join([tool, *args])
+    assert result.returncode == 0, f"{context}{command}:\n{result.stdout}{result.stderr}"
+    return result.stdout
 
 
 if __name__ == "__main__":

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import copy
 import re
-import shutil
-import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.services import require
+from tests.services import run_tool
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -541,21 +539,8 @@ def test_prometheus_alerts_to_alertmanager_and_loads_the_mounted_rules() -> None
     assert config["global"]["evaluation_interval"] == "15s"
 
 
-def _promtool() -> str:
-    found = shutil.which("promtool") or "/usr/bin/promtool"
-    require("prometheus", Path(found).exists())
-    return found
-
-
 def test_promtool_accepts_the_prometheus_config() -> None:
-    result = subprocess.run(
-        [_promtool(), "check", "config", str(PROMETHEUS_CONFIG)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    run_tool("prometheus", "promtool", "check", "config", str(PROMETHEUS_CONFIG))
 
 
 def test_promtool_accepts_the_config_with_the_repos_rules_in_place(tmp_path: Path) -> None:
@@ -564,11 +549,4 @@ def test_promtool_accepts_the_config_with_the_repos_rules_in_place(tmp_path: Pat
     config["rule_files"] = [str(PROMETHEUS_RULES / "*.yml")]
     checked = tmp_path / "prometheus.yml"
     checked.write_text(yaml.safe_dump(config), encoding="utf-8")
-    result = subprocess.run(
-        [_promtool(), "check", "config", str(checked)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    run_tool("prometheus", "promtool", "check", "config", str(checked))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from tests.observability.rules import (
     rule_files,
     rule_test_files,
 )
-from tests.services import binary
+from tests.services import run_tool
 
 DASHBOARDS_DIR = ROOT / "observability" / "grafana" / "dashboards"
 ALERT_ANNOTATIONS = {"summary", "description", "runbook_url", "dashboard_url"}
@@ -128,32 +127,15 @@ def test_every_recording_rule_has_an_expression_test() -> None:
 
 
 def test_promtool_accepts_the_rules_and_their_unit_tests_pass() -> None:
-    promtool = binary("prometheus", "promtool")
-    checked = subprocess.run(
-        [promtool, "check", "rules", *map(str, rule_files())],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    tested = subprocess.run(
-        [promtool, "test", "rules", *map(str, rule_test_files())],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert tested.returncode == 0, tested.stdout + tested.stderr
+    run_tool("prometheus", "promtool", "check", "rules", *map(str, rule_files()))
+    run_tool("prometheus", "promtool", "test", "rules", *map(str, rule_test_files()))
 
 
 def test_amtool_accepts_the_alertmanager_config(tmp_path: Path) -> None:
-    amtool = binary("alertmanager", "amtool")
     config = tmp_path / "alertmanager.yml"
     config.write_text(alertmanager_config("http://127.0.0.1:9/webhook"))
-    checked = subprocess.run(
-        [amtool, "check-config", str(config)], capture_output=True, text=True, check=False
-    )
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "2 inhibit rules" in checked.stdout
+    checked = run_tool("alertmanager", "amtool", "check-config", str(config))
+    assert "2 inhibit rules" in checked
 
 
 def test_a_page_inhibits_the_ticket_of_the_same_slo_only() -> None:

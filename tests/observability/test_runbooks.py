@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.services import require
+from tests.services import run_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES_DIR = ROOT / "observability" / "prometheus" / "rules"
@@ -225,9 +223,6 @@ def test_every_runbook_gives_promql_that_selects_the_service() -> None:
 
 def test_runbook_promql_queries_parse(tmp_path: Path) -> None:
     """promtool checks each query as the expression of a recording rule, one group per runbook."""
-    promtool = shutil.which("promtool")
-    require("prometheus", promtool is not None)
-    assert promtool is not None
     groups: dict[str, list[dict[str, str]]] = {}
     for name, query in _promql_queries():
         rules = groups.setdefault(name, [])
@@ -237,14 +232,12 @@ def test_runbook_promql_queries_parse(tmp_path: Path) -> None:
         yaml.safe_dump({"groups": [{"name": n, "rules": r} for n, r in groups.items()]}),
         encoding="utf-8",
     )
-    result = subprocess.run(
-        [promtool, "check", "rules", str(rule_file)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, (
-        "a ```promql query in docs/runbooks does not parse (group = runbook, "
-        f"rule N = its Nth query):\n{result.stdout}{result.stderr}"
+    run_tool(
+        "prometheus",
+        "promtool",
+        "check",
+        "rules",
+        str(rule_file),
+        context="a ```promql query in docs/runbooks does not parse (group = runbook, "
+        "rule N = its Nth query): ",
     )

@@ -2,49 +2,58 @@
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.models.dashboard import Dashboard, DynamicConfigValue
+from grafana_foundation_sdk.builders import timeseries
+from grafana_foundation_sdk.models.dashboard import DynamicConfigValue
 
-from loadtests.slo import Slo
-
-from .common import GREEN, RED, Query, Row, dashboard, sel, stat_panel, timeseries_panel
+from .common import (
+    GREEN,
+    RED,
+    Query,
+    Row,
+    sel,
+    slo_free_build,
+    stat_panel,
+    sum_rate,
+    timeseries_panel,
+)
 
 UID = "todo-api-business"
 TITLE = "Todo API / Business"
-RATE = "[$__rate_interval]"
+DESCRIPTION = (
+    "Todo activity (created, completed, deleted), writes by model, and whether fault "
+    "injection is on."
+)
 
 
-def todo_rate(counter: str) -> str:
-    """Todos per second counted by `counter`, over the selected instances."""
-    return f"sum(rate({counter}{sel()}{RATE}))"
+def _todo_panel(action: str, description: str) -> timeseries.Panel:
+    """Todos per second counted by `todos_<action>_total`, over the selected instances."""
+    return timeseries_panel(
+        f"Todos {action}",
+        description,
+        "ops",
+        [Query(sum_rate(f"todos_{action}_total"), action)],
+        width=8,
+    )
 
 
 def _todos() -> Row:
     return Row(
         "Todos",
         [
-            timeseries_panel(
-                "Todos created",
+            _todo_panel(
+                "created",
                 "Todos created per second (counted after the transaction commits). Bad: a drop "
                 "to 0 while requests flow (writes failing) or a burst far above normal (abuse).",
-                "ops",
-                [Query(todo_rate("todos_created_total"), "created")],
-                width=8,
             ),
-            timeseries_panel(
-                "Todos completed",
+            _todo_panel(
+                "completed",
                 "Todos marked completed per second. Bad: 0 for a long time while todos are "
                 "created (the complete action is broken for clients).",
-                "ops",
-                [Query(todo_rate("todos_completed_total"), "completed")],
-                width=8,
             ),
-            timeseries_panel(
-                "Todos deleted",
+            _todo_panel(
+                "deleted",
                 "Todos deleted per second. Bad: a sudden surge (a misbehaving client or a "
                 "compromised account deleting data).",
-                "ops",
-                [Query(todo_rate("todos_deleted_total"), "deleted")],
-                width=8,
             ),
             timeseries_panel(
                 "Model writes by model",
@@ -53,8 +62,7 @@ def _todos() -> Row:
                 "ops",
                 [
                     Query(
-                        f"sum by (model) (rate(django_model_{kind}_total{sel()}{RATE}))",
-                        f"{kind} {{{{model}}}}",
+                        sum_rate(f"django_model_{kind}_total", by="model"), f"{kind} {{{{model}}}}"
                     )
                     for kind in ("inserts", "updates", "deletes")
                 ],
@@ -66,8 +74,12 @@ def _todos() -> Row:
 
 
 def _faults() -> Row:
-    error_rate = f"max(todos_fault_error_rate{sel()})"
-    latency = f"max(todos_fault_latency_seconds{sel()})"
+    # Both panels show the switch: error rate (A) and added latency (B, in seconds).
+    switch_queries = [
+        Query(f"max(todos_fault_error_rate{sel()})", "error rate"),
+        Query(f"max(todos_fault_latency_seconds{sel()})", "added latency"),
+    ]
+    switch_steps = [(None, GREEN), (0.000001, RED)]  # red when on
     return Row(
         "Fault injection",
         [
@@ -77,21 +89,21 @@ def _faults() -> Row:
                 "added. Bad: anything but 0 outside a planned drill (TodoApiFaultInjectionActive); "
                 "switch it off at /api/faults/.",
                 "percentunit",
-                [Query(error_rate, "error rate"), Query(latency, "added latency")],
+                switch_queries,
                 width=8,
                 height=7,
                 graph=False,
-                steps=[(None, GREEN), (0.000001, RED)],
+                steps=switch_steps,
             ).override_by_query("B", [_unit("s")]),
             timeseries_panel(
                 "Fault switch history",
                 "When faults were injected: error rate (left axis) and added latency (right "
                 "axis). Bad: a fault switched on that nobody announced.",
                 "percentunit",
-                [Query(error_rate, "error rate"), Query(latency, "added latency")],
+                switch_queries,
                 width=16,
                 height=7,
-                steps=[(None, GREEN), (0.000001, RED)],
+                steps=switch_steps,
             ).override_by_query(
                 "B", [_unit("s"), DynamicConfigValue(id_val="custom.axisPlacement", value="right")]
             ),
@@ -104,15 +116,4 @@ def _unit(unit: str) -> DynamicConfigValue:
     return DynamicConfigValue(id_val="unit", value=unit)
 
 
-def build(slo: Slo | None = None) -> Dashboard:
-    """The business dashboard: todo activity and the fault-injection switch.
-
-    Shows no SLO numbers: `slo` is accepted (and ignored) so every dashboard builds alike.
-    """
-    return dashboard(
-        UID,
-        TITLE,
-        "Todo activity (created, completed, deleted), writes by model, and whether fault "
-        "injection is on.",
-        [_todos(), _faults()],
-    )
+build = slo_free_build(UID, TITLE, DESCRIPTION, _todos, _faults)

@@ -7,9 +7,9 @@ Panels are declared as data (title, description, unit, queries) and laid out in 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Protocol, Self, TypeVar, cast
 
 from grafana_foundation_sdk.builders import common as common_builders
 from grafana_foundation_sdk.builders import dashboard as dashboard_builders
@@ -19,12 +19,15 @@ from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.models import common as common_models
 from grafana_foundation_sdk.models import dashboard as dashboard_models
 
+from loadtests.slo import Slo
+
 TAG = "todo-api"
 DEFAULT_JOB = "todo-api"
 PROMETHEUS_UID = "prometheus"
 DATASOURCE = dashboard_models.DataSourceRef(type_val="prometheus", uid="${datasource}")
 # Every raw-metric query carries these matchers; recorded SLO series are selected by `slo`.
 SELECTOR = 'job="$job", instance=~"$instance"'
+RATE = "[$__rate_interval]"  # the range of every rate() and increase()
 
 # Colours of the Grafana palette, named once.
 GREEN, YELLOW, ORANGE, RED, BLUE = "green", "yellow", "orange", "red", "blue"
@@ -36,6 +39,18 @@ PanelBuilder = cogbuilder.Builder[dashboard_models.Panel]
 def sel(*matchers: str) -> str:
     """The `{job="$job", instance=~"$instance", ...}` selector with extra `matchers` appended."""
     return "{" + ", ".join([SELECTOR, *matchers]) + "}"
+
+
+def sum_rate(metric: str, *matchers: str, by: str = "") -> str:
+    """The per-second rate of counter `metric` (`sel(*matchers)`), summed (`by` labels)."""
+    grouping = f"sum by ({by}) " if by else "sum"
+    return f"{grouping}(rate({metric}{sel(*matchers)}{RATE}))"
+
+
+def quantile(q: float, metric: str, by: str = "") -> str:
+    """`histogram_quantile` of histogram `metric`'s buckets, grouped by `le` and `by`."""
+    labels = f"{by}, le" if by else "le"
+    return f"histogram_quantile({q}, {sum_rate(metric, by=labels)})"
 
 
 @dataclass(frozen=True)
@@ -97,6 +112,72 @@ def value_text(mapping: dict[str, tuple[str, str]]) -> list[dashboard_models.Val
     ]
 
 
+class _FieldPanel(Protocol):
+    """The builder methods the time series, stat and state timeline panels share."""
+
+    def title(self, title: str) -> Self: ...
+    def description(self, description: str) -> Self: ...
+    def datasource(self, datasource: dashboard_models.DataSourceRef) -> Self: ...
+    def unit(self, unit: str) -> Self: ...
+    def span(self, w: int) -> Self: ...
+    def height(self, h: int) -> Self: ...
+    def targets(self, targets: list[Target]) -> Self: ...
+    def thresholds(
+        self, thresholds: cogbuilder.Builder[dashboard_models.ThresholdsConfig]
+    ) -> Self: ...
+    def decimals(self, decimals: float) -> Self: ...
+    def mappings(self, mappings: list[dashboard_models.ValueMapping]) -> Self: ...
+    def min(self, min_val: float) -> Self: ...
+    def max(self, max_val: float) -> Self: ...
+
+
+FieldPanel = TypeVar("FieldPanel", bound=_FieldPanel)
+
+
+def _panel(  # noqa: PLR0917  # the panels' own arguments, in their order
+    panel: FieldPanel,
+    title: str,
+    description: str,
+    unit: str,
+    queries: Sequence[Query],
+    width: int,
+    height: int,
+    steps: Steps | None,
+) -> FieldPanel:
+    """What every panel sets: title, description, the ``${datasource}``, unit, size, targets
+    and thresholds (a green base when `steps` is None)."""
+    return (
+        panel.title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .span(width)
+        .height(height)
+        .targets(_targets(queries))
+        .thresholds(thresholds(steps or [(None, GREEN)]))
+    )
+
+
+def _options(
+    panel: FieldPanel,
+    *,
+    decimals: int | None = None,
+    mappings: list[dashboard_models.ValueMapping] | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> FieldPanel:
+    """`panel` with the standard options that are given (None or empty: left unset)."""
+    if decimals is not None:
+        panel = panel.decimals(decimals)
+    if mappings:
+        panel = panel.mappings(mappings)
+    if minimum is not None:
+        panel = panel.min(minimum)
+    if maximum is not None:
+        panel = panel.max(maximum)
+    return panel
+
+
 def timeseries_panel(
     title: str,
     description: str,
@@ -114,14 +195,7 @@ def timeseries_panel(
 ) -> timeseries.Panel:
     """A time series panel; `steps` become dashed threshold lines (green base when omitted)."""
     panel = (
-        timeseries.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .unit(unit)
-        .span(width)
-        .height(height)
-        .targets(_targets(queries))
+        _panel(timeseries.Panel(), title, description, unit, queries, width, height, steps)
         .line_width(1)
         .fill_opacity(25 if stacked or bars else 10)
         .show_points(common_models.VisibilityMode.NEVER)
@@ -139,7 +213,6 @@ def timeseries_panel(
             .mode(common_models.TooltipDisplayMode.MULTI)
             .sort(common_models.SortOrder.DESCENDING)
         )
-        .thresholds(thresholds(steps or [(None, GREEN)]))
     )
     if steps:
         panel = panel.thresholds_style(
@@ -151,13 +224,7 @@ def timeseries_panel(
         panel = panel.stacking(
             common_builders.StackingConfig().mode(common_models.StackingMode.NORMAL)
         )
-    if minimum is not None:
-        panel = panel.min(minimum)
-    if maximum is not None:
-        panel = panel.max(maximum)
-    if decimals is not None:
-        panel = panel.decimals(decimals)
-    return panel
+    return _options(panel, decimals=decimals, minimum=minimum, maximum=maximum)
 
 
 def stat_panel(
@@ -175,27 +242,15 @@ def stat_panel(
 ) -> stat.Panel:
     """A single-value panel showing the last value, coloured by `steps`."""
     panel = (
-        stat.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .unit(unit)
-        .span(width)
-        .height(height)
-        .targets(_targets(queries))
+        _panel(stat.Panel(), title, description, unit, queries, width, height, steps)
         .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
         .graph_mode(
             common_models.BigValueGraphMode.AREA if graph else common_models.BigValueGraphMode.NONE
         )
         .color_mode(common_models.BigValueColorMode.VALUE)
         .text_mode(common_models.BigValueTextMode.AUTO)
-        .thresholds(thresholds(steps or [(None, GREEN)]))
     )
-    if decimals is not None:
-        panel = panel.decimals(decimals)
-    if mappings:
-        panel = panel.mappings(mappings)
-    return panel
+    return _options(panel, decimals=decimals, mappings=mappings)
 
 
 def state_timeline_panel(
@@ -211,24 +266,14 @@ def state_timeline_panel(
 ) -> statetimeline.Panel:
     """A state timeline (one lane per series), coloured by `steps` and `mappings`."""
     panel = (
-        statetimeline.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .unit(unit)
-        .span(width)
-        .height(height)
-        .targets(_targets(queries))
+        _panel(statetimeline.Panel(), title, description, unit, queries, width, height, steps)
         .show_value(common_models.VisibilityMode.NEVER)
         .merge_values(True)
-        .thresholds(thresholds(steps or [(None, GREEN)]))
         .color_scheme(
             dashboard_builders.FieldColor().mode(dashboard_models.FieldColorModeId.THRESHOLDS)
         )
     )
-    if mappings:
-        panel = panel.mappings(mappings)
-    return panel
+    return _options(panel, mappings=mappings)
 
 
 def variables() -> list[cogbuilder.Builder[dashboard_models.VariableModel]]:
@@ -305,3 +350,19 @@ def dashboard(
     for number, panel_model in enumerate(model.panels or [], start=1):
         panel_model.id_val = number
     return model
+
+
+class Build(Protocol):
+    """A dashboard module's ``build``: its dashboard for `slo` (default: the SLO file's)."""
+
+    def __call__(self, slo: Slo | None = None) -> dashboard_models.Dashboard: ...
+
+
+def slo_free_build(uid: str, title: str, description: str, *rows: Callable[[], Row]) -> Build:
+    """The ``build`` of a dashboard that shows no SLO numbers: it accepts `slo` (and ignores
+    it) so every dashboard builds alike; `rows` make the rows, in order."""
+
+    def build(slo: Slo | None = None) -> dashboard_models.Dashboard:
+        return dashboard(uid, title, description, [row() for row in rows])
+
+    return build

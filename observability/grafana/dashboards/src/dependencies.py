@@ -2,22 +2,46 @@
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.models.dashboard import Dashboard
+from grafana_foundation_sdk.builders import timeseries
 
-from loadtests.slo import Slo
-
-from .common import GREEN, RED, YELLOW, Query, Row, dashboard, sel, timeseries_panel
+from .common import (
+    GREEN,
+    RED,
+    YELLOW,
+    Query,
+    Row,
+    quantile,
+    slo_free_build,
+    sum_rate,
+    timeseries_panel,
+)
 
 UID = "todo-api-dependencies"
 TITLE = "Todo API / Dependencies"
-RATE = "[$__rate_interval]"
+DESCRIPTION = (
+    "Database and cache as the Todo API sees them: throughput, latency, errors, "
+    "connection churn and cache efficiency."
+)
 DB_BY = "alias, vendor"
+DB_LEGEND = "{{alias}} ({{vendor}})"
 
 
 def dependency_errors(dependency: str) -> str:
     """Errors per second talking to `dependency`; 0 rather than no data when there are none."""
-    selector = sel(f'dependency="{dependency}"')
-    return f"sum(rate(todos_dependency_errors_total{selector}{RATE})) or vector(0)"
+    errors = sum_rate("todos_dependency_errors_total", f'dependency="{dependency}"')
+    return f"{errors} or vector(0)"
+
+
+def _errors_panel(dependency: str, description: str, width: int) -> timeseries.Panel:
+    """Errors per second talking to `dependency`, red above 0."""
+    return timeseries_panel(
+        f"{dependency.capitalize()} errors",
+        description,
+        "ops",
+        [Query(dependency_errors(dependency), f"{dependency} errors")],
+        width=width,
+        steps=[(None, GREEN), (0.001, RED)],
+    )
 
 
 def _database() -> Row:
@@ -29,12 +53,7 @@ def _database() -> Row:
                 "SQL statements executed per second by database alias. Bad: a jump without a "
                 "matching rise in requests (an N+1 query slipped in) or a drop to 0 under load.",
                 "ops",
-                [
-                    Query(
-                        f"sum by ({DB_BY}) (rate(django_db_execute_total{sel()}{RATE}))",
-                        "{{alias}} ({{vendor}})",
-                    )
-                ],
+                [Query(sum_rate("django_db_execute_total", by=DB_BY), DB_LEGEND)],
                 width=8,
             ),
             timeseries_panel(
@@ -44,8 +63,7 @@ def _database() -> Row:
                 "s",
                 [
                     Query(
-                        "histogram_quantile(0.95, sum by (alias, le) "
-                        f"(rate(django_db_query_duration_seconds_bucket{sel()}{RATE})))",
+                        quantile(0.95, "django_db_query_duration_seconds_bucket", "alias"),
                         "p95 {{alias}}",
                     )
                 ],
@@ -59,42 +77,34 @@ def _database() -> Row:
                 "short",
                 [
                     Query(
-                        f"sum(rate(django_db_execute_total{sel()}{RATE})) / "
-                        "sum(rate(django_http_requests_total_by_view_transport_method_total"
-                        f"{sel()}{RATE}))",
+                        f"{sum_rate('django_db_execute_total')} / "
+                        f"{sum_rate('django_http_requests_total_by_view_transport_method_total')}",
                         "queries / request",
                     )
                 ],
                 width=8,
             ),
-            timeseries_panel(
-                "Database errors",
+            _errors_panel(
+                "database",
                 "Errors per second talking to the database (connection refused, timeouts, "
                 "operational errors; 0 when healthy). Bad: above 0 (TodoApiDatabaseErrors).",
-                "ops",
-                [Query(dependency_errors("database"), "database errors")],
-                steps=[(None, GREEN), (0.001, RED)],
+                width=12,
             ),
             timeseries_panel(
                 "New database connections",
                 "Database connections opened per second. Bad: close to the request rate: "
                 "connections are not reused (CONN_MAX_AGE=0 costs about 5x throughput).",
                 "ops",
-                [
-                    Query(
-                        f"sum by ({DB_BY}) (rate(django_db_new_connections_total{sel()}{RATE}))",
-                        "{{alias}} ({{vendor}})",
-                    )
-                ],
+                [Query(sum_rate("django_db_new_connections_total", by=DB_BY), DB_LEGEND)],
             ),
         ],
     )
 
 
 def _cache() -> Row:
-    hits = f"sum by (backend) (rate(django_cache_get_hits_total{sel()}{RATE}))"
-    misses = f"sum by (backend) (rate(django_cache_get_misses_total{sel()}{RATE}))"
-    gets = f"sum by (backend) (rate(django_cache_get_total{sel()}{RATE}))"
+    hits = sum_rate("django_cache_get_hits_total", by="backend")
+    misses = sum_rate("django_cache_get_misses_total", by="backend")
+    gets = sum_rate("django_cache_get_total", by="backend")
     return Row(
         "Cache",
         [
@@ -117,28 +127,14 @@ def _cache() -> Row:
                 width=8,
                 stacked=True,
             ),
-            timeseries_panel(
-                "Cache errors",
+            _errors_panel(
+                "cache",
                 "Errors per second talking to the cache (Redis unreachable, timeouts; 0 when "
                 "healthy). Bad: anything above 0: requests fall back to the database or fail.",
-                "ops",
-                [Query(dependency_errors("cache"), "cache errors")],
                 width=8,
-                steps=[(None, GREEN), (0.001, RED)],
             ),
         ],
     )
 
 
-def build(slo: Slo | None = None) -> Dashboard:
-    """The dependencies dashboard: database and cache throughput, latency and errors.
-
-    Shows no SLO numbers: `slo` is accepted (and ignored) so every dashboard builds alike.
-    """
-    return dashboard(
-        UID,
-        TITLE,
-        "Database and cache as the Todo API sees them: throughput, latency, errors, "
-        "connection churn and cache efficiency.",
-        [_database(), _cache()],
-    )
+build = slo_free_build(UID, TITLE, DESCRIPTION, _database, _cache)

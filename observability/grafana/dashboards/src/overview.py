@@ -17,11 +17,20 @@ from .common import (
     Row,
     Steps,
     dashboard,
+    quantile,
     sel,
     stat_panel,
+    sum_rate,
     timeseries_panel,
 )
-from .slo_values import latency_exclusions, le_value, percent, resolve, threshold_text
+from .slo_values import (
+    allowed_errors_text,
+    latency_exclusions,
+    le_value,
+    percent,
+    resolve,
+    threshold_text,
+)
 
 UID = "todo-api-overview"
 TITLE = "Todo API / Service overview"
@@ -30,8 +39,6 @@ RESPONSES = "django_http_responses_total_by_status_view_method_total"
 LATENCY = "django_http_requests_latency_seconds_by_view_method_bucket"
 LATENCY_COUNT = "django_http_requests_latency_seconds_by_view_method_count"
 LATENCY_ALL = "django_http_requests_latency_including_middlewares_seconds_bucket"
-RATE = "[$__rate_interval]"
-CLIENT_ERRORS = sel('status=~"4.."')
 
 
 def error_steps(slo: Slo) -> Steps:
@@ -47,27 +54,14 @@ def latency_steps(slo: Slo) -> Steps:
     return [(None, GREEN), (round(threshold * 2 / 3, 3), YELLOW), (threshold, RED)]
 
 
-def _rate(matchers: str = "", by: str = "") -> str:
-    grouping = f"sum by ({by}) " if by else "sum"
-    selector = sel(matchers) if matchers else sel()
-    return f"{grouping}(rate({RESPONSES}{selector}{RATE}))"
-
-
 def error_ratio(by: str) -> str:
     """5xx share of responses grouped `by` labels ("" = overall); 0, not "no data", when none."""
-    errors = _rate('status=~"5.."', by)
-    total = _rate(by=by)
+    errors = sum_rate(RESPONSES, 'status=~"5.."', by=by)
+    total = sum_rate(RESPONSES, by=by)
     return f"({errors} or {total} * 0) / {total}"
 
 
-def quantile(q: float, metric: str, by: str) -> str:
-    """`histogram_quantile` of a latency histogram, grouped by `le` and `by`."""
-    labels = f"{by}, le" if by else "le"
-    return f"histogram_quantile({q}, sum by ({labels}) (rate({metric}{sel()}{RATE})))"
-
-
 def _summary(slo: Slo) -> Row:
-    allowed = percent(slo.availability.max_failure_ratio)
     return Row(
         "Golden signals",
         [
@@ -76,13 +70,14 @@ def _summary(slo: Slo) -> Row:
                 "Responses per second over all routes. Bad: a sudden drop to 0 while clients "
                 "are active (nothing reaches the app) or a spike far above the usual load.",
                 "reqps",
-                [Query(_rate(), "requests/s")],
+                [Query(sum_rate(RESPONSES), "requests/s")],
             ),
             stat_panel(
                 "Error ratio (5xx)",
-                f"Share of responses with a 5xx status over all routes. Bad: above {allowed}, the "
-                f"availability objective ({percent(slo.availability.objective)}); the SLO "
-                "dashboard shows the budget burn.",
+                "Share of responses with a 5xx status over all routes. Bad: above "
+                f"{allowed_errors_text(slo)}, the availability objective "
+                f"({percent(slo.availability.objective)}); the SLO dashboard shows the budget "
+                "burn.",
                 "percentunit",
                 [Query(error_ratio(""), "5xx ratio")],
                 steps=error_steps(slo),
@@ -108,8 +103,15 @@ def _summary(slo: Slo) -> Row:
     )
 
 
+def _client_errors() -> str:
+    """4xx responses per second by route and status; with no 4xx yet one 0 line per route
+    (status "none"), not "no data"."""
+    errors = sum_rate(RESPONSES, 'status=~"4.."', by="view, status")
+    total = sum_rate(RESPONSES, by="view")
+    return f'{errors} or label_replace({total} * 0, "status", "none", "", "")'
+
+
 def _traffic(slo: Slo) -> Row:
-    allowed = percent(slo.availability.max_failure_ratio)
     return Row(
         "Traffic and errors",
         [
@@ -118,21 +120,21 @@ def _traffic(slo: Slo) -> Row:
                 "Responses per second by Django view (route) and method. Bad: a route dropping "
                 "to 0 while others serve (broken routing or clients), or an unexpected surge.",
                 "reqps",
-                [Query(_rate(by="view, method"), "{{method}} {{view}}")],
+                [Query(sum_rate(RESPONSES, by="view, method"), "{{method}} {{view}}")],
             ),
             timeseries_panel(
                 "Responses by status code",
                 "Responses per second by HTTP status, stacked. Bad: a growing 5xx band (server "
                 "errors), 429 (throttling) or 401/403 surges (auth broken or an attack).",
                 "reqps",
-                [Query(_rate(by="status"), "{{status}}")],
+                [Query(sum_rate(RESPONSES, by="status"), "{{status}}")],
                 stacked=True,
             ),
             timeseries_panel(
                 "Error ratio (5xx) by route",
                 "Share of each route's responses answered with a 5xx status (0 when there are "
-                f"none). Bad: any route above the dashed {allowed} line for more than a few "
-                "minutes.",
+                f"none). Bad: any route above the dashed {allowed_errors_text(slo)} line for "
+                "more than a few minutes.",
                 "percentunit",
                 [Query(error_ratio("view"), "{{view}}")],
                 steps=error_steps(slo),
@@ -143,14 +145,7 @@ def _traffic(slo: Slo) -> Row:
                 "Responses per second with a 4xx status by route and status. Bad: 401/403 spikes "
                 "(expired tokens, auth misconfiguration), 429 (throttle too tight), 404 bursts.",
                 "reqps",
-                [
-                    Query(
-                        # no 4xx yet: one 0 line per route ("none"), not "no data"
-                        f"sum by (view, status) (rate({RESPONSES}{CLIENT_ERRORS}{RATE}))"
-                        f' or label_replace({_rate(by="view")} * 0, "status", "none", "", "")',
-                        "{{status}} {{view}}",
-                    )
-                ],
+                [Query(_client_errors(), "{{status}} {{view}}")],
             ),
         ],
     )
@@ -160,9 +155,8 @@ def _within_threshold(slo: Slo) -> str:
     """Share of requests within the latency threshold, as the latency SLI counts them: one
     histogram bucket (`le` = the threshold), without the views the SLI leaves out."""
     excluded = latency_exclusions(slo)
-    fast_enough = sel(*excluded, f'le="{le_value(slo)}"')
-    counted = sel(*excluded)
-    return f"sum(rate({LATENCY}{fast_enough}{RATE})) / sum(rate({LATENCY_COUNT}{counted}{RATE}))"
+    le = f'le="{le_value(slo)}"'
+    return f"{sum_rate(LATENCY, *excluded, le)} / {sum_rate(LATENCY_COUNT, *excluded)}"
 
 
 def _latency(slo: Slo) -> Row:

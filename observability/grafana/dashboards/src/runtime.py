@@ -6,15 +6,25 @@ Process metrics come from the gunicorn master's collector, one series per proces
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.models.dashboard import Dashboard
-
-from loadtests.slo import Slo
-
-from .common import GREEN, ORANGE, RED, Query, Row, dashboard, sel, timeseries_panel
+from .common import (
+    GREEN,
+    ORANGE,
+    RATE,
+    RED,
+    Query,
+    Row,
+    sel,
+    slo_free_build,
+    sum_rate,
+    timeseries_panel,
+)
 
 UID = "todo-api-runtime"
 TITLE = "Todo API / Runtime"
-RATE = "[$__rate_interval]"
+DESCRIPTION = (
+    "Gunicorn master and workers: CPU, memory, file descriptors, worker churn and the "
+    "health of the trace export pipeline."
+)
 PROCESS = "{{instance}} {{role}} {{pid}}"
 
 
@@ -103,9 +113,9 @@ def _gunicorn() -> Row:
                 "traces go missing; export_failed means the collector is unreachable.",
                 "ops",
                 [
-                    Query(f"sum(rate(todos_otel_spans_exported_total{sel()}{RATE}))", "exported"),
+                    Query(sum_rate("todos_otel_spans_exported_total"), "exported"),
                     Query(
-                        f"sum by (reason) (rate(todos_otel_spans_dropped_total{sel()}{RATE}))",
+                        sum_rate("todos_otel_spans_dropped_total", by="reason"),
                         "dropped {{reason}}",
                     ),
                 ],
@@ -115,15 +125,4 @@ def _gunicorn() -> Row:
     )
 
 
-def build(slo: Slo | None = None) -> Dashboard:
-    """The runtime dashboard: per-process resources, gunicorn workers, span export.
-
-    Shows no SLO numbers: `slo` is accepted (and ignored) so every dashboard builds alike.
-    """
-    return dashboard(
-        UID,
-        TITLE,
-        "Gunicorn master and workers: CPU, memory, file descriptors, worker churn and the "
-        "health of the trace export pipeline.",
-        [_processes(), _gunicorn()],
-    )
+build = slo_free_build(UID, TITLE, DESCRIPTION, _processes, _gunicorn)

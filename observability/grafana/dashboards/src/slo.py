@@ -38,6 +38,8 @@ NAMES = ("availability", "latency")  # the SLOs, as the rules' `slo` label names
 BURN_FACTORS = sorted({window.factor for alert in BURN_ALERTS for window in alert.windows})
 BURN_STEPS = [(None, GREEN), *zip(BURN_FACTORS, (YELLOW, ORANGE, "dark-orange", RED), strict=True)]
 BURN_UNIT = "suffix:x"
+# Error budget left: red when overspent, orange below 25%, yellow below 50%.
+BUDGET_STEPS = [(None, RED), (0, ORANGE), (0.25, YELLOW), (0.5, GREEN)]
 SEVERITY_TEXT = {"page": "pages"}  # how a burn alert's severity reads in a description
 
 
@@ -126,7 +128,7 @@ def _objectives(slo: Slo) -> Row:
             ],
             width=8,
             decimals=1,
-            steps=[(None, RED), (0, ORANGE), (0.25, YELLOW), (0.5, GREEN)],
+            steps=BUDGET_STEPS,
         )
     )
     return Row("Objectives and error budget", panels)
@@ -158,7 +160,7 @@ def _burn_rates(slo: Slo) -> Row:
             width=24,
             height=7,
             minimum=None,
-            steps=[(None, RED), (0, ORANGE), (0.25, YELLOW), (0.5, GREEN)],
+            steps=BUDGET_STEPS,
         )
     )
     return Row("Burn rate", panels)

@@ -33,6 +33,11 @@ def percent(ratio: float) -> str:
     return f"{ratio * 100:g}%"
 
 
+def allowed_errors_text(slo: Slo) -> str:
+    """The availability SLO's error budget as a percentage: "0.1%" for a 99.9% objective."""
+    return percent(slo.availability.max_failure_ratio)
+
+
 def le_value(slo: Slo) -> str:
     """The `le` label of the latency threshold's bucket, spelt as the client library writes it."""
     return str(floatToGoString(slo.latency.threshold_seconds))  # untyped in the client library
