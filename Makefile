@@ -12,7 +12,7 @@ TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
 .PHONY: help install run superuser bench test test-sqlite test-postgres lint lint-observability \
-	rules dashboards format lock clean load
+	lint-k8s rules dashboards k8s format lock clean load
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -88,7 +88,7 @@ load: install ## headless Locust run (LOAD_SHAPE=smoke) against HOST; fails when
 	$(BIN)/locust -f loadtests/locustfile.py --headless --host $(HOST) --shape $(LOAD_SHAPE) \
 		--csv $(LOAD_RESULTS)/$(LOAD_SHAPE) --html $(LOAD_RESULTS)/$(LOAD_SHAPE).html $(LOCUST_ARGS)
 
-lint: install lint-observability ## ruff, mypy, and the observability checks below
+lint: install lint-observability lint-k8s ## ruff, mypy, and the observability and k8s checks below
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DJANGO_DEBUG=true $(BIN)/mypy  # the stubs plugin imports the settings
@@ -104,6 +104,22 @@ lint-observability: install ## generated rules/dashboards up to date; promtool a
 		sed 's|$${ALERTMANAGER_WEBHOOK_URL}|http://127.0.0.1:9/webhook|' \
 		observability/alertmanager/alertmanager.yml > "$$tmp/alertmanager.yml" && \
 		amtool check-config "$$tmp/alertmanager.yml"
+
+# Offline: the generated manifests are current, every overlay renders and validates strictly
+# against Kubernetes $(K8S_VERSION) (custom resources and policies: tests/k8s), hadolint.
+K8S_VERSION ?= 1.30.0
+K8S_TARGETS ?= k8s/overlays/dev k8s/overlays/production k8s/loadtest
+lint-k8s: install ## k8s manifests generated, rendered and schema-valid; Dockerfile linted
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/python -m k8s.generate --check
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; for target in $(K8S_TARGETS); do \
+		echo "kubectl kustomize $$target | python -m k8s.validate"; \
+		kubectl kustomize "$$target" > "$$tmp/rendered.yaml"; \
+		$(BIN)/python -m k8s.validate --kubernetes-version $(K8S_VERSION) "$$tmp/rendered.yaml"; \
+	done
+
+k8s: install ## regenerate the k8s/ files made from observability/ and loadtests/
+	$(BIN)/python -m k8s.generate
 
 rules: install ## regenerate the SLO rules (observability/prometheus/rules/slo.yml) from slo.yaml
 	$(BIN)/python -m observability.prometheus.slo_rules
