@@ -12,7 +12,7 @@ TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
 .PHONY: help install run superuser bench test test-sqlite test-postgres lint lint-observability \
-	lint-k8s rules dashboards k8s format lock clean load
+	lint-k8s rules dashboards k8s format lock clean load soak fuzz
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -88,10 +88,26 @@ load: install ## headless Locust run (LOAD_SHAPE=smoke) against HOST; fails when
 	$(BIN)/locust -f loadtests/locustfile.py --headless --host $(HOST) --shape $(LOAD_SHAPE) \
 		--csv $(LOAD_RESULTS)/$(LOAD_SHAPE) --html $(LOAD_RESULTS)/$(LOAD_SHAPE).html $(LOCUST_ARGS)
 
-lint: install lint-observability lint-k8s ## ruff, mypy, and the observability and k8s checks below
+# `make soak` (opt-in, not in `make test`): 10 minutes of the Locust soak shape against a local
+# gunicorn (2 workers, PostgreSQL if reachable); RSS per worker, errors, latency, PASS/FAIL.
+SOAK_ARGS ?=
+soak: install ## opt-in 10-min soak: RSS per worker, errors, latency percentiles, PASS/FAIL
+	@mkdir -p loadtests/results
+	TEST_POSTGRES_URL="$(TEST_POSTGRES_URL)" $(BIN)/python loadtests/soak.py $(SOAK_ARGS)
+
+# `make fuzz`: the long schemathesis run of tests/security/test_fuzz.py against a fresh server.
+# FUZZ_EXAMPLES per operation and phase; FUZZ_SEED picks another reproducible sample.
+FUZZ_EXAMPLES ?= 500
+FUZZ_SEED ?= 20261127
+fuzz: install ## long property-based API fuzzing (FUZZ_EXAMPLES=500, FUZZ_SEED=...), at most 15 min
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_SEED=$(FUZZ_SEED) FUZZ_TIMEOUT_S=900 \
+		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest tests/security/test_fuzz.py -rA $(PYTEST_ARGS)
+
+lint: install lint-observability lint-k8s ## ruff, mypy, bandit, and the observability and k8s checks below
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DJANGO_DEBUG=true $(BIN)/mypy  # the stubs plugin imports the settings
+	$(BIN)/bandit -r app loadtests k8s observability gunicorn.conf.py -q
 
 # promtool/amtool come from Debian's prometheus and prometheus-alertmanager packages.
 lint-observability: install ## generated rules/dashboards up to date; promtool and amtool checks

@@ -45,7 +45,9 @@ def _int_env(name: str, default: int) -> int:
 
 
 wsgi_app = "app.wsgi:application"
-bind = [f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{_int_env('PORT', 8000)}"]
+# All interfaces by default: the container's contract (bandit B104); BIND_HOST narrows it.
+ALL_INTERFACES = "0.0.0.0"  # nosec B104
+bind = [f"{os.environ.get('BIND_HOST', ALL_INTERFACES)}:{_int_env('PORT', 8000)}"]
 
 # Sync workers: one request at a time per process; the classic (2 x CPUs) + 1 default.
 worker_class = "sync"
@@ -59,7 +61,7 @@ graceful_timeout = _int_env("GUNICORN_GRACEFUL_TIMEOUT", 25)
 keepalive = _int_env("GUNICORN_KEEPALIVE", 5)
 
 # Heartbeat files in memory: works with a read-only root filesystem.
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # nosec B108
 
 # Trust X-Forwarded-* only from these proxy addresses (comma-separated, or *).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
@@ -96,7 +98,7 @@ def when_ready(server: Any) -> None:
     if METRICS_PORT and telemetry_enabled():
         metrics_server.serve(
             directory=METRICS_DIR,
-            host=os.environ.get("BIND_HOST", "0.0.0.0"),
+            host=os.environ.get("BIND_HOST", ALL_INTERFACES),
             port=METRICS_PORT,
             worker_pids=lambda: list(server.WORKERS),
             exits=_worker_exits,

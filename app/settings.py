@@ -15,6 +15,7 @@ import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from app import __version__, envconfig
+from app.cache.config import with_circuit_breaker
 from app.telemetry import logging as telemetry_logging
 from app.telemetry.buckets import LATENCY_BUCKETS
 from app.telemetry.setup import telemetry_enabled
@@ -142,11 +143,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # ------------------------------------------------------------------ cache
 # REDIS_URL unset: per-process memory (throttle counters are then per gunicorn worker).
+# Redis unreachable: the cache answers misses and drops writes instead of failing requests,
+# and tries Redis again every CACHE_RETRY_SECONDS (app/cache: a circuit breaker per worker).
 CACHES = {
-    "default": envconfig.cache_config(
-        env.str("REDIS_URL", default="") or None,
-        timeout_s=env.float("REDIS_TIMEOUT_SECONDS", default=1.0),
-        instrumented=TELEMETRY_ENABLED,
+    "default": with_circuit_breaker(
+        envconfig.cache_config(
+            env.str("REDIS_URL", default="") or None,
+            timeout_s=env.float("REDIS_TIMEOUT_SECONDS", default=1.0),
+            instrumented=TELEMETRY_ENABLED,
+        ),
+        retry_seconds=env.float("CACHE_RETRY_SECONDS", default=5.0),
     )
 }
 
@@ -190,8 +196,16 @@ REST_FRAMEWORK = {
         "auth": envconfig.throttle_rate(
             env.str("THROTTLE_AUTH_RATE", default="20/minute"), name="THROTTLE_AUTH_RATE"
         ),
+        # Failed logins per submitted username, from any address (app/accounts/throttling.py).
+        "login_user": envconfig.throttle_rate(
+            env.str("THROTTLE_LOGIN_USER_RATE", default="5/minute"),
+            name="THROTTLE_LOGIN_USER_RATE",
+        ),
     },
-    "NUM_PROXIES": env.int("DJANGO_NUM_PROXIES", default=None),
+    # Proxies in front of the app that append to X-Forwarded-For: the client address for the
+    # per-IP throttles is the one the last of them saw. 0 (the default) trusts no such header,
+    # so clients cannot dodge the throttles by sending their own.
+    "NUM_PROXIES": env.int("DJANGO_NUM_PROXIES", default=0),
     "DEFAULT_PAGINATION_CLASS": "app.api.pagination.PageNumberPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "app.api.schema.ErrorDocumentingAutoSchema",
@@ -234,6 +248,12 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS: bool = env.bool(
 SECURE_HSTS_PRELOAD: bool = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
 SESSION_COOKIE_SECURE: bool = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE: bool = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)
+# Only the admin's server-rendered forms use CSRF (the API takes bearer tokens, no cookies):
+# no script needs to read either cookie.
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

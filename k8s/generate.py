@@ -46,7 +46,7 @@ RULES_DIR = PurePosixPath("observability/prometheus/rules")
 DASHBOARDS_DIR = PurePosixPath("observability/grafana/dashboards")
 COLLECTOR_CONFIG = PurePosixPath("observability/otel-collector/config.yaml")
 LOADTESTS_DIR = PurePosixPath("loadtests")
-LOADTESTS_EXCLUDED = frozenset({"bench.py"})  # a local benchmark driver, not Locust's
+LOADTESTS_EXCLUDED = frozenset({"bench.py", "soak.py"})  # local drivers (wrk, soak), not Locust
 SLO_FILE = PurePosixPath("observability/slo.yaml")
 
 # Targets, relative to the target root. Every file in a generated/ directory is this
@@ -231,7 +231,7 @@ def configmap_key(path: PurePosixPath) -> str:
 
 
 def locust_files(source_root: Path) -> list[PurePosixPath]:
-    """The files the Locust pods need: the ``loadtests`` package (no bench.py) and the SLO."""
+    """The files the Locust pods need: the ``loadtests`` package (no drivers) and the SLO."""
     modules = [
         path
         for path in _sources(source_root, LOADTESTS_DIR, "*.py")
@@ -249,9 +249,10 @@ def locustfiles_configmap(files: Mapping[PurePosixPath, str]) -> str:
         "data": {configmap_key(path): text for path, text in files.items()},
     }
     purpose = (
-        "The Locust scenario (the loadtests package without bench.py) and the SLO file, for",
-        "the load test's master Job and worker Deployment (k8s/loadtest), which mount each key",
-        "back at its path (loadtests/locustfile.py, observability/slo.yaml, ...) with `items:`.",
+        "The Locust scenario (the loadtests package without its drivers bench.py and soak.py)",
+        "and the SLO file, for the load test's master Job and worker Deployment",
+        "(k8s/loadtest), which mount each key back at its path (loadtests/locustfile.py,",
+        "observability/slo.yaml, ...) with `items:`.",
     )
     sources = f"{LOADTESTS_DIR}/*.py and {SLO_FILE}"
     return header(sources, purpose) + dump(document)

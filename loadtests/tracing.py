@@ -16,7 +16,8 @@ SYNTHETIC_VALUE = "locust"
 BAGGAGE = "synthetic=true"
 TRACEPARENT = re.compile(r"^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-01$")
 
-_random = random.Random()  # noqa: S311  # ids need uniqueness, not secrecy
+# ids need uniqueness, not secrecy
+_random = random.Random()  # noqa: S311  # nosec B311
 
 
 def new_traceparent() -> str:

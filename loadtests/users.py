@@ -59,7 +59,8 @@ class TodoApiUser(FastHttpUser):
         super().__init__(environment)
         self.options = load_options(environment.parsed_options)
         self.mix: Mix = MIXES[self.options.mix]
-        self.rng = random.Random()  # noqa: S311  # think times and choices, not secrets
+        # think times and choices, not secrets
+        self.rng = random.Random()  # noqa: S311  # nosec B311
         self.account: Account | None = None
         self.known_ids: list[int] = []
         self.todo_count = 0  # the account's todo count, as last seen

@@ -131,6 +131,12 @@ def test_it_passes_the_deployment_checklist_with_production_settings() -> None:
             "THROTTLE_USER_RATE='banana'",
             id="malformed-throttle-rate",
         ),
+        # 0 would retry an unreachable Redis on every call: every request paying a timeout
+        pytest.param(
+            {"CACHE_RETRY_SECONDS": "0"},
+            "CACHE_RETRY_SECONDS must be above 0",
+            id="no-cache-retry-interval",
+        ),
     ],
 )
 def test_it_refuses_to_start_with_a_missing_or_bad_setting_naming_the_variable(
@@ -194,10 +200,17 @@ def test_it_tunes_a_postgres_database_url_for_connection_reuse_and_timeouts() ->
 
 
 def test_it_uses_redis_for_the_cache_when_redis_url_is_set() -> None:
-    """``REDIS_URL`` selects Django's Redis cache at that location."""
+    """``REDIS_URL`` selects the (instrumented, circuit-breaking) Redis cache at that location."""
     cache = _settings_with(REDIS_URL="redis://127.0.0.1:6379/1")["cache"]
-    assert cache["BACKEND"] == "django_prometheus.cache.backends.redis.NativeRedisCache"
+    assert cache["BACKEND"] == "app.cache.backends.ResilientNativeRedisCache"
     assert cache["LOCATION"] == "redis://127.0.0.1:6379/1"
+    assert cache["OPTIONS"]["retry_seconds"] == 5.0
+
+
+def test_it_takes_the_cache_retry_interval_from_the_environment() -> None:
+    """``CACHE_RETRY_SECONDS``: how long an unreachable Redis is left alone (app/cache)."""
+    cache = _settings_with(REDIS_URL="redis://127.0.0.1:6379/1", CACHE_RETRY_SECONDS="2.5")
+    assert cache["cache"]["OPTIONS"]["retry_seconds"] == 2.5
 
 
 def test_bare_mode_uses_uninstrumented_backends() -> None:
@@ -208,7 +221,7 @@ def test_bare_mode_uses_uninstrumented_backends() -> None:
         REDIS_URL="redis://127.0.0.1:6379/1",
     )
     assert loaded["database"]["ENGINE"] == "django.db.backends.postgresql"
-    assert loaded["cache"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert loaded["cache"]["BACKEND"] == "app.cache.backends.ResilientRedisCache"
 
 
 def test_it_defaults_to_a_sqlite_database_and_a_local_memory_cache() -> None:

@@ -6,8 +6,17 @@ the 4xx shapes this API really sends.
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import permissions, serializers
+
+from app.api.fields import RejectUnknownFieldsMixin
+
+# DRF's CharField refuses NUL characters (PostgreSQL cannot store them); one that trims
+# whitespace and does not allow blanks also needs one non-whitespace character.
+# (`\u0000` rather than `\x00`: the escaping drf-spectacular uses for validators' patterns)
+NUL_FREE_PATTERN = r"^[^\u0000]*$"
+NON_BLANK_PATTERN = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
 
 
 class ErrorSerializer(serializers.Serializer[Any]):
@@ -52,6 +61,29 @@ class ErrorDocumentingAutoSchema(AutoSchema):
             response["description"] = _DESCRIPTIONS[code]
             responses[code] = response
         return responses
+
+    def _map_basic_serializer(self, serializer: Any, direction: Any) -> dict[str, Any]:
+        """Request bodies of serializers that refuse unknown keys say so."""
+        schema: dict[str, Any] = super()._map_basic_serializer(serializer, direction)  # type: ignore[no-untyped-call]
+        if direction == "request" and isinstance(serializer, RejectUnknownFieldsMixin):
+            schema["additionalProperties"] = False
+        return schema
+
+    def _map_serializer_field(
+        self, field: Any, direction: Any, bypass_extensions: bool = False
+    ) -> dict[str, Any]:
+        """Input strings document what DRF's CharField refuses: NUL, and blank when trimmed."""
+        schema: dict[str, Any] = super()._map_serializer_field(field, direction, bypass_extensions)  # type: ignore[no-untyped-call]
+        plain_string = (
+            isinstance(schema, dict)
+            and schema.get("type") == "string"
+            and not {"pattern", "format", "enum"} & set(schema)
+            and not any(isinstance(v, RegexValidator) for v in getattr(field, "validators", []))
+        )
+        if direction == "request" and isinstance(field, serializers.CharField) and plain_string:
+            non_blank = field.trim_whitespace and not field.allow_blank
+            schema = {**schema, "pattern": NON_BLANK_PATTERN if non_blank else NUL_FREE_PATTERN}
+        return schema
 
     def _error_codes(self) -> list[str]:
         codes: list[str] = []

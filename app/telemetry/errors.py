@@ -10,6 +10,7 @@ same secret scrubbing as the logs.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import sentry_sdk
@@ -50,9 +51,18 @@ def _quiet_exit(pending: int, timeout: float) -> None:
     """At worker exit, flush without printing plain-text lines into the JSON log."""
 
 
+def sentry_dsn() -> str:
+    """The contents of the file ``SENTRY_DSN_FILE`` names (a mounted secret: the DSN's key lets
+    anyone send events), else ``SENTRY_DSN``; empty when neither is set."""
+    path = os.environ.get("SENTRY_DSN_FILE", "").strip()
+    if path:
+        return Path(path).read_text(encoding="utf-8").strip()
+    return os.environ.get("SENTRY_DSN", "").strip()
+
+
 def configure_sentry() -> bool:
     """Initialise Sentry from ``SENTRY_*`` variables; ``False`` when no DSN is set."""
-    dsn = os.environ.get("SENTRY_DSN", "").strip()
+    dsn = sentry_dsn()
     if not dsn:
         return False
     identity = service_identity()

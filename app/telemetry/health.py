@@ -4,6 +4,11 @@
 Kubernetes restart every pod). ``/readyz`` checks the database and the cache and answers 503
 naming the failing check, so the pod leaves the load balancer until they recover.
 
+A check may instead report its dependency *degraded* (``DependencyDegraded``): the pod serves
+without it, so ``/readyz`` stays 200 and says so. The cache does this while Redis is down: it
+holds only throttle state, and taking every pod out of the Service for a cache outage would
+turn a degradation into a full outage.
+
 Written here rather than with django-health-check: its view answers 500 (not 503) and runs
 checks on a thread pool, which opens extra database connections per probe.
 """
@@ -21,6 +26,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_safe
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
+from app.cache.circuit import CircuitBreaker
+
 logger = logging.getLogger(__name__)
 
 
@@ -31,11 +38,28 @@ def check_database() -> None:
         cursor.fetchone()
 
 
+class DependencyDegraded(Exception):  # noqa: N818  # a state, not an error: the pod serves
+    """Raised by a check whose dependency is down while the pod keeps serving without it."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
 def check_cache() -> None:
-    """Write and read back a short-lived key in the default cache."""
+    """Write and read back a short-lived key in the default cache.
+
+    While the cache's circuit is open (Redis unreachable, see ``app.cache``) the calls are
+    answered without Redis at once, or probe it once per interval, and the check reports the
+    cache degraded instead of failing.
+    """
     key = f"readyz:{uuid.uuid4().hex}"
     cache.set(key, "1", timeout=5)
-    if cache.get(key) != "1":
+    value = cache.get(key)
+    circuit = getattr(cache, "circuit", None)
+    if isinstance(circuit, CircuitBreaker) and circuit.is_open:
+        raise DependencyDegraded(circuit.last_error)
+    if value != "1":
         raise RuntimeError("cache did not return the value just written")
     cache.delete(key)
 
@@ -59,20 +83,29 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def readyz(request: HttpRequest) -> HttpResponse:
-    """Readiness: 200 when every check passes, else 503 naming the failed checks."""
+    """Readiness: 503 naming the failed checks, else 200 (``degraded`` naming degraded ones).
+
+    ``status`` is ``unavailable`` (503), ``degraded`` or ``ok``; ``failing`` and ``degraded``
+    list the checks in each state; ``checks.<name>.status`` is ``ok``, ``degraded`` or
+    ``error`` (the last two with the exception class as ``error``).
+    """
     results: dict[str, dict[str, object]] = {}
     for name, check in READINESS_CHECKS.items():
         started = time.perf_counter()
         try:
             check()
+        except DependencyDegraded as reduced:  # logged by the dependency, once per interval
+            results[name] = {"status": "degraded", "error": reduced.error}
         except Exception as error:  # a probe reports any failure, never raises
             logger.warning("readiness check %s failed: %r", name, error)
             results[name] = {"status": "error", "error": type(error).__name__}
         else:
             results[name] = {"status": "ok"}
         results[name]["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
-    failing = [name for name, result in results.items() if result["status"] != "ok"]
-    body = {"status": "unavailable" if failing else "ok", "failing": failing, "checks": results}
+    failing = [name for name, result in results.items() if result["status"] == "error"]
+    degraded = [name for name, result in results.items() if result["status"] == "degraded"]
+    status = "unavailable" if failing else "degraded" if degraded else "ok"
+    body = {"status": status, "failing": failing, "degraded": degraded, "checks": results}
     response = JsonResponse(body, status=503 if failing else 200)
     response._has_been_logged = True  # type: ignore[attr-defined]  # logged above, with the cause
     return _no_store(response)

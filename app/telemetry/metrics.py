@@ -41,9 +41,21 @@ dependency_errors = Counter(
 for _dependency in ("database", "cache"):
     dependency_errors.labels(_dependency)
 
+# The cache's circuit breaker (app/cache/circuit.py), exported at 0 from worker start too.
+cache_bypassed = Counter(
+    "todos_cache_bypassed",
+    "Cache operations answered without Redis (a miss, or a dropped write) while unreachable.",
+)
+cache_degraded = Gauge(
+    "todos_cache_degraded",
+    "1 while a worker serves without Redis (its cache circuit is open); max over live workers.",
+    multiprocess_mode="livemax",
+)
+
 # The `backend` label django-prometheus' instrumented cache backends count under.
 CACHE_BACKEND_LABELS = {
     "django_prometheus.cache.backends.redis.NativeRedisCache": "native_redis",
+    "app.cache.backends.ResilientNativeRedisCache": "native_redis",
     "django_prometheus.cache.backends.locmem.LocMemCache": "locmem",
 }
 

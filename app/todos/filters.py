@@ -4,7 +4,8 @@ from typing import Any
 
 import django_filters
 from django.db.models import QuerySet
-from rest_framework.filters import OrderingFilter
+from rest_framework.exceptions import ValidationError
+from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -38,3 +39,17 @@ class StableOrderingFilter(OrderingFilter):
         if not any(key.lstrip("-") == "id" for key in keys):
             keys.append("-id" if keys[-1].startswith("-") else "id")
         return keys
+
+
+class FieldErrorSearchFilter(SearchFilter):
+    """``?search=``; a value DRF refuses (NUL characters) is a field error under ``search``.
+
+    DRF raises a bare list (``["Null characters are not allowed."]``), which is not the
+    documented ``{"<field>": [...]}`` shape of a 400.
+    """
+
+    def get_search_terms(self, request: Request) -> list[str]:
+        try:
+            return super().get_search_terms(request)
+        except ValidationError as error:
+            raise ValidationError({self.search_param: error.detail}) from None

@@ -7,11 +7,12 @@ from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import filters, serializers, viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.exceptions import NotAuthenticated
 
+from app.api.schema import NUL_FREE_PATTERN
 from app.todos import selectors, services
-from app.todos.filters import StableOrderingFilter, TodoFilter
+from app.todos.filters import FieldErrorSearchFilter, StableOrderingFilter, TodoFilter
 from app.todos.models import Todo
 from app.todos.serializers import TodoSerializer
 
@@ -21,14 +22,25 @@ LIST_PARAMETERS = [
     OpenApiParameter(
         "completed", OpenApiTypes.BOOL, description="Only completed (`true`) or open (`false`)."
     ),
-    OpenApiParameter("search", OpenApiTypes.STR, description="Case-insensitive match in title."),
+    OpenApiParameter(
+        "search",
+        OpenApiTypes.STR,
+        pattern=NUL_FREE_PATTERN,
+        description="Case-insensitive match in title (NUL characters are a 400).",
+    ),
     OpenApiParameter(
         "ordering",
         OpenApiTypes.STR,
-        enum=[prefix + field for field in ORDERING_FIELDS for prefix in ("", "-")],
-        description="Sort key; `-` for descending. Default: `-created_at` (newest first).",
+        # no `enum`: an unknown key is not refused, it falls back to the default order
+        description="Sort key: "
+        + ", ".join(f"`{prefix}{field}`" for field in ORDERING_FIELDS for prefix in ("", "-"))
+        + "; `-` for descending. Default, also for an unknown key: `-created_at` (newest first).",
     ),
-    OpenApiParameter("page_size", OpenApiTypes.INT, description="Items per page (max 100)."),
+    OpenApiParameter(
+        "page_size",
+        {"type": "integer", "minimum": 1},
+        description="Items per page; larger values are capped at 100.",
+    ),
 ]
 
 
@@ -45,7 +57,7 @@ class TodoViewSet(viewsets.ModelViewSet[Todo]):
 
     serializer_class = TodoSerializer
     lookup_value_converter = "int"
-    filter_backends = [DjangoFilterBackend, filters.SearchFilter, StableOrderingFilter]
+    filter_backends = [DjangoFilterBackend, FieldErrorSearchFilter, StableOrderingFilter]
     filterset_class = TodoFilter
     search_fields = ["title"]
     ordering_fields = ORDERING_FIELDS

@@ -1,7 +1,10 @@
 """Readiness under a broken dependency: the real gunicorn with PostgreSQL or Redis unreachable.
 
-Each server points a dependency at a closed port on 127.0.0.1: the probes must say which one
-is failing (503) while liveness stays 200, and API requests must fail fast with JSON.
+Each server points a dependency at a closed port on 127.0.0.1. Without the database the probes
+say it is failing (503) while liveness stays 200, and API requests fail fast with JSON. Without
+Redis the pod keeps serving (the cache holds only throttle state): /readyz stays 200 reporting
+the cache degraded, and throttled endpoints answer as usual (tests/reliability/
+test_redis_outage.py cuts Redis under load instead).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Iterator
 import jwt
 import pytest
 
-from tests.e2e.conftest import Server, closed_port, http, run_server, sqlite_url
+from tests.e2e.conftest import Server, closed_port, create_account, http, run_server, sqlite_url
 from tests.e2e.prometheus_helpers import scrape
 
 pytestmark = pytest.mark.e2e
@@ -66,19 +69,31 @@ def _server_without(request: pytest.FixtureRequest, dependency: str) -> Server:
     return server
 
 
-@pytest.mark.parametrize(("failing", "working"), [("database", "cache"), ("cache", "database")])
-def test_it_reports_the_unreachable_dependency_failing(
-    request: pytest.FixtureRequest, failing: str, working: str
-) -> None:
-    """/readyz answers 503 JSON naming the unreachable dependency, not the working one."""
-    server = _server_without(request, failing)
-    response = http("GET", f"{server.url}/readyz", timeout=CLIENT_TIMEOUT_S)
+def test_it_reports_an_unreachable_database_failing(server_without_database: Server) -> None:
+    """/readyz answers 503 JSON naming the database, not the working cache."""
+    response = http("GET", f"{server_without_database.url}/readyz", timeout=CLIENT_TIMEOUT_S)
     assert response.status == 503, response
     assert response.is_json()
     assert response.body["status"] == "unavailable"
-    assert response.body["failing"] == [failing]
-    assert response.body["checks"][failing]["status"] == "error"
-    assert response.body["checks"][working]["status"] == "ok"
+    assert response.body["failing"] == ["database"]
+    assert response.body["degraded"] == []
+    assert response.body["checks"]["database"]["status"] == "error"
+    assert response.body["checks"]["cache"]["status"] == "ok"
+
+
+def test_it_stays_ready_reporting_an_unreachable_cache_degraded(
+    server_without_cache: Server,
+) -> None:
+    """/readyz answers 200 JSON naming the cache degraded: the pod stays in the Service."""
+    response = http("GET", f"{server_without_cache.url}/readyz", timeout=CLIENT_TIMEOUT_S)
+    assert response.status == 200, response
+    assert response.is_json()
+    assert response.body["status"] == "degraded"
+    assert response.body["failing"] == []
+    assert response.body["degraded"] == ["cache"]
+    assert response.body["checks"]["cache"]["status"] == "degraded"
+    assert response.body["checks"]["cache"]["error"] == "ConnectionError"
+    assert response.body["checks"]["database"]["status"] == "ok"
 
 
 @pytest.mark.parametrize("dependency", ["database", "cache"])
@@ -120,38 +135,66 @@ def test_it_answers_api_requests_with_a_prompt_json_error_when_the_database_is_d
     assert elapsed < 5.0
 
 
-def test_it_answers_throttled_endpoints_with_503_when_the_cache_is_down(
+def test_throttled_endpoints_keep_answering_when_the_cache_is_down(
     server_without_cache: Server,
 ) -> None:
-    """Throttle counters live in the cache: without it, a clean 503, not a traceback."""
+    """Throttle counters live in the cache: without it the throttle lets requests by."""
+    wrong = http(
+        "POST",
+        f"{server_without_cache.url}/api/auth/token/",
+        json_body={"username": "alice", "password": "whatever"},
+        timeout=CLIENT_TIMEOUT_S,
+    )
+    assert wrong.status == 401, wrong
+    account = create_account(server_without_cache)  # register 201, token 200
+    listed = http(
+        "GET", f"{server_without_cache.url}/api/todos/", headers=account.headers, timeout=15
+    )
+    assert listed.status == 200, listed
+
+
+def test_it_counts_the_503s_of_an_unreachable_database(server_without_database: Server) -> None:
+    """todos_dependency_errors_total names the dependency behind each 503 (the alert's input)."""
+    before = scrape(server_without_database)
+    assert before.matching("todos_dependency_errors_total", dependency="cache"), "not exported"
+    assert before.value("todos_dependency_errors_total", dependency="cache") == 0
+    response = http(
+        "POST",
+        f"{server_without_database.url}/api/auth/token/",
+        json_body={"username": "alice", "password": "whatever"},
+        timeout=CLIENT_TIMEOUT_S,
+    )
+    assert response.status == 503, response
+    after = scrape(server_without_database)
+    counted = after.value("todos_dependency_errors_total", dependency="database")
+    assert counted == before.value("todos_dependency_errors_total", dependency="database") + 1
+    assert after.value("todos_dependency_errors_total", dependency="cache") == 0
+
+
+def test_the_cache_series_are_exported_at_zero_from_worker_start(
+    server_without_database: Server,
+) -> None:
+    """A server that never reached for Redis still exports the bypass counter and gauge."""
+    metrics = scrape(server_without_database)
+    assert metrics.matching("todos_cache_bypassed_total"), "not exported"
+    assert metrics.matching("todos_cache_degraded"), "not exported"
+    assert metrics.value("todos_cache_bypassed_total") == 0
+    assert metrics.value("todos_cache_degraded") == 0
+
+
+def test_an_unreachable_cache_is_bypassed_and_counted_not_answered_with_503(
+    server_without_cache: Server,
+) -> None:
+    """No 503 for the cache: the requests are served without it, and that is counted."""
+    before = scrape(server_without_cache)
     response = http(
         "POST",
         f"{server_without_cache.url}/api/auth/token/",
         json_body={"username": "alice", "password": "whatever"},
         timeout=CLIENT_TIMEOUT_S,
     )
-    assert response.status == 503, response
-    assert response.is_json(), response
-    assert "Retry-After" in response.headers
-
-
-@pytest.mark.parametrize(("failing", "working"), [("database", "cache"), ("cache", "database")])
-def test_it_counts_the_503s_by_failing_dependency(
-    request: pytest.FixtureRequest, failing: str, working: str
-) -> None:
-    """todos_dependency_errors_total names the dependency behind each 503 (the alert's input)."""
-    server = _server_without(request, failing)
-    before = scrape(server)
-    assert before.matching("todos_dependency_errors_total", dependency=working), "not exported"
-    assert before.value("todos_dependency_errors_total", dependency=working) == 0
-    response = http(
-        "POST",
-        f"{server.url}/api/auth/token/",
-        json_body={"username": "alice", "password": "whatever"},
-        timeout=CLIENT_TIMEOUT_S,
-    )
-    assert response.status == 503, response
-    after = scrape(server)
-    counted = after.value("todos_dependency_errors_total", dependency=failing)
-    assert counted == before.value("todos_dependency_errors_total", dependency=failing) + 1
-    assert after.value("todos_dependency_errors_total", dependency=working) == 0
+    assert response.status == 401, response
+    after = scrape(server_without_cache)
+    assert after.value("todos_dependency_errors_total", dependency="cache") == 0
+    assert after.value("todos_cache_bypassed_total") > before.value("todos_cache_bypassed_total")
+    assert after.value("todos_cache_degraded") == 1

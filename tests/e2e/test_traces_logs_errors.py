@@ -493,10 +493,29 @@ def test_the_sentry_event_has_no_authorization_or_cookie_header(fault: Fault) ->
 
 
 # ------------------------------------------------------------------ 6: secrets
-def test_secrets_never_reach_the_logs_or_sentry(
-    server: Server, faulty_server: Server, sentry: SentryReceiver, fault: Fault
+def _span_text(span: ReceivedSpan) -> str:
+    """Everything a span carries that a user or an attacker could have put there."""
+    return json.dumps(
+        {
+            "name": span.name,
+            "attributes": span.attributes,
+            "resource": span.resource,
+            "status_message": span.status_message,
+            "events": [{"name": e.name, "attributes": e.attributes} for e in span.events],
+        },
+        default=str,
+    )
+
+
+def test_secrets_never_reach_the_logs_spans_or_sentry(
+    server: Server,
+    faulty_server: Server,
+    otlp: OtlpReceiver,
+    sentry: SentryReceiver,
+    fault: Fault,
 ) -> None:
-    """Passwords, JWTs, bearer tokens and cookies sent to both servers appear nowhere."""
+    """Passwords, JWTs, bearer tokens, cookies and usernames sent to both servers appear in no
+    log line, no exported span (names, attributes, events, resource) and no Sentry event."""
     bearer_marker = f"bearermarker{secrets.token_hex(12)}"
     cookie_marker = f"cookiemarker{secrets.token_hex(12)}"
     password_marker = f"passwordmarker{secrets.token_hex(12)}"
@@ -506,25 +525,39 @@ def test_secrets_never_reach_the_logs_or_sentry(
         "Authorization": f"Bearer {bearer_marker}",
         "Cookie": f"sessionid={cookie_marker}; csrftoken={cookie_marker}x",
     }
+    traces: list[str] = []
 
-    rejected = http("GET", f"{server.url}/api/todos/", headers=secret_headers)
+    def traced(headers: dict[str, str] | None = None) -> dict[str, str]:
+        """``headers`` plus a fresh caller trace, remembered to wait for its spans."""
+        caller = new_traceparent()
+        traces.append(caller.trace_id)
+        return {**(headers or {}), "traceparent": caller.header}
+
+    rejected = http("GET", f"{server.url}/api/todos/", headers=traced(secret_headers))
     assert rejected.status == 401, rejected
     user = create_account(server, password=password_marker)
     wrong = http(
         "POST",
         f"{server.url}/api/auth/token/",
         json_body={"username": user.username, "password": wrong_password_marker},
+        headers=traced(),
     )
     assert wrong.status == 401, wrong
     refreshed = http(
-        "POST", f"{server.url}/api/auth/token/refresh/", json_body={"refresh": user.refresh}
+        "POST",
+        f"{server.url}/api/auth/token/refresh/",
+        json_body={"refresh": user.refresh},
+        headers=traced(),
     )
     assert refreshed.status == 200, refreshed
     bad_refresh = http(
-        "POST", f"{server.url}/api/auth/token/refresh/", json_body={"refresh": refresh_marker}
+        "POST",
+        f"{server.url}/api/auth/token/refresh/",
+        json_body={"refresh": refresh_marker},
+        headers=traced(),
     )
     assert bad_refresh.status == 401, bad_refresh
-    listed = http("GET", f"{server.url}/api/todos/", headers=user.headers)
+    listed = http("GET", f"{server.url}/api/todos/", headers=traced(user.headers))
     assert listed.status == 200, listed
 
     # The unhandled-exception path too, with a body and every kind of credential.
@@ -536,10 +569,15 @@ def test_secrets_never_reach_the_logs_or_sentry(
             "PUT",
             f"{faulty_server.url}/api/todos/{todo_id}/",
             json_body={"title": password_marker, "password": password_marker},
-            headers=headers,
+            headers=traced(headers),
         )
         assert failed.status == 500, failed
     sentry.wait_for_events(events_before + 2, timeout=15)
+    # Every request above was traced and exported (no secret in spans is not no spans).
+    spans = otlp.wait_for(
+        lambda received: set(traces) <= {s.trace_id for s in received if s.kind == "SERVER"},
+        timeout=15,
+    )
 
     secrets_sent = {
         "bearer token": bearer_marker,
@@ -552,10 +590,14 @@ def test_secrets_never_reach_the_logs_or_sentry(
         "refreshed access JWT": str(refreshed.body["access"]),
         "faulty server access JWT": faulty_user.access,
         "faulty server refresh JWT": faulty_user.refresh,
+        # personal data: logs and spans identify users by id only
+        "username": user.username,
+        "faulty server username": faulty_user.username,
     }
     places = {
         "server log": server.log(),
         "faulty server log": faulty_server.log(),
+        "spans": "\n".join(_span_text(span) for span in spans),
         "sentry events": json.dumps(sentry.events),
         "sentry envelopes": "\n".join(
             item.payload.decode("utf-8", errors="replace")

@@ -165,6 +165,7 @@ def test_locust_configmap_holds_every_module_the_locustfile_imports_and_the_slo(
     slo_key = generate.configmap_key(generate.SLO_FILE)
     assert data[slo_key] == (REPO / generate.SLO_FILE).read_text(encoding="utf-8")
     assert "loadtests__bench.py" not in data
+    assert "loadtests__soak.py" not in data
 
 
 def test_locust_pods_mount_every_configmap_key_back_at_its_path() -> None:

@@ -1,10 +1,16 @@
 """A hung collector and a hung Sentry cost requests nothing, and the lost spans are counted.
 
 Two servers with the same configuration (2 workers each, a small span queue): one exports to
-a healthy ``OtlpReceiver``, the other sends traces and errors to a ``BlackHole`` that accepts
-connections and never answers. The same authenticated requests go to both, alternating in
-rounds so that machine noise hits both alike; the latencies must match, the black-holed
-server must count the spans it dropped, and its log must not fill up with exporter noise.
+a healthy ``OtlpReceiver``, the other sends traces and errors (``OTEL_EXPORTER_OTLP_ENDPOINT``
+and ``SENTRY_DSN``) to a ``BlackHole`` that accepts connections and never answers. The same
+authenticated requests go to both, alternating in rounds so that machine noise hits both
+alike. Asserted: no request fails; the black-holed p50 stays within max(2x, +15 ms) of the
+healthy p50 over the same request count; the black-holed server counts the spans it dropped
+and its log does not fill up with exporter noise; and its workers' memory stays bounded (RSS
+under ``MAX_WORKER_RSS_MIB`` and growing less than ``MAX_RSS_GROWTH_MIB`` over
+``MEMORY_REQUESTS`` more requests, whatever the hung exporters hold on to).
+
+(Moved from ``tests/e2e/test_collector_down.py``; the memory check was added.)
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from tests.e2e.telemetry_helpers import (
     timed_get,
     wait_for_counter,
 )
+from tests.reliability.helpers import Load, Outcome, call, processes
 from tests.telemetry.receivers import BlackHole, OtlpReceiver
 
 pytestmark = pytest.mark.e2e
@@ -53,6 +60,10 @@ SPAN_PIPELINE = {
     "OTEL_EXPORTER_OTLP_TIMEOUT": "2",
     "WEB_CONCURRENCY": "2",
 }
+MEMORY_REQUESTS = 600
+MEMORY_CLIENTS = 4
+MAX_WORKER_RSS_MIB = 150.0
+MAX_RSS_GROWTH_MIB = 10.0  # the span queue holds 64 spans, Sentry's transport 100 envelopes
 EXPORT_FAILURE_S = 15.0  # a few export timeouts, with the SDK's retries inside each
 EXPORTER_NOISE = re.compile(r"drop|queue full|failed to export|exporter|timed? ?out", re.IGNORECASE)
 
@@ -80,6 +91,20 @@ def _start(
         for number in range(3):
             create_todo(server, account, title=f"todo {number}")
         yield Target(name=name, server=server, account=account)
+
+
+@pytest.fixture(scope="module")
+def otlp() -> Iterator[OtlpReceiver]:
+    """An OTLP/HTTP trace collector for this module's healthy server."""
+    with OtlpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def black_hole() -> Iterator[BlackHole]:
+    """An endpoint that accepts connections and never answers (a hung collector and Sentry)."""
+    with BlackHole() as hole:
+        yield hole
 
 
 @pytest.fixture(scope="module")
@@ -224,3 +249,39 @@ def test_a_hung_collector_does_not_flood_the_log(
     finished = [e for e in events if e.get("event") == "request_finished"]
     assert len(finished) >= ROUNDS * REQUESTS_PER_ROUND  # the app's own logging is unharmed
     assert http("GET", f"{black_holed.server.url}/healthz").status == 200
+
+
+def _worker_rss_mib(target: Target) -> dict[int, float]:
+    return processes(target.server).worker_rss_mib()
+
+
+def test_a_hung_collector_and_sentry_keep_worker_memory_bounded(
+    measurement: Measurement, healthy: Target, black_holed: Target
+) -> None:
+    """MEMORY_REQUESTS more requests to each server: none fails, and the black-holed workers'
+    RSS stays below MAX_WORKER_RSS_MIB and grows less than MAX_RSS_GROWTH_MIB."""
+    grown: dict[str, dict[int, tuple[float, float]]] = {}
+    for target in (healthy, black_holed):
+        before = _worker_rss_mib(target)
+
+        def request(_thread: int, _number: int, target: Target = target) -> Outcome:
+            return call("GET", target.url, headers=target.account.headers)
+
+        load = Load(request, threads=MEMORY_CLIENTS, max_requests=MEMORY_REQUESTS)
+        with load:
+            load.wait_for(MEMORY_REQUESTS, timeout=120)
+        outcomes = load.outcomes
+        assert [o for o in outcomes if o.status != 200] == [], target.name
+        after = _worker_rss_mib(target)
+        assert set(after) == set(before), f"{target.name}: a worker was replaced"
+        grown[target.name] = {pid: (before[pid], after[pid]) for pid in before}
+    print(  # noqa: T201  # the numbers are the point of this test
+        "".join(
+            f"\n{name} worker RSS over {MEMORY_REQUESTS}+ requests: "
+            + ", ".join(f"{b:.1f} -> {a:.1f} MiB" for b, a in workers.values())
+            for name, workers in grown.items()
+        )
+    )
+    for before_mib, after_mib in grown[black_holed.name].values():
+        assert after_mib < MAX_WORKER_RSS_MIB
+        assert after_mib - before_mib < MAX_RSS_GROWTH_MIB

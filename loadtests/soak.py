@@ -1,0 +1,403 @@
+"""Soak test (`make soak`): a long Locust run against a local gunicorn, memory watched per worker.
+
+Starts gunicorn (2 sync workers by default, debug off, throttles off, JSON logs to a file) on
+a fresh database: a new PostgreSQL database on ``TEST_POSTGRES_URL``'s server when it answers
+(dropped afterwards), else a SQLite file. Runs ``locust --shape soak`` (``--shape`` to change)
+for ``--duration`` (default 10 min) and samples every worker's RSS from the master's metrics
+endpoint (``process_resident_memory_bytes{role="worker"}``) every ``--sample-every`` seconds.
+
+Memory is judged from a **warm baseline** (the first sample once ``--warmup`` seconds of load
+have passed: imports, caches and connection pools are filled by then) to the end; the RSS at
+boot is reported too. Targets, each PASS/FAIL:
+
+- RSS per worker at the end below ``--max-rss-mib`` (150 MiB);
+- RSS growth per worker from the warm baseline below ``--max-growth`` (10%);
+- zero errors: Locust failures and server 5xx both 0;
+- the same worker pids from start to end (a restarted worker would hide a leak).
+
+Results: a summary on stdout, ``loadtests/results/soak.json`` (``--output``), and Locust's
+CSV/HTML under ``loadtests/results/soak_*``. Exit status 0 when every target passes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import os
+import platform
+import secrets
+import signal
+import socket
+import subprocess  # nosec B404
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from prometheus_client.parser import text_string_to_metric_families
+from psycopg import sql
+
+# Bandit findings accepted here (marked inline): subprocess runs fixed argument lists without
+# a shell (B404, B603); urlopen only reaches the local server at HOST (B310).
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "loadtests" / "results"
+BIN = Path(sys.executable).parent
+HOST = "127.0.0.1"
+MIB = 1024 * 1024
+DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/test"
+
+
+def say(text: str) -> None:
+    """One line of progress or result on stdout."""
+    sys.stdout.write(f"{text}\n")
+    sys.stdout.flush()
+
+
+# ------------------------------------------------------------------ database
+def postgres_reachable(url: str) -> bool:
+    """True when ``url`` accepts a connection within 3 s."""
+    try:
+        with psycopg.connect(url, connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+@contextlib.contextmanager
+def soak_database(workdir: Path, postgres_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database on ``postgres_url``'s server (dropped at the end) if it
+    answers, else a SQLite file in ``workdir``; yields its ``DATABASE_URL``."""
+    if not postgres_url or not postgres_reachable(postgres_url):
+        yield f"sqlite:///{workdir / 'soak.sqlite3'}"
+        return
+    name = f"todos_soak_{secrets.token_hex(4)}"
+    parts = urlsplit(postgres_url)
+    with psycopg.connect(postgres_url, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True, connect_timeout=5) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+# ------------------------------------------------------------------ server
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """The gunicorn under test."""
+
+    url: str
+    metrics_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
+@contextlib.contextmanager
+def run_server(database_url: str, workers: int, workdir: Path) -> Iterator[Server]:
+    """Migrate, then run gunicorn on a free port; SIGTERM it (then SIGKILL) at the end."""
+    port, metrics_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": f"{HOST},localhost",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_STATIC_ROOT": str(workdir / "static"),
+        "DATABASE_URL": database_url,
+        "BIND_HOST": HOST,
+        "PORT": str(port),
+        "METRICS_PORT": str(metrics_port),
+        "WEB_CONCURRENCY": str(workers),
+        "LOG_FORMAT": "json",
+        "THROTTLE_ANON_RATE": "off",  # every simulated user comes from one IP
+        "THROTTLE_USER_RATE": "off",
+        "THROTTLE_AUTH_RATE": "off",
+    }
+    subprocess.run(  # nosec B603
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO, env=env, check=True
+    )
+    log_path = workdir / "gunicorn.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603  # nosec B603
+            [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py"],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Server(
+        url=f"http://{HOST}:{port}",
+        metrics_url=f"http://{HOST}:{metrics_port}/metrics",
+        process=process,
+        log_path=log_path,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(scrape(server).get("workers", {})) < workers:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"gunicorn did not start:\n{log_path.read_text()[-4000:]}")
+            time.sleep(0.2)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+
+def scrape(server: Server) -> dict[str, Any]:
+    """Worker RSS (MiB by pid) and server-side 5xx count from the metrics endpoint; {} if down."""
+    try:
+        with urllib.request.urlopen(server.metrics_url, timeout=5) as answer:  # noqa: S310  # nosec B310
+            text = answer.read().decode()
+    except OSError:
+        return {}
+    workers: dict[str, float] = {}
+    errors = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "process_resident_memory_bytes" and sample.labels.get("role") == (
+                "worker"
+            ):
+                workers[sample.labels["pid"]] = round(sample.value / MIB, 1)
+            elif sample.name == "django_http_responses_total_by_status_total" and str(
+                sample.labels.get("status", "")
+            ).startswith("5"):
+                errors += sample.value
+    return {"workers": workers, "server_5xx": errors}
+
+
+# ------------------------------------------------------------------ locust
+def locust_command(server: Server, shape: str, prefix: Path) -> list[str]:
+    """Headless Locust with the project's locustfile, CSV and HTML reports under ``prefix``."""
+    return [
+        str(BIN / "locust"),
+        "-f",
+        str(REPO / "loadtests" / "locustfile.py"),
+        "--headless",
+        "--host",
+        server.url,
+        "--shape",
+        shape,
+        "--csv",
+        str(prefix),
+        "--html",
+        f"{prefix}.html",
+        "--only-summary",
+    ]
+
+
+def aggregated_stats(prefix: Path) -> dict[str, Any]:
+    """The ``Aggregated`` row of Locust's ``<prefix>_stats.csv``: counts and percentiles (ms)."""
+    path = Path(f"{prefix}_stats.csv")
+    if not path.exists():
+        return {}
+    with path.open() as stats:
+        for row in csv.DictReader(stats):
+            if row.get("Name") == "Aggregated":
+                return {
+                    "requests": int(row["Request Count"]),
+                    "failures": int(row["Failure Count"]),
+                    "requests_per_s": round(float(row["Requests/s"]), 1),
+                    "p50_ms": float(row["50%"]),
+                    "p95_ms": float(row["95%"]),
+                    "p99_ms": float(row["99%"]),
+                    "max_ms": round(float(row["Max Response Time"]), 1),
+                }
+    return {}
+
+
+# ------------------------------------------------------------------ verdict
+@dataclass
+class Verdict:
+    """The targets, each with the measured value and PASS/FAIL."""
+
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+    def check(self, name: str, measured: Any, target: str, passed: bool) -> None:
+        """Record one target."""
+        self.checks.append({"target": name, "measured": measured, "limit": target, "pass": passed})
+
+    @property
+    def passed(self) -> bool:
+        """Every target passed."""
+        return all(check["pass"] for check in self.checks)
+
+
+def judge(result: dict[str, Any], *, max_rss_mib: float, max_growth: float) -> Verdict:
+    """Compare the run's figures with the targets."""
+    verdict = Verdict()
+    baseline: dict[str, float] = result["rss_mib"]["warm"]
+    end: dict[str, float] = result["rss_mib"]["end"]
+    verdict.check(
+        "same workers throughout",
+        sorted(end),
+        f"== {sorted(baseline)}",
+        sorted(end) == sorted(baseline),
+    )
+    for pid in sorted(set(baseline) & set(end)):
+        verdict.check(
+            f"worker {pid} RSS (MiB)", end[pid], f"< {max_rss_mib:g}", end[pid] < max_rss_mib
+        )
+        growth = (end[pid] - baseline[pid]) / baseline[pid]
+        verdict.check(
+            f"worker {pid} RSS growth",
+            f"{growth:+.1%} ({baseline[pid]} -> {end[pid]} MiB)",
+            f"< {max_growth:.0%}",
+            growth < max_growth,
+        )
+    stats = result["locust"]
+    verdict.check("requests", stats.get("requests", 0), "> 0", stats.get("requests", 0) > 0)
+    verdict.check("Locust failures", stats.get("failures"), "== 0", stats.get("failures") == 0)
+    verdict.check("server 5xx", result["server_5xx"], "== 0", result["server_5xx"] == 0)
+    return verdict
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, cores, Python and OS of this machine."""
+    model = ""
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+# ------------------------------------------------------------------ main
+def soak(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the server and the load; return the result document (without the verdict)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    prefix = RESULTS / args.shape if args.shape != "soak" else RESULTS / "soak"
+    with (
+        tempfile.TemporaryDirectory(prefix="todos-soak-") as tmp,
+        soak_database(Path(tmp), args.postgres_url) as database_url,
+        run_server(database_url, args.workers, Path(tmp)) as server,
+    ):
+        boot = scrape(server)
+        env = {**os.environ, "LOAD_DURATION": f"{args.duration:g}"}
+        if args.users:
+            env["LOAD_USERS"] = str(args.users)
+        say(
+            f"soak: {args.shape} for {args.duration:g} s against {server.url} "
+            f"({database_url.split(':')[0]})"
+        )
+        started = time.monotonic()
+        locust = subprocess.Popen(  # noqa: S603  # nosec B603
+            locust_command(server, args.shape, prefix),
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        timeline: list[dict[str, Any]] = []
+        warm: dict[str, float] = {}
+        deadline = started + args.duration + 120  # the shape's own end plus setup slack
+        while locust.poll() is None:
+            if time.monotonic() > deadline:
+                locust.send_signal(signal.SIGINT)
+                locust.wait(timeout=60)
+                break
+            sample = scrape(server)
+            elapsed = round(time.monotonic() - started, 1)
+            timeline.append({"t_s": elapsed, **sample})
+            if not warm and elapsed >= args.warmup and sample.get("workers"):
+                warm = dict(sample["workers"])
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                locust.wait(timeout=args.sample_every)
+        output = locust.stdout.read().decode(errors="replace") if locust.stdout else ""
+        end = scrape(server)
+        return {
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": machine(),
+            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+            "shape": args.shape,
+            "duration_s": round(time.monotonic() - started, 1),
+            "workers": args.workers,
+            "database": database_url.split(":")[0],
+            "rss_mib": {
+                "boot": boot.get("workers", {}),
+                "warm": warm,
+                "end": end.get("workers", {}),
+            },
+            "server_5xx": end.get("server_5xx", 0.0),
+            "locust": aggregated_stats(prefix),
+            "locust_exit_code": locust.returncode,
+            "locust_output_tail": output[-3000:],
+            "timeline": timeline,
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, soak, print and save the verdict; 0 when every target passes."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--duration", type=float, default=600, help="seconds of load (600)")
+    parser.add_argument("--shape", default="soak", help="Locust shape (soak; steady works too)")
+    parser.add_argument("--users", type=int, default=0, help="override the shape's users")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+        help="PostgreSQL server to create the soak database on (else SQLite); '' for SQLite",
+    )
+    parser.add_argument("--warmup", type=float, default=60, help="seconds before the baseline")
+    parser.add_argument("--sample-every", type=float, default=15, help="RSS sampling period")
+    parser.add_argument("--max-rss-mib", type=float, default=150)
+    parser.add_argument("--max-growth", type=float, default=0.10)
+    parser.add_argument("--output", type=Path, default=RESULTS / "soak.json")
+    args = parser.parse_args(argv)
+    args.warmup = min(args.warmup, args.duration / 2)
+
+    result = soak(args)
+    verdict = judge(result, max_rss_mib=args.max_rss_mib, max_growth=args.max_growth)
+    result["verdict"] = {"pass": verdict.passed, "checks": verdict.checks}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+
+    stats = result["locust"]
+    say(
+        f"\n{result['shape']} {result['duration_s']:g} s, {result['workers']} workers on "
+        f"{result['database']}: {stats.get('requests', 0)} requests "
+        f"({stats.get('requests_per_s', 0)}/s), p50 {stats.get('p50_ms')} ms, "
+        f"p95 {stats.get('p95_ms')} ms, p99 {stats.get('p99_ms')} ms, max {stats.get('max_ms')} ms"
+    )
+    say(
+        f"RSS MiB boot {result['rss_mib']['boot']}, warm {result['rss_mib']['warm']}, "
+        f"end {result['rss_mib']['end']}"
+    )
+    for check in verdict.checks:
+        status = "PASS" if check["pass"] else "FAIL"
+        say(f"  {status}  {check['target']}: {check['measured']} (target {check['limit']})")
+    say(f"VERDICT: {'PASS' if verdict.passed else 'FAIL'}  ({args.output})")
+    return 0 if verdict.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Settings side of the resilient cache (app.cache.config and the CACHES setting)."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache.backends.redis import RedisCache
+from django.core.exceptions import ImproperlyConfigured
+
+from app import envconfig
+from app.cache.backends import ResilientRedisCache
+from app.cache.config import with_circuit_breaker
+from tests.e2e.conftest import closed_port
+
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+@pytest.mark.parametrize(
+    ("instrumented", "backend"),
+    [
+        (False, "app.cache.backends.ResilientRedisCache"),
+        (True, "app.cache.backends.ResilientNativeRedisCache"),
+    ],
+)
+def test_a_redis_cache_gets_the_circuit_breaking_backend(instrumented: bool, backend: str) -> None:
+    plain = envconfig.cache_config(REDIS, timeout_s=0.5, instrumented=instrumented)
+
+    config = with_circuit_breaker(plain, retry_seconds=7)
+
+    assert config["BACKEND"] == backend
+    assert config["LOCATION"] == REDIS
+    assert config["OPTIONS"] == {
+        "socket_connect_timeout": 0.5,
+        "socket_timeout": 0.5,
+        "retry_seconds": 7.0,
+    }
+    assert "retry_seconds" not in plain["OPTIONS"]  # the input is left alone
+
+
+@pytest.mark.parametrize("instrumented", [False, True])
+def test_the_memory_cache_is_left_as_it_is(instrumented: bool) -> None:
+    plain = envconfig.cache_config(None, timeout_s=1.0, instrumented=instrumented)
+
+    assert with_circuit_breaker(plain, retry_seconds=5) == plain
+
+
+@pytest.mark.parametrize("retry_seconds", [0, -1.0])
+def test_the_retry_interval_must_be_positive(retry_seconds: float) -> None:
+    plain = envconfig.cache_config(REDIS, timeout_s=1.0)
+
+    with pytest.raises(ImproperlyConfigured, match="CACHE_RETRY_SECONDS"):
+        with_circuit_breaker(plain, retry_seconds=retry_seconds)
+
+
+def test_the_resilient_backend_hands_redis_py_only_its_own_options() -> None:
+    """``retry_seconds`` is the backend's: passed on, redis-py would raise TypeError."""
+    down = f"redis://127.0.0.1:{closed_port()}/0"
+    config = with_circuit_breaker(envconfig.cache_config(down, timeout_s=0.5), retry_seconds=3)
+    cache = ResilientRedisCache(config["LOCATION"], config)
+
+    assert isinstance(cache, RedisCache)
+    assert cache.circuit.retry_seconds == 3.0
+    assert cache.get("k", "miss") == "miss"  # reached for Redis: refused, not a TypeError
+    assert cache.degraded

@@ -1,0 +1,1 @@
+"""Reliability tests: the service under real faults (outages, crashes, shutdowns, hung backends)."""
