@@ -93,7 +93,7 @@ load: install ## headless Locust run (LOAD_SHAPE=smoke) against HOST; fails when
 SOAK_ARGS ?=
 soak: install ## opt-in 10-min soak: RSS per worker, errors, latency percentiles, PASS/FAIL
 	@mkdir -p loadtests/results
-	TEST_POSTGRES_URL="$(TEST_POSTGRES_URL)" $(BIN)/python loadtests/soak.py $(SOAK_ARGS)
+	TEST_POSTGRES_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m loadtests.soak $(SOAK_ARGS)
 
 # `make fuzz`: the long schemathesis run of tests/security/test_fuzz.py against a fresh server.
 # FUZZ_EXAMPLES per operation and phase; FUZZ_SEED picks another reproducible sample.

@@ -26,10 +26,8 @@ import contextlib
 import csv
 import json
 import os
-import platform
 import secrets
 import signal
-import socket
 import subprocess  # nosec B404
 import sys
 import tempfile
@@ -45,6 +43,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 from psycopg import sql
+
+from loadtests.bench import free_port, machine
 
 # Bandit findings accepted here (marked inline): subprocess runs fixed argument lists without
 # a shell (B404, B603); urlopen only reaches the local server at HOST (B310).
@@ -93,13 +93,6 @@ def soak_database(workdir: Path, postgres_url: str) -> Iterator[str]:
 
 
 # ------------------------------------------------------------------ server
-def free_port() -> int:
-    """A TCP port of 127.0.0.1 that is free right now."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Server:
     """The gunicorn under test."""
@@ -273,22 +266,6 @@ def judge(result: dict[str, Any], *, max_rss_mib: float, max_growth: float) -> V
     verdict.check("Locust failures", stats.get("failures"), "== 0", stats.get("failures") == 0)
     verdict.check("server 5xx", result["server_5xx"], "== 0", result["server_5xx"] == 0)
     return verdict
-
-
-def machine() -> dict[str, Any]:
-    """CPU model, cores, Python and OS of this machine."""
-    model = ""
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
 
 
 # ------------------------------------------------------------------ main
