@@ -1,4 +1,5 @@
-"""Shared fixtures: users (alice, bob), authenticated API clients, and test-run plumbing."""
+"""Shared fixtures: users (alice, bob), authenticated API clients, fake telemetry backends
+for the real-server tests, and test-run plumbing."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from tests.factories import UserFactory
+from tests.telemetry.receivers import BlackHole, OtlpReceiver, SentryReceiver
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -80,3 +82,25 @@ def alice_client(alice: User) -> APIClient:
 @pytest.fixture
 def bob_client(bob: User) -> APIClient:
     return client_for(bob)
+
+
+# ------------------------------------------------------------------ fake telemetry backends
+@pytest.fixture(scope="module")
+def otlp() -> Iterator[OtlpReceiver]:
+    """An OTLP/HTTP trace collector for the calling module's servers."""
+    with OtlpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def sentry() -> Iterator[SentryReceiver]:
+    """A Sentry ingestion endpoint for the calling module's servers."""
+    with SentryReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def black_hole() -> Iterator[BlackHole]:
+    """An endpoint that accepts connections and never answers (a hung collector or Sentry)."""
+    with BlackHole() as hole:
+        yield hole

@@ -35,8 +35,6 @@ import pytest
 from django.db import connection
 from psycopg import sql
 
-from tests.telemetry.receivers import BlackHole, OtlpReceiver, SentryReceiver
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(sys.executable).parent
 HOST = "127.0.0.1"
@@ -414,25 +412,3 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The service under gunicorn (2 workers, debug off) on a fresh, migrated database."""
     with run_server_on_new_database({}, directory=tmp_path_factory.mktemp("gunicorn")) as running:
         yield running
-
-
-# ------------------------------------------------------------------ fake telemetry backends
-@pytest.fixture(scope="module")
-def otlp() -> Iterator[OtlpReceiver]:
-    """An OTLP/HTTP trace collector for the calling module's servers."""
-    with OtlpReceiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture(scope="module")
-def sentry() -> Iterator[SentryReceiver]:
-    """A Sentry ingestion endpoint for the calling module's servers."""
-    with SentryReceiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture(scope="module")
-def black_hole() -> Iterator[BlackHole]:
-    """An endpoint that accepts connections and never answers (a hung collector or Sentry)."""
-    with BlackHole() as hole:
-        yield hole

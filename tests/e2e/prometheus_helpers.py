@@ -23,7 +23,15 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families as parse_prometheus_text
 from prometheus_client.samples import Sample
 
-from tests.e2e.conftest import HOST, RunningProcess, Server, free_port, http, running_process
+from tests.e2e.conftest import (
+    HOST,
+    RunningProcess,
+    Server,
+    free_port,
+    http,
+    poll,
+    running_process,
+)
 from tests.services import binary
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
@@ -71,6 +79,30 @@ def scrape(server: Server, *, openmetrics: bool = False) -> Scrape:
         families = parse_prometheus_text(response.body)
     samples = tuple(sample for family in families for sample in family.samples)
     return Scrape(samples=samples, text=response.body)
+
+
+def wait_for_workers(
+    server: Server, count: int, *, without: int | None = None, timeout: float = 30.0
+) -> Scrape:
+    """Poll until the master reports ``count`` live workers, none of them ``without``."""
+
+    def complete(metrics: Scrape) -> bool:
+        pids = metrics.worker_pids()
+        return (
+            metrics.value("todos_gunicorn_workers") == count
+            and len(pids) == count
+            and without not in pids
+        )
+
+    return poll(
+        lambda: scrape(server),
+        complete,
+        timeout=timeout,
+        failure=lambda metrics: (
+            f"gunicorn did not run {count} workers (without {without}) within {timeout:g} s "
+            f"(workers now {sorted(metrics.worker_pids())}):\n{server.log()[-5000:]}"
+        ),
+    )
 
 
 # ------------------------------------------------------------------ a real Prometheus

@@ -27,12 +27,11 @@ from tests.e2e.conftest import (
     Server,
     create_account,
     http,
-    poll,
     run_server,
     run_server_on_new_database,
     temporary_database,
 )
-from tests.e2e.prometheus_helpers import Scrape, scrape
+from tests.e2e.prometheus_helpers import scrape, wait_for_workers
 
 pytestmark = pytest.mark.e2e
 
@@ -94,31 +93,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     metrics_dir.mkdir()  # `manage.py migrate` records samples there too, before gunicorn runs
     overrides = {"WEB_CONCURRENCY": str(WORKERS), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     with run_server_on_new_database(overrides, directory=directory) as server:
-        _wait_for_workers(server)
+        wait_for_workers(server, WORKERS, timeout=REPLACEMENT_DEADLINE_S)
         yield Deployment(server, metrics_dir, create_account(server).headers)
-
-
-def _wait_for_workers(server: Server, *, without: int | None = None) -> Scrape:
-    """Poll until the master reports WORKERS live workers, none of them ``without``."""
-
-    def complete(metrics: Scrape) -> bool:
-        pids = metrics.worker_pids()
-        return (
-            metrics.value("todos_gunicorn_workers") == WORKERS
-            and len(pids) == WORKERS
-            and without not in pids
-        )
-
-    return poll(
-        lambda: scrape(server),
-        complete,
-        timeout=REPLACEMENT_DEADLINE_S,
-        failure=lambda metrics: (
-            f"gunicorn did not run {WORKERS} workers (without {without}) within "
-            f"{REPLACEMENT_DEADLINE_S:.0f} s (workers now {sorted(metrics.worker_pids())}):\n"
-            f"{server.log()}"
-        ),
-    )
 
 
 def test_it_counts_every_request_exactly_once_across_all_workers(deployment: Deployment) -> None:
@@ -155,7 +131,9 @@ def test_a_killed_worker_loses_no_counts_and_its_replacement_double_counts_none(
     counted_before = deployment.counted()
 
     os.kill(victim, signal.SIGKILL)
-    after_kill = _wait_for_workers(deployment.server, without=victim)
+    after_kill = wait_for_workers(
+        deployment.server, WORKERS, without=victim, timeout=REPLACEMENT_DEADLINE_S
+    )
 
     assert after_kill.worker_pids() - workers, "no new worker pid appeared"
     assert after_kill.value("todos_gunicorn_worker_exits_total") == exits_before + 1

@@ -18,6 +18,7 @@ from http.client import HTTPException
 from types import TracebackType
 from typing import Any, Self
 
+from tests.e2e import prometheus_helpers
 from tests.e2e.conftest import Server, http, poll
 from tests.e2e.prometheus_helpers import Scrape, scrape
 
@@ -58,19 +59,9 @@ def processes(server: Server) -> Processes:
 def wait_for_workers(
     server: Server, count: int, *, without: int | None = None, timeout: float = 30.0
 ) -> Processes:
-    """Poll until the master reports ``count`` live workers, none of them ``without``."""
-
-    def complete(found: Processes) -> bool:
-        return len(found.workers) == count and without not in found.workers
-
-    return poll(
-        lambda: processes(server),
-        complete,
-        timeout=timeout,
-        failure=lambda found: (
-            f"gunicorn did not run {count} workers (without {without}) within {timeout:g} s "
-            f"(workers now {sorted(found.workers)}):\n{server.log()[-5000:]}"
-        ),
+    """Poll until the master runs ``count`` workers, none of them ``without``."""
+    return processes_of(
+        prometheus_helpers.wait_for_workers(server, count, without=without, timeout=timeout)
     )
 
 

@@ -94,20 +94,6 @@ def _start(
 
 
 @pytest.fixture(scope="module")
-def otlp() -> Iterator[OtlpReceiver]:
-    """An OTLP/HTTP trace collector for this module's healthy server."""
-    with OtlpReceiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture(scope="module")
-def black_hole() -> Iterator[BlackHole]:
-    """An endpoint that accepts connections and never answers (a hung collector and Sentry)."""
-    with BlackHole() as hole:
-        yield hole
-
-
-@pytest.fixture(scope="module")
 def healthy(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpReceiver) -> Iterator[Target]:
     """Traces to a collector that answers."""
     yield from _start(
