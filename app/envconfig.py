@@ -62,7 +62,8 @@ def tune_database(
     PostgreSQL: persistent connections with health checks, a libpq connect timeout and a
     server-side statement timeout, so a stuck database fails a request in seconds.
     SQLite: WAL journal and a busy timeout so several gunicorn workers can share the file.
-    ``instrumented`` swaps in django-prometheus' backend (query counts, latency, errors).
+    ``instrumented`` swaps in the project's backends: django-prometheus' query counts, latency
+    and errors, plus a client span per query (``app.dbbackends``).
     """
     tuned = dict(config)
     options = dict(tuned.get("OPTIONS", {}))
@@ -85,7 +86,7 @@ def tune_database(
 
 
 _INSTRUMENTED_ENGINES = {
-    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.postgresql": "app.dbbackends.postgresql",
     "django.db.backends.sqlite3": "app.dbbackends.sqlite3",
 }
 

@@ -81,6 +81,8 @@ if TELEMETRY_ENABLED:
 # Telemetry middlewares wrap everything else: metrics and the access event see every response.
 _TELEMETRY_OUTER = (
     [
+        # The server span (when tracing is set up): active for everything inside it.
+        "app.telemetry.http_spans.ServerSpanMiddleware",
         "app.telemetry.metrics.MetricsBeforeMiddleware",
         "app.telemetry.metrics.InFlightMiddleware",
         "app.telemetry.requests.RequestTelemetryMiddleware",
@@ -94,7 +96,6 @@ MIDDLEWARE = [
     # Probes answer first: kubelet sends the pod IP as Host, which ALLOWED_HOSTS would refuse,
     # and plain-HTTP probes must not be redirected to HTTPS.
     "app.telemetry.health.HealthProbeMiddleware",
-    # (the OpenTelemetry middleware is inserted here when tracing starts)
     *_TELEMETRY_OUTER,
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -186,7 +186,7 @@ def test_a_trailing_newline_in_a_secret_file_is_not_part_of_the_value(tmp_path: 
 def test_it_tunes_a_postgres_database_url_for_connection_reuse_and_timeouts() -> None:
     """A PostgreSQL URL gives persistent, health-checked connections with bounded waits."""
     database = _settings_with(DATABASE_URL="postgres://u:p@db.example:5433/todos")["database"]
-    assert database["ENGINE"] == "django_prometheus.db.backends.postgresql"  # instrumented
+    assert database["ENGINE"] == "app.dbbackends.postgresql"  # instrumented
     assert (database["HOST"], int(database["PORT"]), database["NAME"]) == (
         "db.example",
         5433,

@@ -14,6 +14,7 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from app.telemetry.http_spans import record_error
 from app.telemetry.metrics import dependency_errors
 
 
@@ -51,6 +52,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, UNAVAILABLE_ERRORS):
         dependency = "database" if isinstance(exc, DATABASE_ERRORS) else "cache"
         dependency_errors.labels(dependency).inc()
+        record_error(exc)  # the server span's error.type names the outage, not just "503"
         logger.error("dependency unavailable: %s: %r", dependency, exc)
         response = drf_exception_handler(DependencyUnavailable(), context)
         if response is not None:

@@ -38,6 +38,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.cache.circuit import CircuitBreaker, breaker_for
 from app.cache.config import RETRY_OPTION
+from app.telemetry.redis_spans import TracedRedisCacheClient, redis_tracing_enabled
 
 T = TypeVar("T")
 
@@ -58,6 +59,8 @@ class ResilientRedisCache(RedisCache):
         options = dict(params.get("OPTIONS", {}))
         retry_seconds = float(options.pop(RETRY_OPTION, DEFAULT_RETRY_SECONDS))
         super().__init__(server, {**params, "OPTIONS": options})
+        if redis_tracing_enabled():
+            self._class = TracedRedisCacheClient  # a client span per Redis command
         location = server if isinstance(server, str) else ",".join(server)
         self.circuit: CircuitBreaker = breaker_for(location, retry_seconds=retry_seconds)
 

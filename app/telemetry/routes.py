@@ -11,11 +11,16 @@ UNMATCHED = "unmatched"
 
 
 def route_template(request: HttpRequest) -> str:
+    """The matched route template, or ``unmatched`` (logs and metrics need a value)."""
+    return matched_route(request) or UNMATCHED
+
+
+def matched_route(request: HttpRequest) -> str | None:
     """``/api/todos/{id}/`` for a request routed to ``api/todos/<int:pk>/``.
 
     Path converters become ``{name}`` (``pk`` reads ``id``, as in the OpenAPI schema); a
-    request no URL pattern matched is ``unmatched``, so a scan of random paths cannot create
-    new names.
+    request no URL pattern matched has none (``None``), so a scan of random paths cannot
+    create new names.
     """
     cached: str | None = getattr(request, "_route_template", None)
     if cached is not None:
@@ -23,7 +28,7 @@ def route_template(request: HttpRequest) -> str:
     match = getattr(request, "resolver_match", None)
     route = getattr(match, "route", None)
     if not route:
-        return UNMATCHED  # not cached: routing may not have happened yet
+        return None  # not cached: routing may not have happened yet
     template = _CONVERTER.sub(lambda m: "{id}" if m[1] == "pk" else f"{{{m[1]}}}", route)
     template = "/" + template.lstrip("^").rstrip("$")
     request._route_template = template  # type: ignore[attr-defined]  # logs, span, faults share it

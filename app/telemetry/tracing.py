@@ -1,32 +1,33 @@
 """OpenTelemetry tracing, configured only by the standard ``OTEL_*`` variables.
 
-Called once per process (in each gunicorn worker, after fork) from ``app.wsgi``. Server spans
-are named by route template (``GET /api/todos/{id}/``); every SQL query (psycopg, sqlite3) and
-Redis call gets a child span; incoming W3C ``traceparent`` headers are continued. With no OTLP
-endpoint configured, spans are still made (their ids tie logs, exemplars and errors together)
-but exported nowhere. A slow or dead collector costs requests nothing: spans wait in a
-bounded queue exported by a background thread, and the spans dropped are counted.
+Called once per process (in each gunicorn worker, after fork) from ``app.wsgi``: sets up the
+SDK's tracer provider (resource, sampler from ``OTEL_TRACES_SAMPLER``, batch export). The spans
+themselves come from the project's own lean instrumentation on the OpenTelemetry API, which
+follows the stable semantic conventions: the HTTP server span (``app.telemetry.http_spans``),
+a client span per SQL query (``app.telemetry.db_spans``) and per Redis command
+(``app.telemetry.redis_spans``). With no OTLP endpoint configured, spans are still made (their
+ids tie logs, exemplars and errors together) but exported nowhere. A slow or dead collector
+costs requests nothing: spans wait in a bounded queue exported by a background thread, and the
+spans dropped are counted.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Sequence
-from typing import Any
 
-from django.http import HttpRequest, HttpResponse
 from opentelemetry import trace
-from opentelemetry.instrumentation.django import DjangoInstrumentor
-from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
-from opentelemetry.instrumentation.redis import RedisInstrumentor
-from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.semconv.attributes import deployment_attributes, service_attributes
 from prometheus_client import Counter
 
 from app.telemetry.identity import service_identity
-from app.telemetry.routes import route_template
+
+# The instrumentation scope of every span the project makes.
+INSTRUMENTATION_NAME = "app.telemetry"
 
 spans_dropped = Counter(
     "todos_otel_spans_dropped",
@@ -124,37 +125,46 @@ def _schedule_delay_ms() -> float:
 
 
 def resource() -> Resource:
-    """``service.name``, ``service.version``, ``deployment.environment`` plus env attributes."""
+    """``service.*``, ``deployment.environment.name``, a per-process ``service.instance.id``
+    and ``process.pid``.
+
+    ``OTEL_RESOURCE_ATTRIBUTES`` (read and percent-decoded by the SDK) adds the rest, such as
+    ``k8s.pod.name``; the attributes here win over it.
+    """
     identity = service_identity()
     return Resource.create(
         {
-            "service.name": identity.name,
-            "service.version": identity.version,
-            "deployment.environment": identity.environment,
-            "deployment.environment.name": identity.environment,
+            service_attributes.SERVICE_NAME: identity.name,
+            service_attributes.SERVICE_VERSION: identity.version,
+            service_attributes.SERVICE_INSTANCE_ID: process_instance_id(),
+            "process.pid": os.getpid(),
+            deployment_attributes.DEPLOYMENT_ENVIRONMENT_NAME: identity.environment,
         }
     )
 
 
-def name_span_by_route(span: Any, request: HttpRequest, response: HttpResponse) -> None:
-    """Rename the server span ``METHOD /route/{template}/`` and add route and user."""
-    if not span.is_recording():
-        return
-    template = route_template(request)
-    span.update_name(f"{request.method} {template}")
-    span.set_attribute("http.route", template)
-    user = getattr(request, "user", None)
-    if user is not None and getattr(user, "is_authenticated", False):
-        span.set_attribute("user.id", str(user.pk))
-        span.set_attribute("enduser.id", str(user.pk))
-    request_id = getattr(request, "request_id", None)
-    if request_id:
-        span.set_attribute("http.request.header.x-request-id", request_id)
+# Every gunicorn worker is its own instance: the spec's service.instance.id must be unique per
+# SDK instance, so it is a random UUID per process id (a forked worker makes its own).
+_instance_ids: dict[int, str] = {}
+
+
+def process_instance_id() -> str:
+    """This process's ``service.instance.id`` (a new UUID in every forked worker)."""
+    return _instance_ids.setdefault(os.getpid(), str(uuid.uuid4()))
+
+
+_active = False
+
+
+def tracing_active() -> bool:
+    """True once ``configure_tracing`` set up the SDK in this process."""
+    return _active
 
 
 def configure_tracing() -> TracerProvider | None:
-    """Set up the SDK and instrument Django, psycopg, sqlite3 and Redis (call once per process)."""
-    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+    """Set up the SDK's tracer provider for this process (call once per process)."""
+    global _active  # noqa: PLW0603  # process-wide, like the SDK's global provider
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return None
     provider = TracerProvider(resource=resource())
     if otlp_endpoint():
@@ -166,25 +176,15 @@ def configure_tracing() -> TracerProvider | None:
             )
         )
     trace.set_tracer_provider(provider)
-    # After the probe middleware: probes skip tracing and host validation.
-    os.environ.setdefault("OTEL_PYTHON_DJANGO_MIDDLEWARE_POSITION", "1")
-    disabled = disabled_instrumentations()
-    if "django" not in disabled:
-        DjangoInstrumentor().instrument(
-            tracer_provider=provider,
-            response_hook=name_span_by_route,
-            excluded_urls=os.environ.get("OTEL_PYTHON_DJANGO_EXCLUDED_URLS", "healthz,readyz"),
-        )
-    if "psycopg" not in disabled:
-        PsycopgInstrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
-    if "sqlite3" not in disabled:
-        SQLite3Instrumentor().instrument(tracer_provider=provider)
-    if "redis" not in disabled:
-        RedisInstrumentor().instrument(tracer_provider=provider)
+    _active = True
     return provider
 
 
-def disabled_instrumentations() -> frozenset[str]:
-    """Names in ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` (e.g. ``sqlite3,psycopg``)."""
+# The names OTEL_PYTHON_DISABLED_INSTRUMENTATIONS understands for the project's own spans.
+INSTRUMENTATIONS = frozenset({"django", "psycopg", "sqlite3", "redis"})
+
+
+def instrumentation_disabled(name: str) -> bool:
+    """True when ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` names ``name`` (e.g. ``sqlite3``)."""
     raw = os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "")
-    return frozenset(name.strip().lower() for name in raw.split(",") if name.strip())
+    return name in {item.strip().lower() for item in raw.split(",")}

@@ -67,13 +67,13 @@ def new_request_id() -> str:
 
 
 def status_code_of(span: ReceivedSpan) -> Any:
-    """The HTTP status attribute under its old or its stable semantic-convention name."""
-    return span.attributes.get("http.response.status_code", span.attributes.get("http.status_code"))
+    """The HTTP status attribute (``http.response.status_code``, the stable name)."""
+    return span.attributes.get("http.response.status_code")
 
 
 def db_system_of(span: ReceivedSpan) -> Any:
-    """``db.system`` under its old or its stable semantic-convention name."""
-    return span.attributes.get("db.system", span.attributes.get("db.system.name"))
+    """The database system (``db.system.name``, the stable name)."""
+    return span.attributes.get("db.system.name")
 
 
 def wait_for_server_span(

@@ -81,6 +81,7 @@ class ReceivedSpan:
     end_ns: int
     status_message: str = ""
     events: tuple[ReceivedSpanEvent, ...] = ()
+    trace_state: str = ""
 
     @property
     def duration_s(self) -> float:
@@ -172,6 +173,7 @@ def decode_spans(request: ExportTraceServiceRequest) -> list[ReceivedSpan]:
                             )
                             for event in span.events
                         ),
+                        trace_state=span.trace_state,
                     )
                 )
     return spans

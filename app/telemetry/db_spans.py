@@ -1,0 +1,136 @@
+"""A client span per SQL query, by the stable database semantic conventions.
+
+Installed as a Django execute wrapper on each instrumented connection (``app.dbbackends``), so
+PostgreSQL and SQLite are traced the same way, below the ORM and above the driver. A query
+makes a span only inside a recording (sampled) span: unsampled requests, probes and
+background threads pay one ``is_recording()`` check per query.
+
+Attributes: ``db.system.name`` (``postgresql``/``sqlite``), ``db.namespace`` (the database
+name as configured when the connection was made; for SQLite the file), ``db.query.text``
+(Django's parameterised SQL: placeholders, never values), ``db.operation.name`` and
+``db.query.summary`` (``SELECT todos_todo``, parsed from the query, cached), ``server.address``
+and ``server.port`` for PostgreSQL (the port only when not 5432), ``db.operation.batch.size``
+for ``executemany`` of two or more rows; on failure ``error.type`` (the SQLSTATE when the
+driver gives one, else the exception's class) and ``db.response.status_code``.
+The span is named by the summary.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sized
+from functools import lru_cache
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.semconv.attributes import db_attributes, error_attributes, server_attributes
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from app.telemetry.http_spans import qualified_name
+from app.telemetry.tracing import INSTRUMENTATION_NAME, instrumentation_disabled, tracing_active
+
+SYSTEM_NAMES = {"postgresql": "postgresql", "sqlite": "sqlite"}
+DEFAULT_PORTS = {"postgresql": 5432}
+SUMMARY_LIMIT = 255
+
+# The first keyword of a statement, and every table an operation reads or writes.
+_OPERATION = re.compile(r"^\s*(?:\(\s*)*(\w+)")
+_TARGET = re.compile(
+    r"\b(FROM|JOIN|INTO|UPDATE|TABLE)\s+((?:\"[^\"]+\"|`[^`]+`|[\w.]+)(?:\.(?:\"[^\"]+\"|\w+))?)",
+    re.IGNORECASE,
+)
+
+Executor = Callable[[str, Any, bool, dict[str, Any]], Any]
+
+
+@lru_cache(maxsize=1024)
+def summarize(sql: str) -> tuple[str, str]:
+    """``(operation, summary)`` of a query: ``("SELECT", "SELECT todos_todo auth_user")``.
+
+    The summary keeps the operation and the tables in the order they appear (the spec's
+    ``{operation} {target} ...``), without quotes, at most 255 characters, never a value.
+    """
+    match = _OPERATION.match(sql)
+    operation = match[1].upper() if match else "SQL"
+    if operation in {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "SET", "SHOW"}:
+        return operation, operation
+    parts = [operation]
+    for found in _TARGET.finditer(sql):
+        target = found[2].replace('"', "").replace("`", "")
+        if target not in parts[1:]:
+            parts.append(target)
+    summary = parts[0]
+    for part in parts[1:]:
+        if len(summary) + 1 + len(part) > SUMMARY_LIMIT:
+            break
+        summary = f"{summary} {part}"
+    return operation, summary
+
+
+def connection_attributes(vendor: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """The attributes every span of one connection shares."""
+    attributes: dict[str, Any] = {db_attributes.DB_SYSTEM_NAME: SYSTEM_NAMES.get(vendor, vendor)}
+    name = settings.get("NAME")
+    if name:
+        attributes[db_attributes.DB_NAMESPACE] = str(name)
+    host = settings.get("HOST")
+    if host and vendor in DEFAULT_PORTS:
+        attributes[server_attributes.SERVER_ADDRESS] = str(host)
+        port = int(settings.get("PORT") or DEFAULT_PORTS[vendor])
+        if port != DEFAULT_PORTS[vendor]:
+            attributes[server_attributes.SERVER_PORT] = port
+    return attributes
+
+
+def _status_code(error: BaseException) -> str | None:
+    """The SQLSTATE of a database error (psycopg's ``sqlstate``), if the driver gives one."""
+    cause = error.__cause__ or error
+    code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    return str(code) if code else None
+
+
+class QuerySpans:
+    """A Django execute wrapper making one client span per query of one connection."""
+
+    def __init__(self, vendor: str, settings: dict[str, Any]) -> None:
+        self.tracer = trace.get_tracer(INSTRUMENTATION_NAME)
+        self.attributes = connection_attributes(vendor, settings)
+
+    def __call__(
+        self, execute: Executor, sql: str, params: Any, many: bool, context: dict[str, Any]
+    ) -> Any:
+        if not trace.get_current_span().is_recording():
+            return execute(sql, params, many, context)
+        operation, summary = summarize(sql)
+        attributes = {
+            **self.attributes,
+            db_attributes.DB_QUERY_TEXT: sql,
+            db_attributes.DB_OPERATION_NAME: operation,
+            db_attributes.DB_QUERY_SUMMARY: summary,
+        }
+        if many and isinstance(params, Sized) and len(params) > 1:
+            attributes[db_attributes.DB_OPERATION_BATCH_SIZE] = len(params)
+        span = self.tracer.start_span(summary, kind=SpanKind.CLIENT, attributes=attributes)
+        try:
+            return execute(sql, params, many, context)
+        except BaseException as error:
+            code = _status_code(error)
+            if code:
+                span.set_attribute(db_attributes.DB_RESPONSE_STATUS_CODE, code)
+            span.set_attribute(error_attributes.ERROR_TYPE, code or qualified_name(error))
+            span.set_status(Status(StatusCode.ERROR))
+            raise
+        finally:
+            span.end()
+
+
+def install(connection: Any) -> None:
+    """Trace every query ``connection`` (a Django ``DatabaseWrapper``) runs, unless disabled.
+
+    ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` naming ``psycopg`` or ``sqlite3`` turns the query
+    spans of that database off, as with the instrumentation packages.
+    """
+    driver = {"postgresql": "psycopg", "sqlite": "sqlite3"}.get(connection.vendor, "")
+    if not tracing_active() or instrumentation_disabled(driver):
+        return
+    connection.execute_wrappers.append(QuerySpans(connection.vendor, connection.settings_dict))
