@@ -57,7 +57,7 @@ superuser: install var/secret_key ## create an admin login for the `make run` da
 	$(BIN)/python manage.py migrate --noinput --verbosity 0
 	$(BIN)/python manage.py createsuperuser
 
-bench: install ## instrumentation overhead: bare vs instrumented, alternating rounds (needs wrk)
+bench: install ## instrumentation overhead: bare vs project, zero-code OTel and Sentry tracing, alternating rounds (needs wrk)
 	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk"; exit 2; }
 	$(BIN)/python loadtests/bench.py $(BENCH_ARGS)
 

@@ -83,14 +83,13 @@ _TELEMETRY_OUTER = (
     [
         # The server span (when tracing is set up): active for everything inside it.
         "app.telemetry.http_spans.ServerSpanMiddleware",
-        "app.telemetry.metrics.MetricsBeforeMiddleware",
-        "app.telemetry.metrics.InFlightMiddleware",
+        "app.telemetry.metrics.RequestMetricsMiddleware",
         "app.telemetry.requests.RequestTelemetryMiddleware",
     ]
     if TELEMETRY_ENABLED
     else []
 )
-_TELEMETRY_INNER = ["app.telemetry.metrics.MetricsAfterMiddleware"] if TELEMETRY_ENABLED else []
+_TELEMETRY_INNER = ["app.telemetry.metrics.ViewMetricsMiddleware"] if TELEMETRY_ENABLED else []
 
 MIDDLEWARE = [
     # Probes answer first: kubelet sends the pod IP as Host, which ALLOWED_HOSTS would refuse,

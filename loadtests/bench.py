@@ -1,23 +1,40 @@
-"""Instrumentation overhead benchmark (`make bench`): the same server, bare and instrumented.
+"""Instrumentation overhead benchmark (`make bench`): one app, observed five ways, side by side.
 
-Two gunicorn servers with identical settings (one sync worker, SQLite, debug off) differ only
-in ``TELEMETRY_ENABLED``: the bare one emits nothing; the instrumented one writes JSON logs
-(to /dev/null), serves metrics, and exports every span (sampled at 100% unless
-``BENCH_SAMPLER_RATIO`` is set) to a local OTLP sink that accepts and discards. wrk drives
-retrieve, list and create in alternating rounds (A B A B ...). Where the machine has two or
-more cores, the servers run on core 0 and wrk, the sink and this script on the others.
-Results: a table on stdout and ``loadtests/results/bench.json``.
+Every variant is its own gunicorn server with identical settings (one sync worker, SQLite,
+debug off, throttles off, JSON logs to a file) and differs only in what observes the app:
+
+- ``bare``: ``TELEMETRY_ENABLED=false``, nothing observed; every ratio is against it;
+- ``project@100%`` and ``project@10%``: the project's own telemetry (traces, metrics, logs),
+  spans sampled ``parentbased_always_on`` / ``parentbased_traceidratio`` 0.1 and exported
+  over OTLP/HTTP; plus ``project@<p>%`` when the production overlay's ratio is not 0.1;
+- ``otel-zero-code``: the bare app under ``opentelemetry-instrument`` with the distro's
+  defaults (given only the endpoint, ``http/protobuf``, the service and settings names);
+- ``sentry-tracing``: the bare app with ``sentry_sdk.init(traces_sample_rate=1.0)`` and its
+  default integrations (``loadtests/bench_apps/sentry_wsgi.py``).
+
+Each exporting variant has its own local sink (OTLP/HTTP, or Sentry envelopes) that accepts,
+counts (requests, bytes, spans or envelope items, per path) and discards. For each endpoint
+wrk warms every variant up, then runs rounds in a fixed order (bare, project@100%, ...). Per
+run: requests/s, p50/p99, errors, requests, and the gunicorn worker's CPU time per request
+(utime + stime from /proc, its export threads included). With two or more cores the servers
+run on core 0 and wrk, the sinks, py-spy and this script on the others. ``--profile VARIANT``
+records that variant's worker with py-spy. Results: a table on stdout and
+``loadtests/results/bench.json`` (``--output``); exit status 1 when a run had errors or an
+exporting variant's sink received no spans or transactions.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
+import math
 import os
 import platform
 import re
 import secrets
 import shutil
+import signal
 import socket
 import statistics
 import subprocess  # nosec B404
@@ -26,26 +43,263 @@ import tempfile
 import threading
 import time
 import urllib.request
-from dataclasses import asdict, dataclass
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+import yaml
 
 # Bandit findings accepted here (marked inline): subprocess runs fixed argument lists without
 # a shell (B404, B603); urlopen only reaches the local servers at HOST (B310); PASSWORD is the
 # throwaway user of a short-lived local database (B105); token "" means none (B107).
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "loadtests" / "results"
+PRODUCTION_OVERLAY = REPO / "k8s" / "overlays" / "production" / "kustomization.yaml"
 BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 ENDPOINTS = ("retrieve", "list", "create")
 PASSWORD = "bench-password-long-enough"  # nosec B105
+BASELINE = "bare"
+PROJECT_PREFIX = "project@"
+PROJECT_RATIO = 0.1  # the project variant every run has besides 100%
+STARTUP_SECONDS = 60
+BUSY_WARNING = 20  # % of a core busy before the run: something else is running
+# % of the server core busy outside the measured worker during a run. A few % is normal (the
+# master, the idle variants' heartbeats and pollers, loopback interrupts); well above means
+# another process shared the core and that run's numbers are not comparable.
+OTHER_CPU_WARNING = 25
+EXPORT_WAIT_SECONDS = 20  # the distro's batch processor exports every 5 s
+# Inherited settings that would make variants differ, or share state, if left in place.
+DROPPED_PREFIXES = ("OTEL_", "SENTRY_", "TELEMETRY_", "FAULT_", "BENCH_")
+DROPPED_NAMES = frozenset({"PROMETHEUS_MULTIPROC_DIR", "REDIS_URL", "DATABASE_URL"})
 
 
-# ------------------------------------------------------------------ OTLP sink
-class _Discard(BaseHTTPRequestHandler):
+def say(text: str) -> None:
+    """One line of progress or result on stdout, flushed at once."""
+    print(text, flush=True)
+
+
+# ------------------------------------------------------------------ variants
+@dataclass(frozen=True)
+class Variant:
+    """One way of running the app: environment overrides and how gunicorn is launched."""
+
+    name: str
+    env: dict[str, str]
+    exports: str | None = None  # "otlp" or "sentry": the kind of sink it sends to
+    sampled: float = 0.0  # share of new traces kept
+    launcher: tuple[str, ...] = ()  # runs before gunicorn (opentelemetry-instrument)
+    app_module: str | None = None  # overrides gunicorn.conf.py's wsgi_app
+
+
+def percent(ratio: float) -> str:
+    """``0.1`` -> ``"10%"``, ``0.125`` -> ``"12.5%"``."""
+    return f"{round(ratio * 100, 4):g}%"
+
+
+def project_variant(ratio: float) -> Variant:
+    """The project's own telemetry, new traces sampled at ``ratio``."""
+    sampler = (
+        {"OTEL_TRACES_SAMPLER": "parentbased_always_on"}
+        if math.isclose(ratio, 1.0)
+        else {
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": f"{ratio:g}",
+        }
+    )
+    return Variant(f"{PROJECT_PREFIX}{percent(ratio)}", sampler, exports="otlp", sampled=ratio)
+
+
+def production_sampler_ratio(path: Path = PRODUCTION_OVERLAY) -> float | None:
+    """``OTEL_TRACES_SAMPLER_ARG`` among the overlay's configMapGenerator literals, or None
+    when the file, the literal or a number is missing."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    generators = document.get("configMapGenerator") if isinstance(document, dict) else None
+    for generator in generators or []:
+        for literal in (generator or {}).get("literals") or []:
+            key, _, value = str(literal).partition("=")
+            if key.strip() == "OTEL_TRACES_SAMPLER_ARG":
+                try:
+                    return float(value)
+                except ValueError:
+                    return None
+    return None
+
+
+def build_variants(production_ratio: float | None) -> list[Variant]:
+    """Every variant, in the order each round runs them."""
+    ratios = [1.0, PROJECT_RATIO]
+    if production_ratio is not None and not any(math.isclose(production_ratio, r) for r in ratios):
+        ratios.append(production_ratio)
+    bare_env = {"TELEMETRY_ENABLED": "false"}
+    return [
+        Variant(BASELINE, bare_env),
+        *(project_variant(ratio) for ratio in ratios),
+        Variant(
+            "otel-zero-code",
+            {
+                **bare_env,
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                "OTEL_SERVICE_NAME": "todo-api",
+                "OTEL_TRACES_SAMPLER": "parentbased_always_on",
+                "DJANGO_SETTINGS_MODULE": "app.settings",
+            },
+            exports="otlp",
+            sampled=1.0,
+            launcher=(str(BIN / "opentelemetry-instrument"),),
+        ),
+        Variant(
+            "sentry-tracing",
+            bare_env,
+            exports="sentry",
+            sampled=1.0,
+            app_module="loadtests.bench_apps.sentry_wsgi:application",
+        ),
+    ]
+
+
+def select_variants(variants: Sequence[Variant], names: Iterable[str] | None) -> list[Variant]:
+    """The named variants (all when ``names`` is None), always with the baseline, in order."""
+    wanted = {BASELINE, *(names if names is not None else (v.name for v in variants))}
+    return [variant for variant in variants if variant.name in wanted]
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of a variant name: ``project@10%`` -> ``project-10pct``."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", name.replace("%", "pct")).strip("-")
+
+
+# ------------------------------------------------------------------ sinks
+@dataclass
+class PathCount:
+    """What one sink path received."""
+
+    requests: int = 0
+    bytes: int = 0
+    items: Counter[str] = field(default_factory=Counter)
+
+
+class SinkStats:
+    """Requests, bytes and decoded items (spans, envelope item types) per path; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._paths: dict[str, PathCount] = {}
+
+    def add(self, path: str, size: int, items: Mapping[str, int]) -> None:
+        """Count one request of ``size`` body bytes carrying ``items``."""
+        with self._lock:
+            count = self._paths.setdefault(path, PathCount())
+            count.requests += 1
+            count.bytes += size
+            count.items.update(items)
+
+    def item(self, name: str) -> int:
+        """How many ``name`` items (``spans``, ``transaction``...) arrived on any path."""
+        with self._lock:
+            return sum(count.items[name] for count in self._paths.values())
+
+    def snapshot(self) -> dict[str, Any]:
+        """``{path: {"requests", "bytes", "items": {...}}}``, sorted by path."""
+        with self._lock:
+            return {
+                path: {
+                    "requests": c.requests,
+                    "bytes": c.bytes,
+                    "items": dict(sorted(c.items.items())),
+                }
+                for path, c in sorted(self._paths.items())
+            }
+
+
+def decompress(body: bytes, encoding: str) -> bytes:
+    """The body without its Content-Encoding (identity, gzip, deflate or br)."""
+    encoding = encoding.strip().lower()
+    if encoding in {"", "identity"}:
+        return body
+    if encoding == "gzip":
+        return gzip.decompress(body)
+    if encoding == "deflate":
+        return zlib.decompress(body)
+    if encoding == "br":  # Sentry's default when Brotli is installed
+        decoded: bytes = import_module("brotli").decompress(body)
+        return decoded
+    raise ValueError(f"unknown Content-Encoding {encoding!r}")
+
+
+def count_spans(body: bytes) -> int:
+    """Spans in an OTLP/HTTP protobuf ``ExportTraceServiceRequest``."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: PLC0415
+        ExportTraceServiceRequest,
+    )
+
+    request = ExportTraceServiceRequest.FromString(body)
+    return sum(len(scope.spans) for spans in request.resource_spans for scope in spans.scope_spans)
+
+
+def count_envelope_items(body: bytes) -> Counter[str]:
+    """Items per type (``transaction``, ``event``, ``client_report``...) in a Sentry envelope:
+    a header line, then per item a JSON header line and a payload of ``length`` bytes (or up
+    to the next newline when the header gives no length)."""
+    counts: Counter[str] = Counter()
+    _, _, rest = body.partition(b"\n")
+    while rest.strip():
+        line, _, rest = rest.partition(b"\n")
+        if not line.strip():
+            continue
+        header = json.loads(line)
+        length = header.get("length")
+        if length is None:
+            _, _, rest = rest.partition(b"\n")
+        else:
+            rest = rest[int(length) :].removeprefix(b"\n")
+        counts[str(header.get("type", "unknown"))] += 1
+    return counts
+
+
+def decode_items(path: str, body: bytes, encoding: str) -> Counter[str]:
+    """What a sink request carried: ``spans`` for OTLP traces, item types for envelopes,
+    ``undecodable`` when it could not be read, nothing for other paths."""
+    try:
+        if path.endswith("/v1/traces"):
+            return Counter({"spans": count_spans(decompress(body, encoding))})
+        if path.endswith("/envelope/"):
+            return count_envelope_items(decompress(body, encoding))
+    except Exception:  # any malformed body is counted, never fatal
+        return Counter({"undecodable": 1})
+    return Counter()
+
+
+class SinkServer(ThreadingHTTPServer):
+    """An HTTP server that accepts every POST, counts it in ``stats`` and discards it."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__((HOST, 0), _SinkHandler)
+        self.stats = SinkStats()
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://{HOST}:{self.server_address[1]}"
+
+
+class _SinkHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, like a real collector or Sentry
+
     def do_POST(self) -> None:  # http.server's naming
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        items = decode_items(self.path, body, self.headers.get("Content-Encoding") or "")
+        cast("SinkServer", self.server).stats.add(self.path, len(body), items)
         self.send_response(200)
         self.send_header("Content-Type", "application/x-protobuf")
         self.send_header("Content-Length", "0")
@@ -55,15 +309,30 @@ class _Discard(BaseHTTPRequestHandler):
         return
 
 
-def start_sink() -> tuple[ThreadingHTTPServer, str]:
-    """An OTLP/HTTP endpoint that accepts every export and discards it."""
-    server = ThreadingHTTPServer((HOST, 0), _Discard)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://{HOST}:{server.server_address[1]}"
+def start_sink() -> SinkServer:
+    """A sink serving in a background thread until ``shutdown()``."""
+    sink = SinkServer()
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    return sink
+
+
+def sink_env(variant: Variant, url: str) -> dict[str, str]:
+    """The overrides that point ``variant`` at its sink."""
+    if variant.exports == "otlp":
+        return {"OTEL_EXPORTER_OTLP_ENDPOINT": url}
+    if variant.exports == "sentry":
+        return {"BENCH_SENTRY_DSN": url.replace("://", "://publickey@", 1) + "/1"}
+    return {}
+
+
+def exported(variant: Variant, stats: SinkStats) -> int:
+    """The traces a variant's sink received: spans (OTLP) or transactions (Sentry)."""
+    return stats.item("transaction" if variant.exports == "sentry" else "spans")
 
 
 # ------------------------------------------------------------------ servers
 def free_port() -> int:
+    """A TCP port on HOST that nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
@@ -79,21 +348,34 @@ def cores() -> tuple[str | None, str | None]:
 
 @dataclass
 class Server:
-    """A running gunicorn and what the benchmark needs to call it."""
+    """A running gunicorn and what the benchmark needs to call and observe it."""
 
-    name: str
+    variant: Variant
     url: str
     process: subprocess.Popen[bytes]
+    log: Path
+    sink: SinkServer | None
+    env: dict[str, str]  # the variant's non-secret overrides, sink address included
+    command: list[str]
     token: str = ""
     todo_id: int = 0
+    requests: int = 0  # sent by wrk, warm-ups included
 
 
-def start_server(
-    name: str, overrides: dict[str, str], workdir: Path, server_cpus: str | None
-) -> Server:
-    port = free_port()
-    env = {
-        **os.environ,
+class ServerFailed(SystemExit):
+    """A server did not start or misbehaved; the message ends with its log's tail."""
+
+
+def base_environment(workdir: Path, name: str, port: int) -> dict[str, str]:
+    """The settings every variant shares, over this process's environment minus anything
+    that would make variants differ (``OTEL_*``, ``SENTRY_*``, ``REDIS_URL``...)."""
+    inherited = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(DROPPED_PREFIXES) and key not in DROPPED_NAMES
+    }
+    return {
+        **inherited,
         "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_ALLOWED_HOSTS": HOST,
@@ -108,29 +390,89 @@ def start_server(
         "THROTTLE_ANON_RATE": "off",
         "THROTTLE_USER_RATE": "off",
         "THROTTLE_AUTH_RATE": "off",
-        **overrides,
     }
-    subprocess.run(  # nosec B603
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO, env=env, check=True
-    )
-    command = [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py"]
-    if server_cpus:
-        command = ["taskset", "-c", server_cpus, *command]
-    process = subprocess.Popen(  # nosec B603
-        command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    server = Server(name=name, url=f"http://{HOST}:{port}", process=process)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{server.url}/healthz", timeout=1):  # nosec B310
-                break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        raise SystemExit(f"{name} server did not start")
+
+
+def server_command(variant: Variant, server_cpus: str | None) -> list[str]:
+    """gunicorn with the project's config, behind the variant's launcher, pinned if asked.
+    taskset and opentelemetry-instrument both exec, so the process started is the master.
+    ``-c``, not ``--config``: opentelemetry-instrument's own parser would take ``--config`` for
+    an ambiguous abbreviation of its ``--config_file``/``--configurator``."""
+    command = [*variant.launcher, str(BIN / "gunicorn"), "-c", "gunicorn.conf.py"]
+    if variant.app_module:
+        command.append(variant.app_module)
+    return ["taskset", "-c", server_cpus, *command] if server_cpus else command
+
+
+def log_tail(path: Path, lines: int = 40) -> str:
+    """The last ``lines`` lines of a server log."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def fail(server: Server, problem: str) -> ServerFailed:
+    """An error naming the variant, the problem and the tail of its log."""
+    tail = log_tail(server.log)
+    return ServerFailed(f"{server.variant.name}: {problem}\n--- {server.log} (end) ---\n{tail}")
+
+
+def start_server(
+    variant: Variant, sink: SinkServer | None, workdir: Path, server_cpus: str | None
+) -> Server:
+    """Migrate a fresh database, start gunicorn (output to ``<workdir>/<variant>.log``),
+    wait for /healthz and seed a user with 25 todos."""
+    name = slug(variant.name)
+    port = free_port()
+    overrides = {**variant.env, **(sink_env(variant, sink.url) if sink else {})}
+    env = {**base_environment(workdir, name, port), **overrides}
+    log = workdir / f"{name}.log"
+    migrate = subprocess.run(  # nosec B603
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=REPO, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if migrate.returncode:
+        raise ServerFailed(f"{variant.name}: migrate failed\n{migrate.stdout}{migrate.stderr}")
+    command = server_command(variant, server_cpus)
+    with log.open("wb") as output:
+        process = subprocess.Popen(  # nosec B603
+            command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    server = Server(variant, f"http://{HOST}:{port}", process, log, sink, overrides, command)
+    wait_until_healthy(server)
+    worker_pid(process.pid)  # exactly one worker, or fail now
     prepare(server)
     return server
+
+
+def wait_until_healthy(server: Server, timeout: float = STARTUP_SECONDS) -> None:
+    """Return once /healthz answers 200; raise with the log's tail if the server exits or
+    does not answer within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise fail(server, f"gunicorn exited with status {server.process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/healthz", timeout=1) as response:  # nosec B310
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise fail(server, f"no 200 from /healthz within {timeout:.0f} s")
+
+
+def stop_server(server: Server) -> None:
+    """SIGTERM to the master; wait for a graceful exit (workers flush their exporters)."""
+    if server.process.poll() is None:
+        server.process.terminate()
+    try:
+        server.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
 
 
 def call(url: str, body: dict[str, Any] | None = None, token: str = "") -> Any:  # nosec B107
@@ -146,13 +488,63 @@ def call(url: str, body: dict[str, Any] | None = None, token: str = "") -> Any: 
 
 def prepare(server: Server) -> None:
     """A user with 25 todos; an access token that outlives the benchmark."""
-    call(f"{server.url}/api/auth/register/", {"username": "bench", "password": PASSWORD})
-    server.token = call(
-        f"{server.url}/api/auth/token/", {"username": "bench", "password": PASSWORD}
-    )["access"]
-    for n in range(25):
-        todo = call(f"{server.url}/api/todos/", {"title": f"todo {n}"}, server.token)
+    try:
+        call(f"{server.url}/api/auth/register/", {"username": "bench", "password": PASSWORD})
+        server.token = call(
+            f"{server.url}/api/auth/token/", {"username": "bench", "password": PASSWORD}
+        )["access"]
+        for n in range(25):
+            todo = call(f"{server.url}/api/todos/", {"title": f"todo {n}"}, server.token)
+    except OSError as error:
+        raise fail(server, f"seeding failed: {error}") from error
     server.todo_id = todo["id"]
+
+
+def wait_for_exports(servers: Iterable[Server], timeout: float = EXPORT_WAIT_SECONDS) -> None:
+    """Fail early, before minutes of load, if a variant that traces every request has not
+    delivered a single span or transaction to its sink ``timeout`` seconds after seeding."""
+    pending = [s for s in servers if s.sink and s.variant.sampled >= 1.0]
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        pending = [s for s in pending if s.sink and not exported(s.variant, s.sink.stats)]
+        time.sleep(0.2)
+    if pending:
+        server = pending[0]
+        sink = server.sink.stats.snapshot() if server.sink else {}
+        raise fail(server, f"nothing traced reached its sink within {timeout:.0f} s: {sink}")
+
+
+# ------------------------------------------------------------------ worker CPU
+def parse_children(text: str) -> list[int]:
+    """Pids in a /proc/<pid>/task/<tid>/children file (space-separated)."""
+    return [int(pid) for pid in text.split()]
+
+
+def worker_pid(master: int, proc: Path = Path("/proc"), timeout: float = 10) -> int:
+    """The gunicorn master's only child (WEB_CONCURRENCY=1), waiting up to ``timeout`` s."""
+    children_file = proc / str(master) / "task" / str(master) / "children"
+    deadline = time.monotonic() + timeout
+    while True:
+        children = parse_children(children_file.read_text())
+        if len(children) == 1:
+            return children[0]
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"gunicorn {master} has workers {children}, expected one")
+        time.sleep(0.1)
+
+
+def parse_proc_stat(text: str) -> int:
+    """utime + stime, in clock ticks, from a /proc/<pid>/stat line. The command name (field
+    2) is in parentheses and may hold spaces or parentheses, so fields count from the last
+    ``)``: state is field 3, utime 14 and stime 15."""
+    fields = text[text.rindex(")") + 1 :].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def cpu_seconds(pid: int, proc: Path = Path("/proc")) -> float:
+    """CPU time (user + system) a process has used, all its threads included."""
+    ticks = parse_proc_stat((proc / str(pid) / "stat").read_text())
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 # ------------------------------------------------------------------ wrk
@@ -166,56 +558,162 @@ wrk.headers["Content-Type"] = "application/json"
 
 @dataclass
 class Run:
-    """One wrk run: throughput and latency percentiles."""
+    """One wrk run: throughput, latency percentiles, errors, and the worker's CPU per request."""
 
     rps: float
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int
+    cpu_us_per_request: float | None = None
+    # The server core's busy time not spent in the worker, as % of the run's wall time: the
+    # master, idle variants, interrupts, and anything else on the machine. High means noise.
+    other_cpu_pct: float | None = None
 
 
-def wrk(
-    server: Server, endpoint: str, seconds: int, connections: int, load_cpus: str | None
-) -> Run:
+def wrk_command(
+    server: Server, endpoint: str, seconds: int, connections: int, script: str
+) -> list[str]:
+    """wrk against ``endpoint`` of ``server`` with the Lua ``script``."""
     path = f"/api/todos/{server.todo_id}/" if endpoint == "retrieve" else "/api/todos/"
+    return [
+        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script,
+        server.url + path,
+    ]  # fmt: skip
+
+
+def run_wrk(server: Server, endpoint: str, seconds: int, connections: int) -> str:
+    """wrk's output for one run (wrk runs where this process is pinned)."""
     method = "POST" if endpoint == "create" else "GET"
     body = 'wrk.body = \'{"title": "benchmark"}\'' if endpoint == "create" else ""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_SCRIPT.format(method=method, token=server.token, body=body))
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name]
-    if load_cpus:
-        command = ["taskset", "-c", load_cpus, *command]
-    output = subprocess.run(  # nosec B603
-        [*command, server.url + path], capture_output=True, text=True, check=True
-    ).stdout
-    os.unlink(script.name)
-    return parse_wrk(output)
+    try:
+        command = wrk_command(server, endpoint, seconds, connections, script.name)
+        return subprocess.run(  # nosec B603
+            command, capture_output=True, text=True, check=True
+        ).stdout
+    finally:
+        os.unlink(script.name)
 
 
-def _ms(value: str, unit: str) -> float:
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+def core_busy_seconds(core: str | None) -> float | None:
+    """Busy time so far of ``core`` (``"0"``) from /proc/stat, or None when not pinned."""
+    if core is None:
+        return None
+    busy, _ = parse_cpu_times(Path("/proc/stat").read_text())[f"cpu{core}"]
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def measure(
+    server: Server, endpoint: str, seconds: int, connections: int, core: str | None = None
+) -> Run:
+    """One wrk run, with the worker's CPU time over it divided by the requests served and,
+    when the servers share one ``core``, how busy that core was with anything else."""
+    worker = worker_pid(server.process.pid)
+    started, core_before, before = time.monotonic(), core_busy_seconds(core), cpu_seconds(worker)
+    output = run_wrk(server, endpoint, seconds, connections)
+    if worker_pid(server.process.pid, timeout=0) != worker:
+        raise fail(server, f"worker {worker} was replaced during a run")
+    used = cpu_seconds(worker) - before
+    core_after, elapsed = core_busy_seconds(core), time.monotonic() - started
+    run = parse_wrk(output)
+    server.requests += run.requests
+    other = None
+    if core_before is not None and core_after is not None:
+        other = max(0.0, (core_after - core_before - used) * 100 / elapsed)
+    per_request = used * 1e6 / run.requests if run.requests else None
+    return replace(run, cpu_us_per_request=per_request, other_cpu_pct=other)
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _search(pattern: str, output: str) -> re.Match[str]:
+    match = re.search(pattern, output)
+    if match is None:
+        raise ValueError(f"no {pattern!r} in wrk output:\n{output}")
+    return match
 
 
 def parse_wrk(output: str) -> Run:
-    """Requests/s, p50, p99 and non-2xx/socket errors from wrk's --latency output."""
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1])  # type: ignore[index]
-    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", output)
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", output)
+    """Requests/s, p50, p99, total requests and errors (non-2xx/3xx answers plus socket
+    connect/read/write/timeout errors) from wrk's ``--latency`` output."""
+    rps = float(_search(r"Requests/sec:\s+([\d.]+)", output)[1])
+    requests = int(_search(r"(\d+) requests in ", output)[1])
+    p50 = _search(r"\s50%\s+([\d.]+)(us|ms|s|m)\b", output)
+    p99 = _search(r"\s99%\s+([\d.]+)(us|ms|s|m)\b", output)
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    socket_errors = re.search(r"Socket errors:.*?(\d+).*?(\d+).*?(\d+).*?(\d+)", output)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
     errors = int(non_2xx[1]) if non_2xx else 0
     if socket_errors:
         errors += sum(int(n) for n in socket_errors.groups())
     return Run(
         rps=rps,
-        p50_ms=_ms(*p50.groups()),  # type: ignore[union-attr]
-        p99_ms=_ms(*p99.groups()),  # type: ignore[union-attr]
+        p50_ms=float(p50[1]) * _UNITS_MS[p50[2]],
+        p99_ms=float(p99[1]) * _UNITS_MS[p99[2]],
         errors=errors,
+        requests=requests,
     )
+
+
+# ------------------------------------------------------------------ profiling
+PROFILE_FORMATS = {"flamegraph": ("svg", ()), "raw": ("txt", ("--full-filenames",))}
+
+
+@dataclass
+class Profiler:
+    """A py-spy recorder attached to one worker."""
+
+    process: subprocess.Popen[bytes]
+    output: Path
+    log: Path
+
+
+def start_profilers(server: Server, directory: Path, workdir: Path) -> list[Profiler]:
+    """Two py-spy recorders (blocking mode, 250 Hz) on the variant's worker, one per format:
+    ``flame-<variant>.svg`` (flame graph) and ``flame-<variant>.txt`` (raw collapsed stacks
+    with full file names). py-spy writes one format per run; two attached at once works."""
+    worker = worker_pid(server.process.pid)
+    profilers = []
+    for fmt, (suffix, extra) in PROFILE_FORMATS.items():
+        output = directory / f"flame-{slug(server.variant.name)}.{suffix}"
+        log = workdir / f"py-spy-{slug(server.variant.name)}-{fmt}.log"
+        command = [
+            str(BIN / "py-spy"), "record", "--pid", str(worker), "--rate", "250",
+            "--format", fmt, *extra, "--output", str(output),
+        ]  # fmt: skip
+        with log.open("wb") as stream:
+            process = subprocess.Popen(  # nosec B603
+                command, stdout=stream, stderr=subprocess.STDOUT
+            )
+        profilers.append(Profiler(process, output, log))
+    return profilers
+
+
+def stop_profilers(profilers: Iterable[Profiler]) -> list[str]:
+    """SIGINT each recorder (py-spy then writes its file); the files written."""
+    written = []
+    for profiler in profilers:
+        if profiler.process.poll() is None:
+            profiler.process.send_signal(signal.SIGINT)
+        try:
+            profiler.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            profiler.process.kill()
+            profiler.process.wait()
+        if profiler.output.exists():
+            written.append(str(profiler.output))
+        else:
+            say(f"py-spy wrote no {profiler.output}:\n{log_tail(profiler.log)}")
+    return written
 
 
 # ------------------------------------------------------------------ report
 def machine() -> dict[str, Any]:
+    """CPU model, cores, Python and platform of this machine."""
     model = ""
     with open("/proc/cpuinfo") as cpuinfo:
         for line in cpuinfo:
@@ -230,115 +728,305 @@ def machine() -> dict[str, Any]:
     }
 
 
-def summarize(rounds: dict[str, dict[str, list[Run]]]) -> dict[str, Any]:
+def parse_cpu_times(text: str) -> dict[str, tuple[int, int]]:
+    """``{cpuN: (busy, total)}`` jiffies from /proc/stat; idle and iowait are not busy."""
+    times = {}
+    for line in text.splitlines():
+        name, *values = line.split()
+        if name.startswith("cpu") and name != "cpu":
+            jiffies = [int(v) for v in values[:8]]  # guest time is already in user
+            idle = jiffies[3] + (jiffies[4] if len(jiffies) > 4 else 0)
+            times[name] = (sum(jiffies) - idle, sum(jiffies))
+    return times
+
+
+def busy_percent(interval: float = 1.0) -> dict[str, float]:
+    """How busy each core is over ``interval`` seconds before any server starts: another
+    benchmark or test run on the machine skews every number, the servers' core above all."""
+    before = parse_cpu_times(Path("/proc/stat").read_text())
+    time.sleep(interval)
+    after = parse_cpu_times(Path("/proc/stat").read_text())
+    return {
+        cpu: round(100 * (after[cpu][0] - busy) / ((after[cpu][1] - total) or 1), 1)
+        for cpu, (busy, total) in before.items()
+        if cpu in after
+    }
+
+
+def git(*args: str) -> str | None:
+    """``git <args>`` in the repository, stripped, or None when git fails or is missing."""
+    executable = shutil.which("git")
+    if not executable:
+        return None
+    result = subprocess.run(  # nosec B603
+        [executable, *args], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def _median(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def summarize_variant(runs: Sequence[Run], bare: Sequence[Run]) -> dict[str, Any]:
+    """Medians over rounds, and the ratio to bare as the median of per-round ratios (each
+    round's run against the bare run of the same round), with its min and max."""
+    ratios = [r.rps / b.rps if b.rps else 0.0 for b, r in zip(bare, runs, strict=True)]
+    cpu = _median(r.cpu_us_per_request for r in runs)
+    bare_cpu = _median(r.cpu_us_per_request for r in bare)
+    return {
+        "rps": statistics.median(r.rps for r in runs),
+        "ratio": statistics.median(ratios),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+        "p50_ms": statistics.median(r.p50_ms for r in runs),
+        "p99_ms": statistics.median(r.p99_ms for r in runs),
+        "cpu_us_per_request": cpu,
+        "cpu_ratio": cpu / bare_cpu if cpu is not None and bare_cpu else None,
+        "requests": sum(r.requests for r in runs),
+        "errors": sum(r.errors for r in runs),
+        "other_cpu_pct_max": max(
+            (r.other_cpu_pct for r in runs if r.other_cpu_pct is not None), default=None
+        ),
+        "rounds": [asdict(r) for r in runs],
+    }
+
+
+def summarize(rounds: Mapping[str, Mapping[str, Sequence[Run]]]) -> dict[str, Any]:
+    """``{endpoint: {variant: summary}}``; project variants also carry ``bare_rps``,
+    ``instrumented_rps`` and ``ratio``, the names the overhead targets are stated in."""
     summary: dict[str, Any] = {}
-    for endpoint, runs in rounds.items():
-        bare, inst = runs["bare"], runs["instrumented"]
-        ratios = [i.rps / b.rps for b, i in zip(bare, inst, strict=True)]
-        summary[endpoint] = {
-            "bare_rps": statistics.median(r.rps for r in bare),
-            "instrumented_rps": statistics.median(r.rps for r in inst),
-            "ratio": statistics.median(ratios),
-            "ratio_min": min(ratios),
-            "ratio_max": max(ratios),
-            "bare_p50_ms": statistics.median(r.p50_ms for r in bare),
-            "bare_p99_ms": statistics.median(r.p99_ms for r in bare),
-            "instrumented_p50_ms": statistics.median(r.p50_ms for r in inst),
-            "instrumented_p99_ms": statistics.median(r.p99_ms for r in inst),
-            "errors": sum(r.errors for r in bare + inst),
-            "rounds": {
-                "bare": [asdict(r) for r in bare],
-                "instrumented": [asdict(r) for r in inst],
-            },
-        }
+    for endpoint, by_variant in rounds.items():
+        bare = by_variant[BASELINE]
+        summary[endpoint] = {}
+        for name, runs in by_variant.items():
+            entry = summarize_variant(runs, bare)
+            if name.startswith(PROJECT_PREFIX):
+                entry = {
+                    "bare_rps": statistics.median(r.rps for r in bare),
+                    "instrumented_rps": entry["rps"],
+                    **entry,
+                }
+            summary[endpoint][name] = entry
     return summary
 
 
-def print_table(summary: dict[str, Any]) -> None:
-    print(
-        f"{'endpoint':<9} {'bare rps':>9} {'inst rps':>9} {'ratio':>6} {'(min-max)':>12} "
-        f"{'bare p50/p99 ms':>16} {'inst p50/p99 ms':>16} {'errors':>6}"
+def _number(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def print_table(summary: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:
+    """One row per endpoint and variant: req/s, ratio to bare (min-max), p50, p99, worker CPU
+    per request (and against bare), errors."""
+    say(
+        f"{'endpoint':<9} {'variant':<15} {'req/s':>6} {'ratio (min-max)':>17} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'CPU us/req':>10} {'(x bare)':>8} {'errors':>6}"
     )
-    for endpoint, row in summary.items():
-        print(
-            f"{endpoint:<9} {row['bare_rps']:>9.0f} {row['instrumented_rps']:>9.0f} "
-            f"{row['ratio']:>6.2f} {row['ratio_min']:>5.2f}-{row['ratio_max']:<5.2f} "
-            f"{row['bare_p50_ms']:>7.2f}/{row['bare_p99_ms']:<8.2f} "
-            f"{row['instrumented_p50_ms']:>7.2f}/{row['instrumented_p99_ms']:<8.2f} "
-            f"{row['errors']:>6}"
-        )
+    for endpoint, rows in summary.items():
+        for name, row in rows.items():
+            ratio = f"{row['ratio']:.2f} ({row['ratio_min']:.2f}-{row['ratio_max']:.2f})"
+            say(
+                f"{endpoint:<9} {name:<15} {row['rps']:>6.0f} {ratio:>17} "
+                f"{row['p50_ms']:>7.2f} {row['p99_ms']:>7.2f} "
+                f"{_number(row['cpu_us_per_request'], '.0f'):>10} "
+                f"{_number(row['cpu_ratio'], '.2f'):>8} {row['errors']:>6}"
+            )
+
+
+def print_sinks(sinks: Mapping[str, Mapping[str, Any]]) -> None:
+    """Per variant and sink path: requests, bytes and decoded items received."""
+    say("sinks (what each variant exported; warm-ups and seeding included):")
+    for name, paths in sinks.items():
+        for path, count in paths.items():
+            items = ", ".join(f"{k} {v}" for k, v in count["items"].items())
+            say(
+                f"  {name:<15} {path:<16} {count['requests']:>7} requests "
+                f"{count['bytes'] / 1e6:>8.2f} MB  {items}"
+            )
+
+
+def problems(summary: Mapping[str, Any], servers: Iterable[Server]) -> list[str]:
+    """Why the run failed: runs with errors, exporting variants whose sink got no traces."""
+    found = [
+        f"{endpoint} {name}: {row['errors']} errors"
+        for endpoint, rows in summary.items()
+        for name, row in rows.items()
+        if row["errors"]
+    ]
+    found += [
+        f"{s.variant.name}: its {s.variant.exports} sink received no traces"
+        for s in servers
+        if s.sink and not exported(s.variant, s.sink.stats)
+    ]
+    return found
+
+
+def noise_warnings(rounds: Mapping[str, Mapping[str, Sequence[Run]]]) -> list[str]:
+    """Measured runs during which something else kept the server core busy."""
+    return [
+        f"{endpoint} round {n} {name}: {run.other_cpu_pct:.0f}% of the server core went to "
+        "other work (another benchmark or test run?); compare with care"
+        for endpoint, by_variant in rounds.items()
+        for name, runs in by_variant.items()
+        for n, run in enumerate(runs, 1)
+        if run.other_cpu_pct is not None and run.other_cpu_pct > OTHER_CPU_WARNING
+    ]
+
+
+# ------------------------------------------------------------------ main
+def parse_args(argv: Sequence[str] | None, variants: Sequence[Variant]) -> argparse.Namespace:
+    """Command-line options; ``--variants`` and ``--profile`` name ``variants``."""
+    names = [v.name for v in variants]
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="measured rounds (default 3)")
+    parser.add_argument("--seconds", type=int, default=6, help="seconds per run (default 6)")
+    parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds (default 2)")
+    parser.add_argument("--connections", type=int, default=4, help="wrk connections (4)")
+    parser.add_argument("--endpoints", nargs="+", default=list(ENDPOINTS), choices=ENDPOINTS)
+    parser.add_argument(
+        "--variants", nargs="+", choices=names, metavar="VARIANT",
+        help=f"a subset ({BASELINE} is always included): {', '.join(names)}",
+    )  # fmt: skip
+    parser.add_argument(
+        "--profile", action="append", default=[], choices=names, metavar="VARIANT",
+        help="record this variant's worker with py-spy (flame-<variant>.svg and .txt next to "
+        "--output); its own numbers then include py-spy's pauses",
+    )  # fmt: skip
+    parser.add_argument("--output", type=Path, default=RESULTS / "bench.json")
+    args = parser.parse_args(argv)
+    if args.variants is not None:
+        missing = set(args.profile) - {BASELINE, *args.variants}
+        if missing:
+            parser.error(f"--profile {', '.join(sorted(missing))} is not among --variants")
+    return args
+
+
+def start_servers(
+    variants: Iterable[Variant], workdir: Path, server_cpus: str | None, into: dict[str, Server]
+) -> None:
+    """Start each variant's sink (if it exports) and server, one after the other, into
+    ``into`` (filled as they start, so the caller can stop those started if one fails)."""
+    for variant in variants:
+        sink = start_sink() if variant.exports else None
+        server = into[variant.name] = start_server(variant, sink, workdir, server_cpus)
+        say(f"started {variant.name} at {server.url}, log {server.log}")
+
+
+def benchmark(
+    servers: Mapping[str, Server],
+    endpoints: Sequence[str],
+    args: argparse.Namespace,
+    core: str | None,
+) -> dict[str, dict[str, list[Run]]]:
+    """For each endpoint: warm every variant up, then ``args.rounds`` rounds of one run per
+    variant in a fixed order; one progress line per run."""
+    rounds: dict[str, dict[str, list[Run]]] = {}
+    for endpoint in endpoints:
+        rounds[endpoint] = {name: [] for name in servers}
+        for name, server in servers.items():
+            run = measure(server, endpoint, args.warmup, args.connections, core)
+            say(f"{endpoint:<9} warm-up    {name:<15} {progress(run)}")
+        for n in range(1, args.rounds + 1):
+            for name, server in servers.items():
+                run = measure(server, endpoint, args.seconds, args.connections, core)
+                rounds[endpoint][name].append(run)
+                say(f"{endpoint:<9} round {n}/{args.rounds} {name:<15} {progress(run)}")
+    return rounds
+
+
+def progress(run: Run) -> str:
+    """A run on one line."""
+    return (
+        f"{run.rps:>6.0f} req/s  p50 {run.p50_ms:>6.2f} ms  p99 {run.p99_ms:>7.2f} ms  "
+        f"CPU {_number(run.cpu_us_per_request, '>5.0f')} us/req  "
+        f"other {_number(run.other_cpu_pct, '>3.0f')}%  errors {run.errors}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=int, default=8)
-    parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--endpoints", nargs="+", default=list(ENDPOINTS), choices=ENDPOINTS)
-    parser.add_argument("--output", type=Path, default=RESULTS / "bench.json")
-    args = parser.parse_args(argv)
+    """Run the benchmark; 0 when every run was clean and every exporting sink got traces."""
+    production_ratio = production_sampler_ratio()
+    every_variant = build_variants(production_ratio)
+    args = parse_args(argv, every_variant)
     if not shutil.which("wrk"):
-        print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
+        say("wrk is missing: apt-get install -y wrk")
         return 2
+    variants = select_variants(every_variant, args.variants)
     server_cpus, load_cpus = cores()
-    if load_cpus:
+    if load_cpus:  # wrk, the sinks and py-spy inherit this
         os.sched_setaffinity(0, {int(c) for c in load_cpus.split(",")})
-    sink, sink_url = start_sink()
-    ratio = os.environ.get("BENCH_SAMPLER_RATIO")
-    instrumented_env = {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url,
-        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio" if ratio else "parentbased_always_on",
-        **({"OTEL_TRACES_SAMPLER_ARG": ratio} if ratio else {}),
-    }
-    print(
-        json.dumps(
-            {
-                "machine": machine(),
-                "server_cpus": server_cpus,
-                "load_cpus": load_cpus,
-                "sampler_ratio": ratio or "1.0",
-            }
-        )
-    )
-    with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
+    wrk_seconds = len(args.endpoints) * len(variants) * (args.warmup + args.rounds * args.seconds)
+    settings = {
+        "seconds": args.seconds, "warmup_seconds": args.warmup, "rounds": args.rounds,
+        "connections": args.connections, "wrk_threads": 1, "endpoints": args.endpoints,
+        "cpus": {"server": server_cpus, "load": load_cpus},
+        "server": "gunicorn, 1 sync worker, SQLite, DJANGO_DEBUG=false, throttles off, JSON logs",
+        "production_sampler_ratio": production_ratio,
+    }  # fmt: skip
+    settings["busy_percent_before"] = busy = busy_percent()
+    say(json.dumps({"machine": machine(), "settings": settings}))
+    if any(share > BUSY_WARNING for share in busy.values()):
+        say(f"WARNING: the machine is not idle ({busy} % busy): numbers will be skewed")
+    say(f"variants: {', '.join(v.name for v in variants)}; about {wrk_seconds} s of wrk")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    servers: dict[str, Server] = {}
+    profilers: list[Profiler] = []
+    flames: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        workdir = Path(tmp)
         subprocess.run(  # nosec B603
             [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
             cwd=REPO, check=True,
             env={**os.environ, "DJANGO_DEBUG": "true", "DJANGO_STATIC_ROOT": f"{workdir}/static"},
         )  # fmt: skip
-        servers = {
-            "bare": start_server(
-                "bare", {"TELEMETRY_ENABLED": "false"}, Path(workdir), server_cpus
-            ),
-            "instrumented": start_server(
-                "instrumented", instrumented_env, Path(workdir), server_cpus
-            ),
-        }
         try:
-            rounds: dict[str, dict[str, list[Run]]] = {}
-            for endpoint in args.endpoints:
-                rounds[endpoint] = {"bare": [], "instrumented": []}
-                for server in servers.values():  # warm up both
-                    wrk(server, endpoint, 2, args.connections, load_cpus)
-                for _ in range(args.rounds):
-                    for name, server in servers.items():
-                        run = wrk(server, endpoint, args.seconds, args.connections, load_cpus)
-                        rounds[endpoint][name].append(run)
+            start_servers(variants, workdir, server_cpus, into=servers)
+            wait_for_exports(servers.values())
+            for name in args.profile:
+                profilers += start_profilers(servers[name], args.output.parent, workdir)
+            rounds = benchmark(servers, args.endpoints, args, server_cpus)
         finally:
+            flames = stop_profilers(profilers)
             for server in servers.values():
-                server.process.terminate()
-                server.process.wait(timeout=30)
-            sink.shutdown()
+                stop_server(server)
+            for server in servers.values():
+                if server.sink:
+                    server.sink.shutdown()
     summary = summarize(rounds)
+    sinks = {name: server.sink.stats.snapshot() for name, server in servers.items() if server.sink}
     print_table(summary)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(
-        json.dumps(
-            {"machine": machine(), "sampler_ratio": ratio or "1.0", "endpoints": summary}, indent=2
-        )
-    )
-    print(f"results: {args.output}")
-    return 0
+    print_sinks(sinks)
+    status = git("status", "--porcelain")
+    found, warnings = problems(summary, servers.values()), noise_warnings(rounds)
+    document = {
+        "machine": machine(),
+        "command": sys.argv if argv is None else [sys.argv[0], *argv],
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "dirty": None if status is None else bool(status),
+        "settings": settings,
+        "variants": {
+            name: {
+                "env": server.env,
+                "command": server.command,
+                "sink": sinks.get(name),
+                "wrk_requests": server.requests,
+                "profiled": name in args.profile,
+            }
+            for name, server in servers.items()
+        },
+        "endpoints": summary,
+        "profiles": flames,
+        "problems": found,
+        "warnings": warnings,
+    }
+    args.output.write_text(json.dumps(document, indent=2))
+    say(f"results: {args.output}")
+    for warning in warnings:
+        say(f"WARNING: {warning}")
+    for problem in found:
+        say(f"FAILED: {problem}")
+    return 1 if found else 0
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -48,7 +48,9 @@ class ExemplarWriter:
 
     def __init__(self, directory: Path) -> None:
         self._path = directory / f"{FILE_PREFIX}{os.getpid()}.json"
-        self._items: dict[str, StoredExemplar] = {}
+        # Per bucket, the newest exemplar or a function building it: built only when flushed
+        # (at most once a second), not on the request path.
+        self._items: dict[Hashable, Callable[[], StoredExemplar]] = {}
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._dirty = threading.Event()
@@ -57,14 +59,20 @@ class ExemplarWriter:
 
     def record(self, exemplar: StoredExemplar) -> None:
         """Keep ``exemplar`` as its bucket's newest; written within a second."""
+        self.record_lazy(exemplar.key(), lambda: exemplar)
+
+    def record_lazy(self, bucket: Hashable, build: Callable[[], StoredExemplar]) -> None:
+        """Keep what ``build()`` returns as ``bucket``'s newest exemplar (built at flush time)."""
         with self._lock:
-            self._items[exemplar.key()] = exemplar
-        self._dirty.set()
+            self._items[bucket] = build
+        if not self._dirty.is_set():
+            self._dirty.set()
 
     def flush(self) -> None:
         """Write the current exemplars now (atomically: temp file, then rename)."""
         with self._lock:
-            payload = [asdict(item) for item in self._items.values()]
+            builders = list(self._items.values())
+        payload = [asdict(build()) for build in builders]
         with self._flush_lock:
             temporary = self._path.with_suffix(".tmp")
             temporary.write_text(json.dumps(payload))
@@ -112,6 +120,8 @@ _writer_lock = threading.Lock()
 def writer() -> ExemplarWriter | None:
     """This process's writer when metrics are multiprocess (under gunicorn), else ``None``."""
     global _writer, _writer_pid  # noqa: PLW0603  # one writer per process, made lazily
+    if _writer is not None and _writer_pid == os.getpid():
+        return _writer
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not directory:
         return None

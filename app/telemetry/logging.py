@@ -14,6 +14,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -29,6 +30,8 @@ _SECRET_KEYS = re.compile(
 )
 _JWT = re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]{4,}")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]+")
+# One scan that finds where either substitution could apply: most strings need neither.
+_MAYBE_TOKEN = re.compile(r"eyJ|(?i:bearer|basic)\s")
 
 
 def log_format(explicit: str | None = None) -> str:
@@ -76,17 +79,25 @@ def _add_trace_context(
     return event
 
 
+@lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    """Whether a key names a secret (keys repeat, so the answer is remembered)."""
+    return _SECRET_KEYS.search(key) is not None
+
+
 def redact(value: Any) -> Any:
     """Blank secret-looking keys and token-shaped strings, recursively."""
+    if isinstance(value, str):
+        if _MAYBE_TOKEN.search(value) is None:
+            return value
+        return _BEARER.sub(r"\1 " + REDACTED, _JWT.sub(REDACTED, value))
     if isinstance(value, Mapping):
         return {
-            key: REDACTED if isinstance(key, str) and _SECRET_KEYS.search(key) else redact(item)
+            key: REDACTED if isinstance(key, str) and _secret_key(key) else redact(item)
             for key, item in value.items()
         }
     if isinstance(value, list | tuple):
         return [redact(item) for item in value]
-    if isinstance(value, str):
-        return _BEARER.sub(r"\1 " + REDACTED, _JWT.sub(REDACTED, value))
     return value
 
 

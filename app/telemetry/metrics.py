@@ -8,17 +8,17 @@ active trace id as an exemplar to each observation.
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections.abc import Callable
+from functools import partial
+from timeit import default_timer
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.template.response import SimpleTemplateResponse
 from django_prometheus.cache import metrics as cache_metrics
-from django_prometheus.middleware import (
-    Metrics,
-    PrometheusAfterMiddleware,
-    PrometheusBeforeMiddleware,
-)
+from django_prometheus.middleware import Metrics
 from opentelemetry import trace
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.utils import floatToGoString
@@ -115,18 +115,31 @@ class ExemplarHistogram(Histogram):
         self, shared: exemplars.ExemplarWriter, amount: float, exemplar: dict[str, str]
     ) -> None:
         """Hand the exemplar to the master through this worker's file."""
-        bound = next(b for b in self._upper_bounds if amount <= b)
+        index = bisect_left(self._upper_bounds, amount)
+        shared.record_lazy(
+            (self._name, self._labelvalues, index),
+            partial(
+                self._stored_exemplar,
+                index,
+                amount,
+                exemplar["trace_id"],
+                exemplar.get("span_id", ""),
+                time.time(),
+            ),
+        )
+
+    def _stored_exemplar(
+        self, index: int, amount: float, trace_id: str, span_id: str, timestamp: float
+    ) -> exemplars.StoredExemplar:
         labels = dict(zip(self._labelnames, self._labelvalues, strict=True))
-        labels["le"] = floatToGoString(bound)
-        shared.record(
-            exemplars.StoredExemplar(
-                sample=f"{self._name}_bucket",
-                labels=labels,
-                trace_id=exemplar["trace_id"],
-                span_id=exemplar.get("span_id", ""),
-                value=amount,
-                timestamp=time.time(),
-            )
+        labels["le"] = floatToGoString(self._upper_bounds[index])
+        return exemplars.StoredExemplar(
+            sample=f"{self._name}_bucket",
+            labels=labels,
+            trace_id=trace_id,
+            span_id=span_id,
+            value=amount,
+            timestamp=timestamp,
         )
 
 
@@ -141,28 +154,130 @@ class ExemplarMetrics(Metrics):  # type: ignore[misc]  # django-prometheus is un
         return super().register_metric(metric_cls, name, documentation, labelnames, **kw)
 
 
-class MetricsBeforeMiddleware(PrometheusBeforeMiddleware):  # type: ignore[misc]
-    """First of the pair: counts requests and starts the clock."""
+class LabelledChildren:
+    """Remembers each labelled child of one metric: ``labels()`` resolves once per label set.
 
-    metrics_cls = ExemplarMetrics
+    prometheus_client's ``labels()`` validates and looks the child up on every call; a request
+    updates about ten labelled series, so the lookups cost more than the updates.
+    """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        export_cache_counters()  # once per worker, when Django loads its middlewares
+    def __init__(self, metric: Any) -> None:
+        self._metric = metric
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
 
 
-class MetricsAfterMiddleware(PrometheusAfterMiddleware):  # type: ignore[misc]
-    """Last of the pair: observes latency (with exemplars) by view, method and status."""
+_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH"}
+)
+UNNAMED_VIEW = "<unnamed view>"
 
-    metrics_cls = ExemplarMetrics
+
+def method_label(request: HttpRequest) -> str:
+    """django-prometheus' ``method`` label: the method, or ``<invalid method>``."""
+    method = request.method or ""
+    return method if method in _METHODS else "<invalid method>"
 
 
-class InFlightMiddleware:
-    """Counts the requests a worker is serving (the saturation signal of the RED panels)."""
+def view_label(request: HttpRequest) -> str:
+    """django-prometheus' ``view`` label: the URL name, or ``<unnamed view>``."""
+    match = getattr(request, "resolver_match", None)
+    return (match.view_name if match is not None else None) or UNNAMED_VIEW
+
+
+class RequestMetricsMiddleware:
+    """The outermost metrics: requests received, in flight, and latency including middlewares.
+
+    Records django-prometheus' "before middlewares" families (same names and labels) and
+    ``todos_http_requests_in_flight``, in one new-style middleware.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        metrics = ExemplarMetrics.get_instance()
+        self.requests_total = metrics.requests_total
+        self.responses_total = metrics.responses_total
+        self.latency = metrics.requests_latency_before
+        export_cache_counters()  # once per worker, when Django loads its middlewares
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        with requests_in_flight.track_inprogress():
-            return self.get_response(request)
+        started = default_timer()
+        self.requests_total.inc()
+        requests_in_flight.inc()
+        try:
+            response = self.get_response(request)
+        finally:
+            requests_in_flight.dec()
+        self.responses_total.inc()
+        self.latency.observe(default_timer() - started)
+        return response
+
+
+class ViewMetricsMiddleware:
+    """The innermost metrics: django-prometheus' per-request families, with cached children.
+
+    Same names, labels and meanings as ``PrometheusAfterMiddleware`` (method, transport, view,
+    status, body sizes, latency by view with exemplars, exceptions by type and view), so the
+    community django-mixin dashboards and alerts read them unchanged.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        m = ExemplarMetrics.get_instance()
+        self.m = m
+        self.by_method = LabelledChildren(m.requests_by_method)
+        self.by_transport = LabelledChildren(m.requests_by_transport)
+        self.by_view_transport_method = LabelledChildren(m.requests_by_view_transport_method)
+        self.by_templatename = LabelledChildren(m.responses_by_templatename)
+        self.by_status = LabelledChildren(m.responses_by_status)
+        self.by_status_view_method = LabelledChildren(m.responses_by_status_view_method)
+        self.by_charset = LabelledChildren(m.responses_by_charset)
+        self.latency_by_view_method = LabelledChildren(m.requests_latency_by_view_method)
+        self.exceptions_by_type = LabelledChildren(m.exceptions_by_type)
+        self.exceptions_by_view = LabelledChildren(m.exceptions_by_view)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        method = method_label(request)
+        transport = "https" if request.is_secure() else "http"
+        self.by_method(method).inc()
+        self.by_transport(transport).inc()
+        headers = request.headers
+        if headers.get("x-requested-with") == "XMLHttpRequest":
+            self.m.requests_ajax.inc()
+        self.m.requests_body_bytes.observe(int(headers.get("content-length") or 0))
+        started = default_timer()
+        response = self.get_response(request)
+        view = view_label(request)
+        if getattr(request, "resolver_match", None) is not None:
+            self.by_view_transport_method(view, transport, method).inc()
+        status = str(response.status_code)
+        self.by_status(status).inc()
+        self.by_status_view_method(status, view, method).inc()
+        charset = getattr(response, "charset", None)
+        if charset is not None:
+            self.by_charset(str(charset)).inc()
+        if response.streaming:
+            self.m.responses_streaming.inc()
+        else:
+            self.m.responses_body_bytes.observe(len(response.content))
+        elapsed = default_timer() - started
+        self.latency_by_view_method(view, request.method or "").observe(elapsed)
+        return response
+
+    def process_template_response(
+        self, request: HttpRequest, response: SimpleTemplateResponse
+    ) -> SimpleTemplateResponse:
+        """Count template responses by template name (DRF's responses are ``None``)."""
+        self.by_templatename(str(response.template_name)).inc()
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        """Count a view's unhandled exception by type and by view."""
+        self.exceptions_by_type(type(exception).__name__).inc()
+        if getattr(request, "resolver_match", None) is not None:
+            self.exceptions_by_view(view_label(request)).inc()

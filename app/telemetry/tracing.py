@@ -13,11 +13,15 @@ spans dropped are counted.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Sequence
 
 from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+    OTLPSpanExporter as HttpExporter,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -25,6 +29,9 @@ from opentelemetry.semconv.attributes import deployment_attributes, service_attr
 from prometheus_client import Counter
 
 from app.telemetry.identity import service_identity
+from app.telemetry.otlp_encoding import encode_spans
+
+logger = logging.getLogger(__name__)
 
 # The instrumentation scope of every span the project makes.
 INSTRUMENTATION_NAME = "app.telemetry"
@@ -65,11 +72,26 @@ def make_exporter() -> SpanExporter:
         )
 
         return GrpcExporter()
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
-        OTLPSpanExporter as HttpExporter,
-    )
+    return DirectlyEncodedHttpExporter()
 
-    return HttpExporter()
+
+class DirectlyEncodedHttpExporter(HttpExporter):
+    """The OTLP/HTTP exporter (its endpoint, headers, timeout, compression and retry settings),
+    with spans encoded by ``app.telemetry.otlp_encoding`` instead of protobuf objects."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._shutdown:
+            return SpanExportResult.FAILURE
+        try:
+            payload = encode_spans(spans)
+        except Exception:  # an encoding bug must not kill the export thread
+            logger.exception("span batch not encoded")
+            return SpanExportResult.FAILURE
+        if 0 < self._max_request_size < len(payload):  # 0 or less: no limit, as upstream
+            logger.warning("span batch of %d bytes dropped: over the size limit", len(payload))
+            return SpanExportResult.FAILURE
+        result = self._client.export(payload)
+        return SpanExportResult.SUCCESS if result.success else SpanExportResult.FAILURE
 
 
 class CountingExporter(SpanExporter):

@@ -9,7 +9,11 @@ from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory
 from prometheus_client import REGISTRY
 
-from app.telemetry.metrics import InFlightMiddleware, export_cache_counters, requests_in_flight
+from app.telemetry.metrics import (
+    RequestMetricsMiddleware,
+    export_cache_counters,
+    requests_in_flight,
+)
 
 
 def in_flight() -> float:
@@ -25,7 +29,7 @@ def test_a_request_is_in_flight_only_while_it_is_served() -> None:
         seen.append(in_flight())
         return HttpResponse("ok")
 
-    InFlightMiddleware(view)(RequestFactory().get("/api/todos/"))
+    RequestMetricsMiddleware(view)(RequestFactory().get("/api/todos/"))
     assert seen == [before + 1]
     assert in_flight() == before
 
@@ -37,7 +41,7 @@ def test_a_request_that_raises_leaves_flight_too() -> None:
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
-        InFlightMiddleware(failing_view)(RequestFactory().get("/api/todos/"))
+        RequestMetricsMiddleware(failing_view)(RequestFactory().get("/api/todos/"))
     assert in_flight() == before
 
 

@@ -1,0 +1,116 @@
+"""The direct OTLP encoder writes what the official encoder writes, field for field."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as official
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+    set_span_in_context,
+)
+
+from app.telemetry.otlp_encoding import encode_spans, varint
+
+
+def _spans() -> list[ReadableSpan]:
+    """Spans covering every field: kinds, parents (local, remote), attributes of every type,
+    events, links, statuses, trace state, two scopes and two resources."""
+    finished: list[ReadableSpan] = []
+    for resource in (
+        Resource.create({"service.name": "todo-api", "service.instance.id": "a", "process.pid": 7}),
+        Resource({"service.name": "other", "weight": 1.5}, schema_url="https://example/s"),
+    ):
+        provider = TracerProvider(resource=resource)
+        remote = SpanContext(
+            trace_id=0x4BF92F3577B34DA6A3CE929D0E0E4736,
+            span_id=0x00F067AA0BA902B7,
+            is_remote=True,
+            trace_flags=TraceFlags(1),
+            trace_state=TraceState([("vendor", "opaque"), ("other", "x")]),
+        )
+        server = provider.get_tracer("app.telemetry").start_span(
+            "GET /api/todos/{id}/",
+            context=set_span_in_context(NonRecordingSpan(remote)),
+            kind=SpanKind.SERVER,
+            attributes={
+                "http.request.method": "GET",
+                "http.response.status_code": 500,
+                "server.port": 8000,
+                "negative": -3,
+                "big": 2**62,
+                "ratio": 0.25,
+                "flag": True,
+                "off": False,
+                "http.request.header.x-request-id": ("abc", "d\u00e9f"),
+                "ints": (1, 2, 3),
+                "empty.string": "",
+                "unicode": "caf\u00e9 \u2603",
+            },
+            links=[Link(remote, {"link.kind": "follows"})],
+        )
+        server.add_event("exception", {"exception.type": "ValueError", "n": 1})
+        server.set_status(Status(StatusCode.ERROR, "broken"))
+        child = provider.get_tracer("other.scope", "1.2.3", schema_url="https://example/x")
+        query = child.start_span(
+            "SELECT todos_todo",
+            context=set_span_in_context(server),
+            kind=SpanKind.CLIENT,
+            attributes={"db.system.name": "sqlite", "db.query.text": "SELECT 1 WHERE x = %s"},
+        )
+        query.set_status(Status(StatusCode.OK))
+        query.end()
+        internal = child.start_span("work")
+        internal.end()
+        server.end()
+        for span in (query, internal, server):
+            assert isinstance(span, ReadableSpan)
+            finished.append(span)
+    return finished
+
+
+def test_the_direct_encoding_decodes_to_what_the_official_encoder_builds() -> None:
+    spans = _spans()
+
+    ours = ExportTraceServiceRequest.FromString(encode_spans(spans))
+
+    assert ours == official(spans)
+
+
+def test_repeated_attribute_pairs_are_encoded_identically_from_the_cache() -> None:
+    spans = _spans()
+
+    assert encode_spans(spans) == encode_spans(spans)
+    assert ExportTraceServiceRequest.FromString(encode_spans(spans)) == official(spans)
+
+
+def test_an_empty_batch_is_an_empty_request() -> None:
+    assert encode_spans([]) == official([]).SerializeToString() == b""
+
+
+@pytest.mark.parametrize("value", [0, 1, 127, 128, 300, 2**32, 2**63 - 1, -1, -(2**63)])
+def test_varints_match_protobuf(value: int) -> None:
+    message = ExportTraceServiceRequest()
+    span = message.resource_spans.add().scope_spans.add().spans.add()
+    span.attributes.add(key="k").value.int_value = value
+    encoded = message.SerializeToString()
+
+    assert varint(value) in encoded
+    assert (
+        ExportTraceServiceRequest.FromString(encoded)
+        .resource_spans[0]
+        .scope_spans[0]
+        .spans[0]
+        .attributes[0]
+        .value.int_value
+        == value
+    )
