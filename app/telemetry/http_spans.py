@@ -183,16 +183,13 @@ class ServerSpanMiddleware:
         method = request.method or ""
         span = self.tracer.start_span(span_name(method, None), context=parent, kind=SpanKind.SERVER)
         recording = span.is_recording()
-        if recording:
-            span.set_attributes(request_attributes(request))
-            if self.request_headers:
-                span.set_attributes(self._captured(request.headers, request=True))
         setattr(request, _SPAN_KEY, span)
         token = context.attach(trace.set_span_in_context(span, parent))
         try:
             response = self.get_response(request)
         except BaseException as error:  # only what Django itself did not turn into a response
             if recording:
+                span.set_attributes(request_attributes(request))
                 span.set_attribute(error_attributes.ERROR_TYPE, qualified_name(error))
                 span.record_exception(error)
                 span.set_status(Status(StatusCode.ERROR))
@@ -209,7 +206,11 @@ class ServerSpanMiddleware:
         """Name by route, status code, error type on 5xx, user and request id."""
         status = response.status_code
         route = matched_route(request)
-        attributes: dict[str, Any] = {http_attributes.HTTP_RESPONSE_STATUS_CODE: status}
+        # All attributes in one call (one lock, one validation pass): nothing samples on them.
+        attributes = request_attributes(request)
+        attributes[http_attributes.HTTP_RESPONSE_STATUS_CODE] = status
+        if self.request_headers:
+            attributes.update(self._captured(request.headers, request=True))
         if route:
             attributes[http_attributes.HTTP_ROUTE] = route
             span.update_name(span_name(request.method or "", route))
