@@ -886,7 +886,7 @@ def parse_args(argv: Sequence[str] | None, variants: Sequence[Variant]) -> argpa
     parser.add_argument("--endpoints", nargs="+", default=list(ENDPOINTS), choices=ENDPOINTS)
     parser.add_argument(
         "--variants", nargs="+", choices=names, metavar="VARIANT",
-        help=f"a subset ({BASELINE} is always included): {', '.join(names)}",
+        help=f"a subset ({BASELINE} is always included): {', '.join(names)}".replace("%", "%%"),
     )  # fmt: skip
     parser.add_argument(
         "--profile", action="append", default=[], choices=names, metavar="VARIANT",

@@ -356,3 +356,10 @@ def test_runs_that_shared_the_server_core_with_other_work_are_flagged() -> None:
         "list round 2 bare: 40% of the server core went to other work (another benchmark or "
         "test run?); compare with care"
     ]
+
+
+def test_the_help_text_renders() -> None:
+    """Variant names carry ``%``, which argparse would read as a format directive."""
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--help"])
+    assert exit_info.value.code == 0
