@@ -390,6 +390,8 @@ def base_environment(workdir: Path, name: str, port: int) -> dict[str, str]:
         "THROTTLE_ANON_RATE": "off",
         "THROTTLE_USER_RATE": "off",
         "THROTTLE_AUTH_RATE": "off",
+        # The tokens made before the run must outlive it (a full run takes about 6 minutes).
+        "JWT_ACCESS_TOKEN_LIFETIME": "86400",
     }
 
 
