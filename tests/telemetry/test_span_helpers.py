@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from app.telemetry.db_spans import connection_attributes, summarize
@@ -128,9 +130,18 @@ def test_error_types_are_fully_qualified_class_names() -> None:
     assert qualified_name(LocalError()).startswith("tests.telemetry.test_span_helpers.")
 
 
+Queued = tuple[tuple[Any, ...], dict[str, Any]]  # a pipeline's queued command and options
+
+
 def test_pipelines_are_named_by_their_common_command() -> None:
-    sets = [(("SET", "a", 1), {}), (("SET", "b", 2), {})]
-    mixed = [(("MSET", "a", 1), {}), (("EXPIRE", "a", 5), {})]
+    sets: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+        (("SET", "a", 1), {}),
+        (("SET", "b", 2), {}),
+    ]
+    mixed: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+        (("MSET", "a", 1), {}),
+        (("EXPIRE", "a", 5), {}),
+    ]
     assert pipeline_operation(sets, transaction=True) == "MULTI SET"
     assert pipeline_operation(mixed, transaction=True) == "MULTI"
     assert pipeline_operation(mixed, transaction=False) == "PIPELINE"
