@@ -19,6 +19,8 @@ import uuid
 from collections.abc import Sequence
 
 from opentelemetry import trace
+from opentelemetry.exporter.http.transport import _load_http_transport_factory
+from opentelemetry.exporter.http.transport._base import BaseHTTPTransport
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
     OTLPSpanExporter as HttpExporter,
 )
@@ -72,7 +74,28 @@ def make_exporter() -> SpanExporter:
         )
 
         return GrpcExporter()
-    return DirectlyEncodedHttpExporter()
+    return DirectlyEncodedHttpExporter(_transport=urllib3_transport())
+
+
+def _first_env(*names: str) -> str | None:
+    return next((os.environ[name] for name in names if os.environ.get(name)), None)
+
+
+def urllib3_transport() -> BaseHTTPTransport:
+    """The exporter package's urllib3 transport, with the TLS settings of ``OTEL_*``.
+
+    Half the CPU of its default requests transport per POST (381 vs 706 µs measured here),
+    paid by the export thread on the worker's core. Certificates come from the same variables
+    the default transport reads: ``OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE``, ``..._CLIENT_KEY``
+    and ``..._CLIENT_CERTIFICATE``.
+    """
+    verify = _first_env("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE")
+    key = _first_env("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY")
+    cert = _first_env(
+        "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"
+    )
+    factory = _load_http_transport_factory("urllib3")
+    return factory(verify=verify or True, cert=(cert, key) if cert and key else cert)
 
 
 class DirectlyEncodedHttpExporter(HttpExporter):
