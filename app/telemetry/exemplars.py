@@ -46,7 +46,8 @@ def sample_key(sample: str, labels: dict[str, str]) -> str:
 class ExemplarWriter:
     """A worker's exemplars, flushed to its own file by a background thread."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, background: bool = True) -> None:
+        """``background=False``: no writer thread; the caller flushes (tests)."""
         self._path = directory / f"{FILE_PREFIX}{os.getpid()}.json"
         # Per bucket, the newest exemplar or a function building it: built only when flushed
         # (at most once a second), not on the request path.
@@ -55,7 +56,8 @@ class ExemplarWriter:
         self._flush_lock = threading.Lock()
         self._dirty = threading.Event()
         self._thread = threading.Thread(target=self._run, name="exemplar-writer", daemon=True)
-        self._thread.start()
+        if background:
+            self._thread.start()
 
     def record(self, exemplar: StoredExemplar) -> None:
         """Keep ``exemplar`` as its bucket's newest; written within a second."""

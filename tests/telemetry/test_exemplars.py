@@ -35,7 +35,7 @@ def exemplar(trace: str, *, le: str = "0.1", at: float = 1.0) -> StoredExemplar:
 
 
 def test_a_writer_flushes_its_exemplars_to_its_own_file(tmp_path: Path) -> None:
-    writer = ExemplarWriter(tmp_path)
+    writer = ExemplarWriter(tmp_path, background=False)
     writer.record(exemplar("a"))
     writer.flush()
 
@@ -44,7 +44,10 @@ def test_a_writer_flushes_its_exemplars_to_its_own_file(tmp_path: Path) -> None:
 
 
 def test_the_newest_exemplar_of_a_bucket_wins_across_workers(tmp_path: Path) -> None:
-    older, newer = ExemplarWriter(tmp_path), ExemplarWriter(tmp_path)
+    older, newer = (
+        ExemplarWriter(tmp_path, background=False),
+        ExemplarWriter(tmp_path, background=False),
+    )
     newer._path = tmp_path / "exemplars_2.json"
     older._path = tmp_path / "exemplars_1.json"
     older.record(exemplar("a", at=1.0))
@@ -57,7 +60,7 @@ def test_the_newest_exemplar_of_a_bucket_wins_across_workers(tmp_path: Path) -> 
 
 
 def test_a_dead_workers_exemplars_are_forgotten(tmp_path: Path) -> None:
-    writer = ExemplarWriter(tmp_path)
+    writer = ExemplarWriter(tmp_path, background=False)
     writer.record(exemplar("a"))
     writer.flush()
 
@@ -92,7 +95,7 @@ def test_the_master_attaches_exemplars_to_the_matching_bucket(tmp_path: Path) ->
     """A real worker process writes samples; the master's collector adds our exemplars."""
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
     subprocess.run([sys.executable, "-c", WORKER_SNIPPET], env=env, check=True, timeout=30)
-    writer = ExemplarWriter(tmp_path)
+    writer = ExemplarWriter(tmp_path, background=False)
     writer.record(exemplar("d", le="0.1"))
     writer.flush()
     registry = CollectorRegistry()
