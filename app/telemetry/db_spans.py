@@ -92,8 +92,10 @@ def _status_code(error: BaseException) -> str | None:
 class QuerySpans:
     """A Django execute wrapper making one client span per query of one connection."""
 
-    def __init__(self, vendor: str, settings: dict[str, Any]) -> None:
-        self.tracer = trace.get_tracer(INSTRUMENTATION_NAME)
+    def __init__(
+        self, vendor: str, settings: dict[str, Any], tracer: trace.Tracer | None = None
+    ) -> None:
+        self.tracer = tracer or trace.get_tracer(INSTRUMENTATION_NAME)
         self.attributes = connection_attributes(vendor, settings)
 
     def __call__(
