@@ -38,7 +38,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.cache.circuit import CircuitBreaker, breaker_for
 from app.cache.config import RETRY_OPTION
-from app.telemetry.redis_spans import TracedRedisCacheClient, redis_tracing_enabled
+from app.telemetry.redis_spans import TracedRedisCacheClient
+from app.telemetry.tracing import traces
 
 T = TypeVar("T")
 
@@ -59,7 +60,7 @@ class ResilientRedisCache(RedisCache):
         options = dict(params.get("OPTIONS", {}))
         retry_seconds = float(options.pop(RETRY_OPTION, DEFAULT_RETRY_SECONDS))
         super().__init__(server, {**params, "OPTIONS": options})
-        if redis_tracing_enabled():
+        if traces("redis"):
             self._class = TracedRedisCacheClient  # a client span per Redis command
         location = server if isinstance(server, str) else ",".join(server)
         self.circuit: CircuitBreaker = breaker_for(location, retry_seconds=retry_seconds)

@@ -26,8 +26,7 @@ from opentelemetry import trace
 from opentelemetry.semconv.attributes import db_attributes, error_attributes, server_attributes
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from app.telemetry.http_spans import qualified_name
-from app.telemetry.tracing import INSTRUMENTATION_NAME, instrumentation_disabled, tracing_active
+from app.telemetry.tracing import INSTRUMENTATION_NAME, qualified_name, traces
 
 SYSTEM_NAMES = {"postgresql": "postgresql", "sqlite": "sqlite"}
 DEFAULT_PORTS = {"postgresql": 5432}
@@ -133,6 +132,6 @@ def install(connection: Any) -> None:
     spans of that database off, as with the instrumentation packages.
     """
     driver = {"postgresql": "psycopg", "sqlite": "sqlite3"}.get(connection.vendor, "")
-    if not tracing_active() or instrumentation_disabled(driver):
+    if not traces(driver):
         return
     connection.execute_wrappers.append(QuerySpans(connection.vendor, connection.settings_dict))

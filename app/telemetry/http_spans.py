@@ -46,7 +46,7 @@ from opentelemetry.util.http import (
 )
 
 from app.telemetry.routes import matched_route
-from app.telemetry.tracing import INSTRUMENTATION_NAME, instrumentation_disabled, tracing_active
+from app.telemetry.tracing import INSTRUMENTATION_NAME, qualified_name, traces
 
 KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}
@@ -54,7 +54,6 @@ KNOWN_METHODS = frozenset(
 DEFAULT_PORTS = {"http": 80, "https": 443}
 REQUEST_ID_ATTRIBUTE = "http.request.header.x-request-id"  # string[] by the spec
 USER_ID_ATTRIBUTE = "user.id"
-_SPAN_KEY = "_otel_server_span"
 # Query keys whose values the spec says to redact in url.query by default.
 _SENSITIVE_QUERY_KEYS = ("AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature")
 
@@ -65,13 +64,6 @@ def _header_name(header: str) -> str:
 
 def _response_header_name(header: str) -> str:
     return f"http.response.header.{header.lower()}"
-
-
-def qualified_name(error: BaseException) -> str:
-    """``module.Class`` of an exception (builtins by their bare name), for ``error.type``."""
-    cls = type(error)
-    module = cls.__module__
-    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
 
 
 def split_host(host: str) -> tuple[str, int | None]:
@@ -133,34 +125,31 @@ def span_name(method: str, route: str | None) -> str:
     return f"{shown} {route}" if route else shown
 
 
-def server_span(request: HttpRequest) -> Any:
-    """The request's server span (a non-recording one when it is not traced)."""
-    return getattr(request, _SPAN_KEY, trace.INVALID_SPAN)
-
-
-def record_error(error: BaseException) -> None:
-    """Mark the active span failed by ``error`` (an unhandled exception, a dependency outage)."""
-    span = trace.get_current_span()
+def _mark_failed(span: Any, error: BaseException) -> None:
+    """``error.type`` (the exception's class) and an ``exception`` event on a recording span."""
     if span.is_recording():
         span.set_attribute(error_attributes.ERROR_TYPE, qualified_name(error))
         span.record_exception(error)
 
 
-def _on_unhandled_exception(sender: Any, request: HttpRequest | None = None, **_: Any) -> None:
-    """Django's ``got_request_exception``: the exception is the one being handled now."""
+def record_error(error: BaseException) -> None:
+    """Mark the active span failed by ``error`` (an unhandled exception, a dependency outage)."""
+    _mark_failed(trace.get_current_span(), error)
+
+
+def _on_unhandled_exception(sender: Any, **_: Any) -> None:
+    """Django's ``got_request_exception``, sent while the server span is still the active one:
+    the exception is the one being handled now."""
     error = sys.exc_info()[1]
-    if error is not None and request is not None:
-        span = server_span(request)
-        if span.is_recording():
-            span.set_attribute(error_attributes.ERROR_TYPE, qualified_name(error))
-            span.record_exception(error)
+    if error is not None:
+        record_error(error)
 
 
 class ServerSpanMiddleware:
     """Starts, activates and ends the server span around everything inside it."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        if not tracing_active() or instrumentation_disabled("django"):
+        if not traces("django"):
             raise MiddlewareNotUsed("tracing is off")
         self.get_response = get_response
         self.tracer = trace.get_tracer(INSTRUMENTATION_NAME)
@@ -183,15 +172,13 @@ class ServerSpanMiddleware:
         method = request.method or ""
         span = self.tracer.start_span(span_name(method, None), context=parent, kind=SpanKind.SERVER)
         recording = span.is_recording()
-        setattr(request, _SPAN_KEY, span)
         token = context.attach(trace.set_span_in_context(span, parent))
         try:
             response = self.get_response(request)
         except BaseException as error:  # only what Django itself did not turn into a response
             if recording:
                 span.set_attributes(request_attributes(request))
-                span.set_attribute(error_attributes.ERROR_TYPE, qualified_name(error))
-                span.record_exception(error)
+                _mark_failed(span, error)
                 span.set_status(Status(StatusCode.ERROR))
             raise
         else:

@@ -25,8 +25,7 @@ from opentelemetry.semconv.attributes import db_attributes, error_attributes, se
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from redis.exceptions import ResponseError
 
-from app.telemetry.http_spans import qualified_name
-from app.telemetry.tracing import INSTRUMENTATION_NAME, instrumentation_disabled, tracing_active
+from app.telemetry.tracing import INSTRUMENTATION_NAME, qualified_name
 
 DEFAULT_PORT = 6379
 _tracer = trace.get_tracer(INSTRUMENTATION_NAME)
@@ -109,11 +108,6 @@ class TracedRedis(redis.Redis):
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> TracedPipeline:
         pool, callbacks = self.connection_pool, self.response_callbacks
         return TracedPipeline(pool, callbacks, transaction, shard_hint)
-
-
-def redis_tracing_enabled() -> bool:
-    """Tracing is set up and ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` does not name redis."""
-    return tracing_active() and not instrumentation_disabled("redis")
 
 
 class TracedRedisCacheClient(RedisCacheClient):

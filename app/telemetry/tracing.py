@@ -48,22 +48,20 @@ for _reason in ("queue_full", "export_failed"):  # exported at 0, so rates and a
     spans_dropped.labels(_reason)
 
 
+def _first_env(*names: str) -> str | None:
+    """The first of ``names`` set to a non-empty value (signal-specific names go first)."""
+    return next((os.environ[name] for name in names if os.environ.get(name)), None)
+
+
 def otlp_endpoint() -> str | None:
     """The configured OTLP traces endpoint, if any."""
-    return (
-        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-        or None
-    )
+    return _first_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 
 
 def otlp_protocol() -> str:
     """``http/protobuf`` (default) or ``grpc``."""
-    return (
-        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "http/protobuf"
-    ).lower()
+    protocol = _first_env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+    return (protocol or "http/protobuf").lower()
 
 
 def make_exporter() -> SpanExporter:
@@ -75,10 +73,6 @@ def make_exporter() -> SpanExporter:
 
         return GrpcExporter()
     return DirectlyEncodedHttpExporter(_transport=urllib3_transport())
-
-
-def _first_env(*names: str) -> str | None:
-    return next((os.environ[name] for name in names if os.environ.get(name)), None)
 
 
 def urllib3_transport() -> BaseHTTPTransport:
@@ -201,9 +195,18 @@ def process_instance_id() -> str:
 _active = False
 
 
-def tracing_active() -> bool:
-    """True once ``configure_tracing`` set up the SDK in this process."""
-    return _active
+def traces(instrumentation: str) -> bool:
+    """Whether the project's spans of ``instrumentation`` (``django``, ``sqlite3``, ``psycopg``,
+    ``redis``) are on: ``configure_tracing`` set up the SDK in this process and
+    ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` does not name it."""
+    return _active and not instrumentation_disabled(instrumentation)
+
+
+def qualified_name(error: BaseException) -> str:
+    """``module.Class`` of an exception (builtins by their bare name), for ``error.type``."""
+    cls = type(error)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
 
 
 def configure_tracing() -> TracerProvider | None:

@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 
 from app.telemetry.db_spans import connection_attributes, summarize
-from app.telemetry.http_spans import qualified_name, redact_query, span_name, split_host
+from app.telemetry.http_spans import redact_query, span_name, split_host
 from app.telemetry.redis_spans import connection_attributes as redis_attributes
 from app.telemetry.redis_spans import pipeline_operation
+from app.telemetry.tracing import qualified_name
 
 
 @pytest.mark.parametrize(
