@@ -95,6 +95,19 @@ def _get(server: Server, path: str, headers: dict[str, str]) -> Any:
     return http("GET", f"{server.url}{path}", headers=headers)
 
 
+def _logged_list(server: Server, account: Account, *, traceparent: str) -> dict[str, Any]:
+    """GET the todo list with ``traceparent``; assert 200; its one access log line."""
+    request_id = new_request_id()
+    response = _get(
+        server,
+        "/api/todos/",
+        {**account.headers, "traceparent": traceparent, "X-Request-ID": request_id},
+    )
+    assert response.status == 200, response
+    (line,) = access_events(server, request_id)
+    return line
+
+
 def _no_deprecated(span: ReceivedSpan) -> None:
     stale = (DEPRECATED_HTTP | DEPRECATED_DB) & set(span.attributes)
     assert not stale, f"{span.name}: deprecated attributes {sorted(stale)}"
@@ -343,16 +356,7 @@ def test_a_valid_parent_is_continued_with_its_tracestate(
 def test_an_invalid_parent_starts_a_new_trace_and_the_request_succeeds(
     server: Server, otlp: OtlpReceiver, account: Account, header: str
 ) -> None:
-    request_id = new_request_id()
-
-    response = _get(
-        server,
-        "/api/todos/",
-        {**account.headers, "traceparent": header, "X-Request-ID": request_id},
-    )
-
-    assert response.status == 200, response
-    (line,) = access_events(server, request_id)
+    line = _logged_list(server, account, traceparent=header)
     trace_id = str(line["trace_id"])
     span, _ = wait_for_server_span(otlp, trace_id)
     assert span.parent_span_id is None
@@ -365,17 +369,10 @@ def test_an_unsampled_parent_makes_no_spans_but_logs_its_trace_id(
     """Parent-based sampling: the caller said no, so nothing is exported for this trace; the
     ids are still there for the logs. A sampled marker request sent afterwards shows the
     export pipeline was flowing."""
-    caller, request_id = new_traceparent(), new_request_id()
+    caller = new_traceparent()
     unsampled = caller.header[:-2] + "00"
 
-    response = _get(
-        server,
-        "/api/todos/",
-        {**account.headers, "traceparent": unsampled, "X-Request-ID": request_id},
-    )
-
-    assert response.status == 200, response
-    (line,) = access_events(server, request_id)
+    line = _logged_list(server, account, traceparent=unsampled)
     assert line["trace_id"] == caller.trace_id
     for _ in range(2 * WORKERS):  # sampled markers, each exported within 100 ms of its end
         marker = new_traceparent()
