@@ -397,3 +397,55 @@ def test_child_spans_hang_off_the_server_span_only(
         [span.span_id, *(c.span_id for c in children)]
     )
     assert children_of(in_trace, span) == children
+
+
+# ------------------------------------------------------------------ the instrumentation settings
+@pytest.fixture(scope="module")
+def configured_server(
+    tmp_path_factory: pytest.TempPathFactory, otlp: OtlpReceiver
+) -> Iterator[Server]:
+    """The OpenTelemetry instrumentation packages' settings, honoured by our own spans."""
+    overrides = _overrides(
+        otlp,
+        OTEL_PYTHON_DJANGO_EXCLUDED_URLS="^/api/schema/",
+        OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST="X-Client-Version,X-Api-Key",
+        OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS="X-Api-Key",
+        OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE="Content-Type",
+    )
+    with run_server_on_new_database(
+        overrides, directory=tmp_path_factory.mktemp("conventions-settings")
+    ) as running:
+        yield running
+
+
+def test_captured_headers_are_string_arrays_and_sanitized_ones_redacted(
+    configured_server: Server, otlp: OtlpReceiver
+) -> None:
+    caller = new_traceparent()
+    api_key = f"key-{secrets.token_hex(8)}"
+
+    response = _get(
+        configured_server,
+        "/api/todos/",
+        {"traceparent": caller.header, "X-Client-Version": "1.2.3", "X-Api-Key": api_key},
+    )
+
+    assert response.status == 401, response
+    span, _ = wait_for_server_span(otlp, caller.trace_id)
+    assert span.attributes["http.request.header.x-client-version"] == ["1.2.3"]
+    assert span.attributes["http.request.header.x-api-key"] == ["[REDACTED]"]
+    assert span.attributes["http.response.header.content-type"] == ["application/json"]
+    assert api_key not in str(span.attributes)
+
+
+def test_an_excluded_path_makes_no_span(configured_server: Server, otlp: OtlpReceiver) -> None:
+    excluded = new_traceparent()
+
+    response = _get(configured_server, "/api/schema/", {"traceparent": excluded.header})
+
+    assert response.status == 200, response
+    for _ in range(2 * WORKERS):  # traced markers, each exported within 100 ms of its end
+        marker = new_traceparent()
+        assert _get(configured_server, "/healthz/x", {"traceparent": marker.header}).status == 404
+        wait_for_server_span(otlp, marker.trace_id)
+    assert [s for s in otlp.spans if s.trace_id == excluded.trace_id] == []
