@@ -45,8 +45,6 @@ def varint(value: int) -> bytes:
         return _SMALL[value]
     if value < 0:
         value += 1 << 64
-    if value < 0x80:
-        return bytes((value,))
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)
@@ -140,11 +138,8 @@ def _trace_state(context: SpanContext) -> str:
     return ",".join(f"{key}={value}" for key, value in state.items()) if state else ""
 
 
-_START, _END, _FLAGS = _tag(7, _FIXED64), _tag(8, _FIXED64), _tag(16, _FIXED32)
+_START, _END = _tag(7, _FIXED64), _tag(8, _FIXED64)
 _KINDS = [_tag(6, _VARINT) + varint(kind + 1) for kind in range(5)]  # SDK INTERNAL=0 is OTLP 1
-_EMPTY_STATUS = _field(15, b"")
-_LOCAL_PARENT = _FLAGS + _pack_fixed32(_HAS_IS_REMOTE)
-_REMOTE_PARENT = _FLAGS + _pack_fixed32(_HAS_IS_REMOTE | _IS_REMOTE)
 
 
 def encode_span(span: ReadableSpan) -> bytes:
@@ -180,12 +175,7 @@ def encode_span(span: ReadableSpan) -> bytes:
     if span.links:
         parts += [_field(13, _link(link)) for link in span.links]
         parts.append(_uint(14, span.dropped_links))
-    status = span.status
-    if status.status_code.value or status.description:
-        parts.append(_field(15, _status(span)))
-    else:
-        parts.append(_EMPTY_STATUS)
-    parts.append(_REMOTE_PARENT if parent is not None and parent.is_remote else _LOCAL_PARENT)
+    parts += (_field(15, _status(span)), _flags(16, parent))
     return b"".join(parts)
 
 
