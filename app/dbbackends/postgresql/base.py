@@ -1,19 +1,30 @@
 """PostgreSQL with django-prometheus' query metrics and a client span per query.
 
-django-prometheus' backend counts queries, errors and connections under its usual names; the
+django-prometheus' backend counts connections under its usual names; queries are counted by
+``app.dbbackends.cursors`` (the same names and labels, a third of the cost per query); the
 execute wrapper of ``app.telemetry.db_spans`` adds the spans (only inside sampled requests).
 """
 
 from typing import Any
 
+from django.db.backends.postgresql import base as django_base
 from django_prometheus.db.backends.postgresql import base
 
+from app.dbbackends.cursors import metered_cursor_class
 from app.telemetry import db_spans
 
 
 class DatabaseWrapper(base.DatabaseWrapper):  # type: ignore[misc]
-    """django-prometheus' PostgreSQL wrapper, tracing every query it runs."""
+    """django-prometheus' PostgreSQL wrapper, with lean query metrics, tracing every query."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         db_spans.install(self)
+
+    def get_connection_params(self) -> dict[str, Any]:
+        """Django's parameters, with psycopg making metered cursors."""
+        params: dict[str, Any] = django_base.DatabaseWrapper.get_connection_params(self)
+        params["cursor_factory"] = metered_cursor_class(
+            params["cursor_factory"], self.alias, self.vendor
+        )
+        return params
