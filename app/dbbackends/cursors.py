@@ -33,7 +33,7 @@ def metered_cursor_class(cursor_class: type[Any], alias: str, vendor: str) -> ty
             child = errors[name] = metrics.errors_total.labels(alias, vendor, name)
         child.inc()
 
-    class MeteredCursor(cursor_class):  # type: ignore[misc,valid-type]
+    class MeteredCursor(cursor_class):  # type: ignore[misc]
         """The driver's cursor, with django-prometheus' query metrics."""
 
         def execute(self, *args: Any, **kwargs: Any) -> Any:
