@@ -12,9 +12,10 @@ use:
 - ``k8s/components/monitoring/kustomization.yaml``: the component listing all of them;
 - ``k8s/components/dev-dependencies/generated/otel-collector-config.yaml``: a copy of
   ``observability/otel-collector/config.yaml`` for that component's configMapGenerator;
-- ``k8s/loadtest/generated/locustfiles-configmap.yaml``: the ``loadtests`` package and
-  ``observability/slo.yaml`` as one ConfigMap the Locust pods mount, and
-  ``locustfiles-volume-patch.yaml``: the pods' volume mounting each key back at its path.
+- ``k8s/loadtest/generated/locustfiles-configmap.yaml``: the ``loadtests`` package, the SLO
+  model ``observability/slo.py`` and ``observability/slo.yaml`` as one ConfigMap the Locust
+  pods mount, and ``locustfiles-volume-patch.yaml``: the pods' volume mounting each key back
+  at its path.
 
 Run from the repository root (``make k8s``; ``make lint`` runs ``--check``)::
 
@@ -48,6 +49,7 @@ COLLECTOR_CONFIG = PurePosixPath("observability/otel-collector/config.yaml")
 LOADTESTS_DIR = PurePosixPath("loadtests")
 LOADTESTS_EXCLUDED = frozenset({"bench.py", "soak.py"})  # local drivers (wrk, soak), not Locust
 SLO_FILE = PurePosixPath("observability/slo.yaml")
+SLO_MODULE = PurePosixPath("observability/slo.py")  # the SLO model the gate imports
 
 # Targets, relative to the target root. Every file in a generated/ directory is this
 # module's: one it would not write is reported (--check) or removed (write).
@@ -231,13 +233,14 @@ def configmap_key(path: PurePosixPath) -> str:
 
 
 def locust_files(source_root: Path) -> list[PurePosixPath]:
-    """The files the Locust pods need: the ``loadtests`` package (no drivers) and the SLO."""
+    """The files the Locust pods need: the ``loadtests`` package (no drivers), the SLO model
+    and the SLO file."""
     modules = [
         path
         for path in _sources(source_root, LOADTESTS_DIR, "*.py")
         if path.name not in LOADTESTS_EXCLUDED
     ]
-    return [*modules, SLO_FILE]
+    return [*modules, SLO_MODULE, SLO_FILE]
 
 
 def locustfiles_configmap(files: Mapping[PurePosixPath, str]) -> str:
@@ -249,12 +252,12 @@ def locustfiles_configmap(files: Mapping[PurePosixPath, str]) -> str:
         "data": {configmap_key(path): text for path, text in files.items()},
     }
     purpose = (
-        "The Locust scenario (the loadtests package without its drivers bench.py and soak.py)",
-        "and the SLO file, for the load test's master Job and worker Deployment",
+        "The Locust scenario (the loadtests package without its drivers bench.py and soak.py),",
+        "the SLO model and the SLO file, for the load test's master Job and worker Deployment",
         "(k8s/loadtest), which mount each key back at its path (loadtests/locustfile.py,",
-        "observability/slo.yaml, ...) with `items:`.",
+        "observability/slo.py, observability/slo.yaml, ...) with `items:`.",
     )
-    sources = f"{LOADTESTS_DIR}/*.py and {SLO_FILE}"
+    sources = f"{LOADTESTS_DIR}/*.py, {SLO_MODULE} and {SLO_FILE}"
     return header(sources, purpose) + dump(document)
 
 
@@ -276,10 +279,11 @@ def locustfiles_volume_patch(paths: Sequence[PurePosixPath]) -> str:
     purpose = (
         "The `locustfiles` volume of the Locust master Job and worker Deployment: the",
         "ConfigMap of locustfiles-configmap.yaml with each key mounted back at its path, so",
-        "the pods see loadtests/locustfile.py, loadtests/users.py, ..., observability/slo.yaml",
-        "under /mnt/locust. A strategic-merge patch, applied by k8s/loadtest/kustomization.yaml.",
+        "the pods see loadtests/locustfile.py, loadtests/users.py, ..., observability/slo.py",
+        "and observability/slo.yaml under /mnt/locust. A strategic-merge patch, applied by",
+        "k8s/loadtest/kustomization.yaml.",
     )
-    sources = f"{LOADTESTS_DIR}/*.py and {SLO_FILE}"
+    sources = f"{LOADTESTS_DIR}/*.py, {SLO_MODULE} and {SLO_FILE}"
     return header(sources, purpose) + dump(document)
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from loadtests.outcomes import counts_against_availability, is_throttled
-from loadtests.slo import Slo
+from observability.slo import Slo
 
 EXCLUDED_PREFIXES = ("setup: ", "control: ")
 REPORTED_PERCENTILES = (0.5, 0.95, 0.99)

@@ -29,8 +29,8 @@ from locust.runners import WorkerRunner  # noqa: E402
 
 from loadtests import gate, shapes  # noqa: E402
 from loadtests.options import ARGUMENTS, load_options, selected_shape  # noqa: E402
-from loadtests.slo import SloError, load_slo  # noqa: E402
 from loadtests.users import TodoApiUser  # noqa: E402
+from observability.slo import SloError, load_slo  # noqa: E402
 
 __all__ = ["TodoApiUser"]  # Locust runs the user and shape classes it finds in this module
 

@@ -17,17 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from prometheus_client.utils import floatToGoString
 
-from loadtests.slo import Slo, load_slo
+from observability.slo import (
+    AVAILABILITY_METRIC,
+    LATENCY_METRIC,
+    SLO_DASHBOARD_UID,
+    Slo,
+    duration_seconds,
+    error_budget,
+    load_slo,
+)
 
 RULES_FILE = Path(__file__).resolve().parent / "rules" / "slo.yml"
-GRAFANA_URL = "http://localhost:3000"  # the compose stack's Grafana; deployments patch it
-SLO_DASHBOARD_UID = "todo-api-slo"
-RUNBOOK_DIR = "docs/runbooks"  # runbook_url is relative to the repository root
-
-AVAILABILITY_METRIC = "django_http_responses_total_by_status_view_method_total"
-LATENCY_METRIC = "django_http_requests_latency_seconds_by_view_method"
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,7 @@ def sli_windows(slo: Slo) -> list[str]:
     windows = {
         w for alert in BURN_ALERTS for pair in alert.windows for w in (pair.long, pair.short)
     }
-    seconds = {"m": 60, "h": 3600, "d": 86400}
-    return [*sorted(windows, key=lambda w: int(w[:-1]) * seconds[w[-1]]), slo.window]
+    return [*sorted(windows, key=duration_seconds), slo.window]
 
 
 def _selector(slo: Slo, *matchers: str) -> str:
@@ -89,8 +89,8 @@ def error_ratio_expr(slo: Slo, name: str, window: str) -> str:
         bad = f"(sum(rate({AVAILABILITY_METRIC}{server_errors}[{window}])) or vector(0))"
         return f"{bad}\n/\n{total}"
     latency = slo.latency
-    excluded = [f'view!~"{"|".join(latency.excluded_views)}"'] if latency.excluded_views else []
-    le = floatToGoString(latency.threshold_seconds)
+    excluded = latency.exclusions()
+    le = latency.bucket_le()
     counted = _selector(slo, *excluded)
     fast_enough = _selector(slo, *excluded, f'le="{le}"')
     total = f"sum(rate({LATENCY_METRIC}_count{counted}[{window}]))"
@@ -98,18 +98,10 @@ def error_ratio_expr(slo: Slo, name: str, window: str) -> str:
     return f"(\n  {total}\n  -\n  {good}\n)\n/\n{total}"
 
 
-def _objectives(slo: Slo) -> dict[str, float]:
-    return {"availability": slo.availability.objective, "latency": slo.latency.objective}
-
-
-def _budget(objective: float) -> float:
-    return round(1 - objective, 12)
-
-
 def recording_rules(slo: Slo) -> list[dict[str, Any]]:
     """SLI error ratios per window, the objectives, budgets and the budget remaining."""
     rules: list[dict[str, Any]] = []
-    for name, objective in _objectives(slo).items():
+    for name, objective in slo.objectives().items():
         labels = {"slo": name, "service": slo.service}
         for window in sli_windows(slo):
             rules.append(
@@ -122,7 +114,7 @@ def recording_rules(slo: Slo) -> list[dict[str, Any]]:
         rules.append(
             {"record": "slo:objective:ratio", "expr": f"vector({objective})", "labels": labels}
         )
-        budget = _budget(objective)
+        budget = error_budget(objective)
         rules.append(
             {"record": "slo:error_budget:ratio", "expr": f"vector({budget})", "labels": labels}
         )
@@ -162,8 +154,8 @@ def alerting_rules(slo: Slo) -> list[dict[str, Any]]:
         "latency": f"share of requests slower than {slo.latency.threshold_seconds:g} s",
     }
     rules: list[dict[str, Any]] = []
-    for name, objective in _objectives(slo).items():
-        budget = _budget(objective)
+    for name, objective in slo.objectives().items():
+        budget = error_budget(objective)
         for alert in BURN_ALERTS:
             alertname = alert_name(name, alert.suffix)
             conditions = [_burn_condition(slo, name, budget, w) for w in alert.windows]
@@ -180,8 +172,8 @@ def alerting_rules(slo: Slo) -> list[dict[str, Any]]:
                             f"alert's long window, against a budget of {budget:.2%} "
                             f"({objective:.2%} objective over {slo.window}). Fires on {windows}."
                         ),
-                        "runbook_url": f"{RUNBOOK_DIR}/{alertname}.md",
-                        "dashboard_url": f"{GRAFANA_URL}/d/{SLO_DASHBOARD_UID}",
+                        "runbook_url": slo.links.runbook(alertname),
+                        "dashboard_url": slo.links.dashboard(SLO_DASHBOARD_UID),
                     },
                 }
             )

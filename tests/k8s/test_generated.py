@@ -122,7 +122,8 @@ def test_collector_config_equals_the_compose_collector_config() -> None:
 
 
 def _local_imports(module: str) -> set[str]:
-    """The ``loadtests.*`` modules ``module`` imports (``from loadtests import x`` included)."""
+    """The repository's modules (``loadtests.*``, ``observability.*``) that ``module`` imports
+    (``from loadtests import x`` included)."""
     path = REPO / PurePosixPath(*module.split(".")).with_suffix(".py")
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     found: set[str] = set()
@@ -132,11 +133,11 @@ def _local_imports(module: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    package = generate.LOADTESTS_DIR.name
+    packages = (f"{generate.LOADTESTS_DIR.name}.", f"{generate.SLO_MODULE.parts[0]}.")
     return {
         name
         for name in found
-        if name.startswith(f"{package}.")
+        if name.startswith(packages)
         and (REPO / PurePosixPath(*name.split("."))).with_suffix(".py").is_file()
     }
 
@@ -157,6 +158,7 @@ def test_locust_configmap_holds_every_module_the_locustfile_imports_and_the_slo(
     data = manifest["data"]
     modules = _imported_closure("loadtests.locustfile") | {"loadtests.__init__"}
     assert len(modules) > 5, modules  # the walk found the package's modules
+    assert "observability.slo" in modules  # and the SLO model the gate imports
     for module in sorted(modules):
         path = PurePosixPath(*module.split(".")).with_suffix(".py")
         key = generate.configmap_key(path)
@@ -190,7 +192,7 @@ def _copy_sources(destination: Path) -> None:
         for path in (REPO / directory).iterdir():
             if path.is_file():
                 shutil.copy2(path, target / path.name)
-    for file in (generate.COLLECTOR_CONFIG, generate.SLO_FILE):
+    for file in (generate.COLLECTOR_CONFIG, generate.SLO_MODULE, generate.SLO_FILE):
         (destination / file).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / file, destination / file)
 

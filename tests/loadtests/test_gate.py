@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from loadtests.gate import Measured, Thresholds, evaluate, measure, render
-from loadtests.slo import AvailabilityObjective, LatencyObjective, Slo
+from observability.slo import AvailabilityObjective, LatencyObjective, Slo
 
 SLO = Slo(
     service="todo-api",

@@ -15,7 +15,7 @@ from tests.loadtests.helpers import clean_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PURE_MODULES = (
-    "loadtests.slo",
+    "observability.slo",
     "loadtests.schedules",
     "loadtests.mixes",
     "loadtests.options",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -112,3 +113,8 @@ def test_raw_strings_from_the_web_ui_are_parsed_like_the_command_line() -> None:
     assert options.accounts == 4
     with pytest.raises(ValueError, match="LOAD_USERS"):
         load_options(SimpleNamespace(load_users="none"))
+
+
+def test_the_slo_file_option_points_the_gate_at_another_file() -> None:
+    assert load_options(SimpleNamespace(slo_file="/mnt/slo.yaml")).slo_file == Path("/mnt/slo.yaml")
+    assert load_options(SimpleNamespace()).slo_file is None  # the gate reads the default file

@@ -313,11 +313,12 @@ def test_background_traffic_is_gentle_and_headless_in_the_default_profile() -> N
     assert int(spec["environment"]["LOAD_USERS"]) <= 2
 
 
-def test_locust_mounts_the_loadtests_package_and_the_slo_file() -> None:
+def test_locust_mounts_the_loadtests_package_the_slo_model_and_the_slo_file() -> None:
     for name in ("locust-master", "locust-worker", BACKGROUND_TRAFFIC):
         spec = services()[name]
         sources = bind_sources(spec)
         assert "./loadtests" in sources, name
+        assert "./observability/slo.py" in sources, name
         assert "./observability/slo.yaml" in sources, name
         command = spec["command"]
         assert command[:2] == ["-f", "/mnt/locust/loadtests/locustfile.py"], name

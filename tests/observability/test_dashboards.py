@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-from loadtests.slo import AvailabilityObjective, Slo, load_slo
 from observability.grafana.dashboards.src import generate, slo_values
 from observability.grafana.dashboards.src.queries import PanelQuery, panel_queries, substitute
+from observability.slo import AvailabilityObjective, Slo, load_slo
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "observability" / "grafana"
@@ -397,18 +397,9 @@ def test_share_within_the_latency_threshold_counts_what_the_sli_counts() -> None
     (target,) = panel["targets"]
     exclusion = f'view!~"{"|".join(slo.latency.excluded_views)}"'
     assert target["expr"].count(exclusion) == 2  # the bucket and the count
-    assert f'le="{slo_values.le_value(slo)}"' in target["expr"]
+    assert f'le="{slo.latency.bucket_le()}"' in target["expr"]
     for view in slo.latency.excluded_views:
         assert view in panel["description"]
-
-
-@pytest.mark.parametrize(
-    ("window", "text", "adjective"),
-    [("30d", "30 days", "30-day"), ("1h", "1 hour", "1-hour"), ("4w", "4 weeks", "4-week")],
-)
-def test_window_texts(window: str, text: str, adjective: str) -> None:
-    assert slo_values.window_text(window) == text
-    assert slo_values.window_adjective(window) == adjective
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from loadtests.slo import load_slo, parse_slo
 from observability.prometheus import slo_rules
+from observability.slo import load_slo, parse_slo
 from tests.observability.rules import (
     ROOT,
     RULES_DIR,

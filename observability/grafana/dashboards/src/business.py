@@ -5,6 +5,8 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import timeseries
 from grafana_foundation_sdk.models.dashboard import DynamicConfigValue
 
+from observability.slo import BUSINESS_DASHBOARD_UID
+
 from .common import (
     GREEN,
     RED,
@@ -17,7 +19,7 @@ from .common import (
     timeseries_panel,
 )
 
-UID = "todo-api-business"
+UID = BUSINESS_DASHBOARD_UID
 TITLE = "Todo API / Business"
 DESCRIPTION = (
     "Todo activity (created, completed, deleted), writes by model, and whether fault "

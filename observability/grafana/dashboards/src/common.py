@@ -19,7 +19,7 @@ from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.models import common as common_models
 from grafana_foundation_sdk.models import dashboard as dashboard_models
 
-from loadtests.slo import Slo
+from observability.slo import Slo
 
 TAG = "todo-api"
 DEFAULT_JOB = "todo-api"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import timeseries
 
+from observability.slo import DEPENDENCIES_DASHBOARD_UID
+
 from .common import (
     GREEN,
     RED,
@@ -16,7 +18,7 @@ from .common import (
     timeseries_panel,
 )
 
-UID = "todo-api-dependencies"
+UID = DEPENDENCIES_DASHBOARD_UID
 TITLE = "Todo API / Dependencies"
 DESCRIPTION = (
     "Database and cache as the Todo API sees them: throughput, latency, errors, "

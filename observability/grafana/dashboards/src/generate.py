@@ -17,7 +17,7 @@ from pathlib import Path
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from loadtests.slo import Slo, load_slo
+from observability.slo import Slo, load_slo
 
 from . import business, dependencies, overview, runtime, slo
 
@@ -40,7 +40,7 @@ def render(model: Dashboard) -> str:
 
 def rendered(service_slo: Slo | None = None) -> dict[str, str]:
     """Every dashboard's JSON text keyed by file name (`<uid>.json`), built from `service_slo`
-    (default: the SLO file, :func:`loadtests.slo.load_slo`)."""
+    (default: the SLO file, :func:`observability.slo.load_slo`)."""
     service_slo = load_slo() if service_slo is None else service_slo
     files: dict[str, str] = {}
     for build in BUILDERS:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from loadtests.slo import Slo
+from observability.slo import AVAILABILITY_METRIC, LATENCY_METRIC, OVERVIEW_DASHBOARD_UID, Slo
 
 from .common import (
     GREEN,
@@ -23,21 +23,14 @@ from .common import (
     sum_rate,
     timeseries_panel,
 )
-from .slo_values import (
-    allowed_errors_text,
-    latency_exclusions,
-    le_value,
-    percent,
-    resolve,
-    threshold_text,
-)
+from .slo_values import allowed_errors_text, percent, resolve, threshold_text
 
-UID = "todo-api-overview"
+UID = OVERVIEW_DASHBOARD_UID
 TITLE = "Todo API / Service overview"
 
-RESPONSES = "django_http_responses_total_by_status_view_method_total"
-LATENCY = "django_http_requests_latency_seconds_by_view_method_bucket"
-LATENCY_COUNT = "django_http_requests_latency_seconds_by_view_method_count"
+RESPONSES = AVAILABILITY_METRIC
+LATENCY = f"{LATENCY_METRIC}_bucket"
+LATENCY_COUNT = f"{LATENCY_METRIC}_count"
 LATENCY_ALL = "django_http_requests_latency_including_middlewares_seconds_bucket"
 
 
@@ -154,8 +147,8 @@ def _traffic(slo: Slo) -> Row:
 def _within_threshold(slo: Slo) -> str:
     """Share of requests within the latency threshold, as the latency SLI counts them: one
     histogram bucket (`le` = the threshold), without the views the SLI leaves out."""
-    excluded = latency_exclusions(slo)
-    le = f'le="{le_value(slo)}"'
+    excluded = slo.latency.exclusions()
+    le = f'le="{slo.latency.bucket_le()}"'
     return f"{sum_rate(LATENCY, *excluded, le)} / {sum_rate(LATENCY_COUNT, *excluded)}"
 
 

@@ -6,6 +6,8 @@ Process metrics come from the gunicorn master's collector, one series per proces
 
 from __future__ import annotations
 
+from observability.slo import RUNTIME_DASHBOARD_UID
+
 from .common import (
     GREEN,
     ORANGE,
@@ -19,7 +21,7 @@ from .common import (
     timeseries_panel,
 )
 
-UID = "todo-api-runtime"
+UID = RUNTIME_DASHBOARD_UID
 TITLE = "Todo API / Runtime"
 DESCRIPTION = (
     "Gunicorn master and workers: CPU, memory, file descriptors, worker churn and the "

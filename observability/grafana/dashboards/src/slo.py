@@ -11,8 +11,13 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from loadtests.slo import Slo
 from observability.prometheus.slo_rules import BURN_ALERTS, alert_name, sli_windows
+from observability.slo import (
+    SLO_DASHBOARD_UID,
+    Slo,
+    duration_adjective,
+    duration_text,
+)
 
 from .common import (
     GREEN,
@@ -27,9 +32,9 @@ from .common import (
     timeseries_panel,
     value_text,
 )
-from .slo_values import budget, percent, resolve, threshold_text, window_adjective, window_text
+from .slo_values import percent, resolve, threshold_text
 
-UID = "todo-api-slo"
+UID = SLO_DASHBOARD_UID
 TITLE = "Todo API / SLO"
 NAMES = ("availability", "latency")  # the SLOs, as the rules' `slo` label names them
 # The burn-rate alerts' factors (slo_rules.BURN_ALERTS, after the Google SRE workbook: 14.4 and
@@ -41,11 +46,6 @@ BURN_UNIT = "suffix:x"
 # Error budget left: red when overspent, orange below 25%, yellow below 50%.
 BUDGET_STEPS = [(None, RED), (0, ORANGE), (0.25, YELLOW), (0.5, GREEN)]
 SEVERITY_TEXT = {"page": "pages"}  # how a burn alert's severity reads in a description
-
-
-def objectives(slo: Slo) -> dict[str, float]:
-    """Each SLO's objective by name."""
-    return {"availability": slo.availability.objective, "latency": slo.latency.objective}
 
 
 def burn_windows(slo: Slo) -> list[str]:
@@ -87,11 +87,11 @@ def _objectives(slo: Slo) -> Row:
         ("availability", "requests not answered with a 5xx status"),
         ("latency", f"requests answered within {threshold_text(slo)}"),
     ):
-        objective = objectives(slo)[name]
+        objective = slo.objectives()[name]
         panels += [
             stat_panel(
                 f"{name.capitalize()} objective",
-                f"Target share of {what} over a rolling {window_text(slo.window)} "
+                f"Target share of {what} over a rolling {duration_text(slo.window)} "
                 "(observability/slo.yaml). Informational; bad would be it differing from the "
                 "agreed SLO.",
                 "percentunit",
@@ -103,7 +103,7 @@ def _objectives(slo: Slo) -> Row:
             ),
             stat_panel(
                 f"{name.capitalize()} SLI ({slo.window})",
-                f"Share of {what} over the last {window_text(slo.window)}. Bad: red, below the "
+                f"Share of {what} over the last {duration_text(slo.window)}. Bad: red, below the "
                 f"{objective:.1%} objective: the SLO is violated.",
                 "percentunit",
                 [Query(f"1 - {sli_error(slo, name, slo.window)}", f"SLI {slo.window}")],
@@ -115,7 +115,7 @@ def _objectives(slo: Slo) -> Row:
     panels.append(
         stat_panel(
             "Error budget remaining",
-            f"Share of the {window_adjective(slo.window)} error budget not yet spent, per SLO "
+            f"Share of the {duration_adjective(slo.window)} error budget not yet spent, per SLO "
             "(100% = untouched, 0% = exhausted, negative = overspent). Bad: below 25%; below 0 "
             "freeze risky releases.",
             "percentunit",
@@ -139,7 +139,7 @@ def _burn_rates(slo: Slo) -> Row:
         timeseries_panel(
             f"Burn rate by window ({name})",
             f"Error-budget burn rate of the {name} SLO over each alerting window (1x spends the "
-            f"budget in exactly {window_text(slo.window)}). Bad: {burn_alerts_text(name)}.",
+            f"budget in exactly {duration_text(slo.window)}). Bad: {burn_alerts_text(name)}.",
             BURN_UNIT,
             [Query(burn_rate(slo, name, window), window) for window in burn_windows(slo)],
             steps=BURN_STEPS,
@@ -150,7 +150,7 @@ def _burn_rates(slo: Slo) -> Row:
     panels.append(
         timeseries_panel(
             "Error budget remaining over time",
-            f"The {window_adjective(slo.window)} error budget left per SLO, over time. Bad: a "
+            f"The {duration_adjective(slo.window)} error budget left per SLO, over time. Bad: a "
             "steep downward slope (fast burn) or the line crossing 0 (budget exhausted).",
             "percentunit",
             [
@@ -173,11 +173,11 @@ def _short_windows(slo: Slo) -> Row:
             timeseries_panel(
                 f"{name.capitalize()}: bad-event ratio (5m / 1h)",
                 f"Share of {what} over the last 5 minutes and hour, against the dashed budget "
-                f"line ({budget(objectives(slo)[name]):.1%}). Bad: staying above the line spends "
+                f"line ({slo.error_budget(name):.1%}). Bad: staying above the line spends "
                 "budget faster than the SLO allows.",
                 "percentunit",
                 [Query(sli_error(slo, name, window), window) for window in ("5m", "1h")],
-                steps=[(None, GREEN), (budget(objectives(slo)[name]), RED)],
+                steps=[(None, GREEN), (slo.error_budget(name), RED)],
             )
             for name, what in (
                 ("availability", "5xx responses"),
@@ -242,7 +242,7 @@ def build(slo: Slo | None = None) -> Dashboard:
         TITLE,
         f"Availability ({percent(slo.availability.objective)} non-5xx) and latency "
         f"({percent(slo.latency.objective)} within {threshold_text(slo)}) SLOs over "
-        f"{window_text(slo.window)}: SLIs, error budget and multiwindow burn rates, from the "
+        f"{duration_text(slo.window)}: SLIs, error budget and multiwindow burn rates, from the "
         "recorded SLO rules.",
         [_objectives(slo), _burn_rates(slo), _short_windows(slo), _alerts()],
     )
