@@ -10,6 +10,10 @@ use:
 - ``k8s/components/monitoring/generated/dashboard-<uid>.yaml``: one ConfigMap per
   ``observability/grafana/dashboards/*.json`` for the Grafana sidecar (the JSON byte for byte);
 - ``k8s/components/monitoring/kustomization.yaml``: the component listing all of them;
+- ``k8s/overlays/<overlay>/generated/``, for each overlay with a ``monitoring-links.yaml``
+  (the Grafana and runbook base URLs of that deployment): a kustomize Component of JSON
+  patches that rebase every alert's ``dashboard_url`` and ``runbook_url`` from the SLO
+  model's links (observability/slo.py: the compose stack's) onto the overlay's;
 - ``k8s/components/dev-dependencies/generated/otel-collector-config.yaml``: a copy of
   ``observability/otel-collector/config.yaml`` for that component's configMapGenerator;
 - ``k8s/loadtest/generated/locustfiles-configmap.yaml``: the ``loadtests`` package, the SLO
@@ -39,6 +43,8 @@ from typing import Any
 
 import yaml
 
+from observability.slo import Links, SloError, load_slo, parse_links
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 COMMAND = "make k8s"  # i.e. .venv/bin/python -m k8s.generate
 
@@ -63,6 +69,9 @@ LOADTEST_GENERATED = PurePosixPath("k8s/loadtest/generated")
 LOCUSTFILES_TARGET = LOADTEST_GENERATED / "locustfiles-configmap.yaml"
 LOCUSTFILES_PATCH = LOADTEST_GENERATED / "locustfiles-volume-patch.yaml"
 GENERATED_DIRS = (MONITORING_GENERATED, COLLECTOR_GENERATED, LOADTEST_GENERATED)
+OVERLAYS_DIR = PurePosixPath("k8s/overlays")  # each overlay's generated/ is this module's too
+OVERLAY_LINKS = "monitoring-links.yaml"  # an overlay's Grafana and runbook base URLs
+LINK_ANNOTATIONS = ("dashboard_url", "runbook_url")
 
 LOCUSTFILES_CONFIGMAP = "locustfiles"
 LOCUSTFILES_VOLUME = "locustfiles"  # mounted at /mnt/locust (the pods' working directory)
@@ -149,12 +158,7 @@ def _sources(source_root: Path, directory: PurePosixPath, pattern: str) -> list[
 
 def prometheus_rule(name: str, source: PurePosixPath, text: str) -> str:
     """A PrometheusRule holding the groups of the rule file ``source`` (text ``text``)."""
-    try:
-        groups = (yaml.safe_load(text) or {}).get("groups")
-    except yaml.YAMLError as error:
-        raise GenerateError(f"{source} is not YAML: {error}") from error
-    if not isinstance(groups, list) or not groups:
-        raise GenerateError(f"{source} has no rule groups")
+    groups = _groups(source, text)
     document = {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
@@ -287,14 +291,131 @@ def locustfiles_volume_patch(paths: Sequence[PurePosixPath]) -> str:
     return header(sources, purpose) + dump(document)
 
 
+def _groups(source: PurePosixPath, text: str) -> list[Any]:
+    """The rule groups of the rule file ``source`` (text ``text``)."""
+    try:
+        groups = (yaml.safe_load(text) or {}).get("groups")
+    except yaml.YAMLError as error:
+        raise GenerateError(f"{source} is not YAML: {error}") from error
+    if not isinstance(groups, list) or not groups:
+        raise GenerateError(f"{source} has no rule groups")
+    return groups
+
+
+def link_operations(
+    source: PurePosixPath, text: str, written: Links, wanted: Links
+) -> list[dict[str, str]]:
+    """JSON patch operations turning the alerts' links of a PrometheusRule made from the rule
+    file ``source`` from ``written`` (the links the rule files carry) into ``wanted``'s.
+
+    Each ``replace`` follows a ``test`` of the old value, so a patch applied to a rule file it
+    was not made from fails instead of changing the wrong alert.
+    """
+    operations: list[dict[str, str]] = []
+    for group_index, group in enumerate(_groups(source, text)):
+        for rule_index, rule in enumerate(group.get("rules") or []):
+            annotations = rule.get("annotations") or {}
+            for key in LINK_ANNOTATIONS:
+                if key not in annotations:
+                    continue
+                old = str(annotations[key])
+                new = written.rebase(old, wanted)
+                if new == old and written != wanted:
+                    raise GenerateError(
+                        f"{source}: {rule.get('alert')} {key} {old!r} is not under the SLO "
+                        f"model's links ({written.grafana_url}, {written.runbook_url})"
+                    )
+                path = f"/spec/groups/{group_index}/rules/{rule_index}/annotations/{key}"
+                operations.append({"op": "test", "path": path, "value": old})
+                operations.append({"op": "replace", "path": path, "value": new})
+    return operations
+
+
+def overlay_links(source_root: Path) -> dict[str, Links]:
+    """Each overlay's links (``k8s/overlays/<name>/monitoring-links.yaml``), by overlay name."""
+    found: dict[str, Links] = {}
+    for path in sorted((source_root / OVERLAYS_DIR).glob(f"*/{OVERLAY_LINKS}")):
+        relative = OVERLAYS_DIR / path.parent.name / OVERLAY_LINKS
+        try:
+            found[path.parent.name] = parse_links(
+                yaml.safe_load(_read(source_root, relative)), source=Path(str(relative))
+            )
+        except (yaml.YAMLError, SloError) as error:
+            raise GenerateError(f"{relative}: {error}") from error
+    return found
+
+
+def links_patch(rule_name: str, overlay: str, operations: list[dict[str, str]]) -> str:
+    """The JSON patch (as YAML) giving the PrometheusRule ``rule_name`` an overlay's links."""
+    purpose = (
+        f"JSON patch operations giving the PrometheusRule todo-api-{rule_name} the links of",
+        f"the {overlay} overlay ({OVERLAYS_DIR}/{overlay}/{OVERLAY_LINKS}): each alert's",
+        "dashboard_url and runbook_url rebased from the SLO model's (observability/slo.py).",
+    )
+    text = yaml.dump(operations, Dumper=_Dumper, sort_keys=True, width=100)
+    return header(f"{RULES_DIR}/{rule_name}.yml", purpose) + text
+
+
+def links_component(overlay: str, patches: Mapping[str, str]) -> str:
+    """The overlay's Component applying each patch to its PrometheusRule (``patches``: rule
+    file name -> patch file name)."""
+    document = {
+        "apiVersion": "kustomize.config.k8s.io/v1alpha1",
+        "kind": "Component",
+        "patches": [
+            {
+                "path": patch,
+                "target": {
+                    "group": "monitoring.coreos.com",
+                    "version": "v1",
+                    "kind": "PrometheusRule",
+                    "name": f"todo-api-{rule_name}",
+                },
+            }
+            for rule_name, patch in patches.items()
+        ],
+    }
+    purpose = (
+        f"The {overlay} overlay's alert links: listed after ../../components/monitoring in",
+        f"{OVERLAYS_DIR}/{overlay}/kustomization.yaml, it patches that component's",
+        f"PrometheusRules so dashboard_url and runbook_url carry {OVERLAY_LINKS}'s bases.",
+    )
+    sources = f"{RULES_DIR}/*.yml and {OVERLAYS_DIR}/{overlay}/{OVERLAY_LINKS}"
+    return header(sources, purpose) + dump(document)
+
+
+def _overlay_outputs(
+    source_root: Path, rules: Mapping[PurePosixPath, str]
+) -> dict[PurePosixPath, str]:
+    """Every overlay's links Component and patches, for ``rules`` (rule file -> text)."""
+    try:
+        written = load_slo(source_root / SLO_FILE).links
+    except SloError as error:
+        raise GenerateError(str(error)) from error
+    outputs: dict[PurePosixPath, str] = {}
+    for overlay, wanted in overlay_links(source_root).items():
+        generated = OVERLAYS_DIR / overlay / "generated"
+        patches: dict[str, str] = {}
+        for source, text in rules.items():
+            operations = link_operations(source, text, written, wanted)
+            if operations:
+                rule_name = PurePosixPath(source.name).stem
+                patch = f"prometheusrule-{rule_name}-links.yaml"
+                outputs[generated / patch] = links_patch(rule_name, overlay, operations)
+                patches[rule_name] = patch
+        outputs[generated / "kustomization.yaml"] = links_component(overlay, patches)
+    return outputs
+
+
 def render(source_root: Path = REPO_ROOT) -> dict[PurePosixPath, str]:
     """Every generated file's path (relative to the target root) and text, in a stable order."""
     outputs: dict[PurePosixPath, str] = {}
     monitoring: list[str] = []
-    for source in _sources(source_root, RULES_DIR, "*.yml"):
+    rules = {path: _read(source_root, path) for path in _sources(source_root, RULES_DIR, "*.yml")}
+    for source, text in rules.items():
         name = PurePosixPath(source.name).stem
         target = MONITORING_GENERATED / f"prometheusrule-{name}.yaml"
-        outputs[target] = prometheus_rule(name, source, _read(source_root, source))
+        outputs[target] = prometheus_rule(name, source, text)
         monitoring.append(str(target.relative_to(MONITORING_DIR)))
     uids: dict[str, PurePosixPath] = {}
     for source in _sources(source_root, DASHBOARDS_DIR, "*.json"):
@@ -311,13 +432,16 @@ def render(source_root: Path = REPO_ROOT) -> dict[PurePosixPath, str]:
     files = {path: _read(source_root, path) for path in locust_files(source_root)}
     outputs[LOCUSTFILES_TARGET] = locustfiles_configmap(files)
     outputs[LOCUSTFILES_PATCH] = locustfiles_volume_patch(list(files))
+    outputs.update(_overlay_outputs(source_root, rules))
     return outputs
 
 
 def _existing(target_root: Path) -> set[PurePosixPath]:
     """Every file now in a generated/ directory, relative to the target root."""
     found: set[PurePosixPath] = set()
-    for directory in GENERATED_DIRS:
+    overlays = sorted((target_root / OVERLAYS_DIR).glob("*/generated"))
+    overlay_dirs = [OVERLAYS_DIR / path.parent.name / path.name for path in overlays]
+    for directory in (*GENERATED_DIRS, *overlay_dirs):
         root = target_root / directory
         if root.is_dir():
             found.update(

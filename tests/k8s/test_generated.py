@@ -192,7 +192,11 @@ def _copy_sources(destination: Path) -> None:
         for path in (REPO / directory).iterdir():
             if path.is_file():
                 shutil.copy2(path, target / path.name)
-    for file in (generate.COLLECTOR_CONFIG, generate.SLO_MODULE, generate.SLO_FILE):
+    links = [
+        path.relative_to(REPO)
+        for path in sorted((REPO / generate.OVERLAYS_DIR).glob(f"*/{generate.OVERLAY_LINKS}"))
+    ]
+    for file in (generate.COLLECTOR_CONFIG, generate.SLO_MODULE, generate.SLO_FILE, *links):
         (destination / file).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / file, destination / file)
 
@@ -257,6 +261,37 @@ def test_a_new_source_is_missing_and_a_left_over_file_is_extra(copy_root: Path) 
     assert generate.main(root, out=lambda _line: None) == 0  # writes and removes
     assert _check(copy_root) == (0, [])
     assert not (copy_root / generate.COLLECTOR_GENERATED / "old.yaml").exists()
+
+
+PRODUCTION_LINKS = generate.OVERLAYS_DIR / "production" / generate.OVERLAY_LINKS
+PRODUCTION_GENERATED = generate.OVERLAYS_DIR / "production" / "generated"
+
+
+def test_changed_overlay_links_make_check_fail(copy_root: Path) -> None:
+    links = copy_root / PRODUCTION_LINKS
+    links.write_text(
+        links.read_text(encoding="utf-8").replace("grafana.example.com", "grafana.example.org"),
+        encoding="utf-8",
+    )
+    status, lines = _check(copy_root)
+    assert status == 1
+    assert lines == [
+        f"stale: {PRODUCTION_GENERATED}/prometheusrule-alerts-links.yaml (run `make k8s`)",
+        f"stale: {PRODUCTION_GENERATED}/prometheusrule-slo-links.yaml (run `make k8s`)",
+    ]
+
+
+def test_an_alert_link_outside_the_slo_models_links_is_refused(copy_root: Path) -> None:
+    rule_file = copy_root / generate.RULES_DIR / "alerts.yml"
+    rule_file.write_text(
+        rule_file.read_text(encoding="utf-8").replace(
+            "http://localhost:3000/d/todo-api-runtime", "http://grafana.local/d/todo-api-runtime"
+        ),
+        encoding="utf-8",
+    )
+    lines: list[str] = []
+    assert generate.main(["--source-root", str(copy_root), "--check"], out=lines.append) == 2
+    assert "is not under the SLO model's links" in lines[0]
 
 
 def test_check_writes_nothing(copy_root: Path) -> None:

@@ -12,9 +12,12 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+import yaml
 
 from k8s.validate import describe
+from observability.slo import load_slo
 from tests.k8s.render import (
+    K8S,
     OVERLAY_TARGET_NAMES,
     TARGET_NAMES,
     Object,
@@ -242,3 +245,39 @@ def test_service_monitors_scrape_a_named_service_port(name: str) -> None:
             if endpoint.get("port") not in port_names
         ]
     assert not problems, f"{name}:\n" + "\n".join(problems)
+
+
+def _alerts(objects: list[Object]) -> list[Object]:
+    return [
+        rule
+        for prometheus_rule in of_kind(objects, "PrometheusRule")
+        for group in prometheus_rule["spec"]["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
+
+
+def test_production_alerts_link_the_overlays_grafana_and_runbooks_not_localhost() -> None:
+    """The production PrometheusRules carry monitoring-links.yaml's bases on every alert."""
+    links = yaml.safe_load((K8S / "overlays" / "production" / "monitoring-links.yaml").read_text())
+    grafana, runbooks = links["grafana_url"].rstrip("/"), links["runbook_url"].rstrip("/")
+    assert "localhost" not in grafana
+    assert grafana.startswith("https://")
+    assert runbooks.startswith("https://")
+    objects = render("production")
+    alerts = _alerts(objects)
+    assert len(alerts) > 10, "the production overlay renders the alerts"
+    for alert in alerts:
+        annotations = alert["annotations"]
+        assert annotations["dashboard_url"].startswith(f"{grafana}/d/"), alert["alert"]
+        assert annotations["runbook_url"] == f"{runbooks}/{alert['alert']}.md"
+    rules_text = yaml.safe_dump(of_kind(objects, "PrometheusRule"))
+    assert "localhost" not in rules_text
+
+
+def test_dev_with_monitoring_keeps_the_compose_links_of_the_slo_model() -> None:
+    """Without its own monitoring-links.yaml an overlay keeps the SLO model's links."""
+    compose = load_slo().links
+    for alert in _alerts(render("dev+monitoring")):
+        assert alert["annotations"]["runbook_url"] == compose.runbook(alert["alert"])
+        assert alert["annotations"]["dashboard_url"].startswith(compose.dashboard(""))

@@ -76,13 +76,13 @@ def test_every_alert_follows_the_conventions(rule: Rule) -> None:
     assert rule.body["labels"]["severity"] in {"page", "ticket"}
     assert rule.body["labels"]["service"] == load_slo().service
     assert set(rule.body["annotations"]) == ALERT_ANNOTATIONS
-    assert rule.body["annotations"]["runbook_url"] == f"docs/runbooks/{rule.name}.md"
+    assert rule.body["annotations"]["runbook_url"] == load_slo().links.runbook(rule.name)
 
 
 @pytest.mark.parametrize("rule", alerts(), ids=lambda rule: rule.name)
 def test_every_alert_links_a_dashboard_that_exists(rule: Rule) -> None:
     url = rule.body["annotations"]["dashboard_url"]
-    match = re.fullmatch(r"http://localhost:3000/d/([a-z0-9-]+)", url)
+    match = re.fullmatch(re.escape(load_slo().links.dashboard("")) + r"([a-z0-9-]+)", url)
     assert match, url
     uids = {json.loads(path.read_text())["uid"] for path in DASHBOARDS_DIR.glob("*.json")}
     assert match.group(1) in uids, f"{rule.name} links {url}; dashboards: {sorted(uids)}"
