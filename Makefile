@@ -12,7 +12,7 @@ TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
 .PHONY: help install run superuser bench test test-sqlite test-postgres lint lint-observability \
-	lint-k8s rules dashboards k8s format lock clean load soak fuzz
+	lint-k8s generate rules dashboards k8s format lock clean load soak fuzz
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -103,16 +103,16 @@ fuzz: install ## long property-based API fuzzing (FUZZ_EXAMPLES=500, FUZZ_SEED=.
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_SEED=$(FUZZ_SEED) FUZZ_TIMEOUT_S=900 \
 		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest tests/security/test_fuzz.py -rA $(PYTEST_ARGS)
 
-lint: install lint-observability lint-k8s ## ruff, mypy, bandit, and the observability and k8s checks below
+lint: install lint-observability lint-k8s ## ruff, mypy, bandit, generated files fresh, the observability and k8s checks
+	@$(MAKE) --no-print-directory generate CHECK=1
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DJANGO_DEBUG=true $(BIN)/mypy  # the stubs plugin imports the settings
 	$(BIN)/bandit -r app loadtests k8s observability gunicorn.conf.py -q
 
 # promtool/amtool come from Debian's prometheus and prometheus-alertmanager packages.
-lint-observability: install ## generated rules/dashboards up to date; promtool and amtool checks
-	$(BIN)/python -m observability.prometheus.slo_rules --check
-	$(BIN)/python -m observability.grafana.dashboards.src.generate --check
+# (Whether the generated files are fresh: `make generate CHECK=1`, which `make lint` runs.)
+lint-observability: install ## promtool and amtool checks of the rules, tests and configs
 	promtool check config --syntax-only observability/prometheus/prometheus.yml
 	promtool check rules observability/prometheus/rules/*.yml
 	promtool test rules observability/prometheus/tests/*_test.yml
@@ -121,18 +121,31 @@ lint-observability: install ## generated rules/dashboards up to date; promtool a
 		observability/alertmanager/alertmanager.yml > "$$tmp/alertmanager.yml" && \
 		amtool check-config "$$tmp/alertmanager.yml"
 
-# Offline: the generated manifests are current, every overlay renders and validates strictly
-# against Kubernetes $(K8S_VERSION) (custom resources and policies: tests/k8s), hadolint.
+# Offline: every overlay renders and validates strictly against Kubernetes $(K8S_VERSION)
+# (custom resources and policies: tests/k8s), hadolint.
 K8S_VERSION ?= 1.30.0
 K8S_TARGETS ?= k8s/overlays/dev k8s/overlays/production k8s/loadtest
-lint-k8s: install ## k8s manifests generated, rendered and schema-valid; Dockerfile linted
+lint-k8s: install ## k8s manifests rendered and schema-valid; Dockerfile linted
 	$(BIN)/hadolint Dockerfile
-	$(BIN)/python -m k8s.generate --check
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; for target in $(K8S_TARGETS); do \
 		echo "kubectl kustomize $$target | python -m k8s.validate"; \
 		kubectl kustomize "$$target" > "$$tmp/rendered.yaml"; \
 		$(BIN)/python -m k8s.validate --kubernetes-version $(K8S_VERSION) "$$tmp/rendered.yaml"; \
 	done
+
+# `make generate`: every generated file from its single source, in dependency order: the SLO
+# rules (from observability/slo.yaml), the dashboards' JSON (from their code), then the k8s
+# manifests that wrap both. CHECK=1 writes nothing and fails naming every stale file.
+GENERATORS := observability.prometheus.slo_rules observability.grafana.dashboards.src.generate \
+	k8s.generate
+CHECK ?=
+generate: install ## regenerate rules -> dashboards -> k8s manifests (CHECK=1: fail if any is stale)
+	@status=0; for module in $(GENERATORS); do \
+		echo "$(BIN)/python -m $$module $(if $(CHECK),--check)"; \
+		$(BIN)/python -m $$module $(if $(CHECK),--check) || { status=1; [ -n "$(CHECK)" ] || exit 1; }; \
+	done; \
+	if [ $$status -ne 0 ]; then echo "generated files are stale: run \`make generate\`"; fi; \
+	exit $$status
 
 k8s: install ## regenerate the k8s/ files made from observability/ and loadtests/
 	$(BIN)/python -m k8s.generate

@@ -21,7 +21,8 @@ use:
   pods mount, and ``locustfiles-volume-patch.yaml``: the pods' volume mounting each key back
   at its path.
 
-Run from the repository root (``make k8s``; ``make lint`` runs ``--check``)::
+Run from the repository root (``make generate`` runs it after the rules and dashboards, ``make k8s``
+alone; ``make lint`` runs ``--check``)::
 
     .venv/bin/python -m k8s.generate           # write the files
     .venv/bin/python -m k8s.generate --check   # write nothing; exit 1 naming stale files
@@ -46,7 +47,7 @@ import yaml
 from observability.slo import Links, SloError, load_slo, parse_links
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-COMMAND = "make k8s"  # i.e. .venv/bin/python -m k8s.generate
+COMMAND = "make generate"  # rules, dashboards, then this module (`make k8s`: this alone)
 
 # Sources, relative to the source root.
 RULES_DIR = PurePosixPath("observability/prometheus/rules")

@@ -29,7 +29,7 @@ ALERT_ANNOTATIONS = {"summary", "description", "runbook_url", "dashboard_url"}
 
 def test_the_committed_slo_rules_are_what_the_slo_file_generates() -> None:
     committed = (RULES_DIR / "slo.yml").read_text(encoding="utf-8")
-    assert committed == slo_rules.render(load_slo()), "stale: run `make rules`"
+    assert committed == slo_rules.render(load_slo()), "stale: run `make generate`"
     assert slo_rules.main(["--check"]) == 0
 
 
