@@ -107,7 +107,7 @@ def recording_rules(slo: Slo) -> list[dict[str, Any]]:
         for window in sli_windows(slo):
             rules.append(
                 {
-                    "record": f"slo:sli_error:ratio_rate{window}",
+                    "record": sli_error_record(window),
                     "expr": error_ratio_expr(slo, name, window),
                     "labels": labels,
                 }
@@ -122,16 +122,26 @@ def recording_rules(slo: Slo) -> list[dict[str, Any]]:
         rules.append(
             {
                 "record": "slo:error_budget_remaining:ratio",
-                "expr": f"1 - slo:sli_error:ratio_rate{slo.window}{_series(slo, name)} / {budget}",
+                "expr": f"1 - {sli_error_series(slo, name, slo.window)} / {budget}",
                 "labels": labels,
             }
         )
     return rules
 
 
-def _series(slo: Slo, name: str) -> str:
+def series_matchers(slo: Slo, name: str) -> str:
     """The label matchers of SLO ``name``'s recorded series."""
     return f'{{slo="{name}",service="{slo.service}"}}'
+
+
+def sli_error_record(window: str) -> str:
+    """The name of the recorded share of bad events over ``window``."""
+    return f"slo:sli_error:ratio_rate{window}"
+
+
+def sli_error_series(slo: Slo, name: str, window: str) -> str:
+    """The recorded share of bad events of SLO ``name`` over ``window``, as a selector."""
+    return sli_error_record(window) + series_matchers(slo, name)
 
 
 def alert_name(name: str, suffix: str) -> str:
@@ -141,11 +151,8 @@ def alert_name(name: str, suffix: str) -> str:
 
 def _burn_condition(slo: Slo, name: str, budget: float, window: BurnWindow) -> str:
     threshold = f"({window.factor:g} * {budget:g})"
-    series = _series(slo, name)
-    return (
-        f"(\n  slo:sli_error:ratio_rate{window.long}{series} > {threshold}\n  and\n"
-        f"  slo:sli_error:ratio_rate{window.short}{series} > {threshold}\n)"
-    )
+    long, short = (sli_error_series(slo, name, w) for w in (window.long, window.short))
+    return f"(\n  {long} > {threshold}\n  and\n  {short} > {threshold}\n)"
 
 
 def alerting_rules(slo: Slo) -> list[dict[str, Any]]:

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from observability.prometheus.slo_rules import BURN_ALERTS, alert_name, sli_windows
+from observability.prometheus.slo_rules import (
+    BURN_ALERTS,
+    alert_name,
+    series_matchers,
+    sli_error_series,
+    sli_windows,
+)
 from observability.slo import (
     SLO_DASHBOARD_UID,
     Slo,
@@ -53,21 +59,11 @@ def burn_windows(slo: Slo) -> list[str]:
     return sli_windows(slo)[:-1]  # sli_windows ends with the SLO window itself
 
 
-def slo_selector(slo: Slo, name: str) -> str:
-    """Matchers of SLO `name`'s recorded series."""
-    return f'{{slo="{name}", service="{slo.service}"}}'
-
-
-def sli_error(slo: Slo, name: str, window: str) -> str:
-    """The recorded share of bad events of SLO `name` over `window`."""
-    return f"slo:sli_error:ratio_rate{window}{slo_selector(slo, name)}"
-
-
 def burn_rate(slo: Slo, name: str, window: str) -> str:
     """How many times faster than allowed the budget burns over `window` (1 = exactly on budget)."""
     return (
-        f"{sli_error(slo, name, window)} / on (slo, service) "
-        f"slo:error_budget:ratio{slo_selector(slo, name)}"
+        f"{sli_error_series(slo, name, window)} / on (slo, service) "
+        f"slo:error_budget:ratio{series_matchers(slo, name)}"
     )
 
 
@@ -88,6 +84,7 @@ def _objectives(slo: Slo) -> Row:
         ("latency", f"requests answered within {threshold_text(slo)}"),
     ):
         objective = slo.objectives()[name]
+        objective_series = f"slo:objective:ratio{series_matchers(slo, name)}"
         panels += [
             stat_panel(
                 f"{name.capitalize()} objective",
@@ -95,7 +92,7 @@ def _objectives(slo: Slo) -> Row:
                 "(observability/slo.yaml). Informational; bad would be it differing from the "
                 "agreed SLO.",
                 "percentunit",
-                [Query(f"slo:objective:ratio{slo_selector(slo, name)}", "objective", instant=True)],
+                [Query(objective_series, "objective", instant=True)],
                 width=4,
                 decimals=1,
                 graph=False,
@@ -106,7 +103,7 @@ def _objectives(slo: Slo) -> Row:
                 f"Share of {what} over the last {duration_text(slo.window)}. Bad: red, below the "
                 f"{objective:.1%} objective: the SLO is violated.",
                 "percentunit",
-                [Query(f"1 - {sli_error(slo, name, slo.window)}", f"SLI {slo.window}")],
+                [Query(f"1 - {sli_error_series(slo, name, slo.window)}", f"SLI {slo.window}")],
                 width=4,
                 decimals=3,
                 steps=[(None, RED), (objective, GREEN)],
@@ -154,7 +151,7 @@ def _burn_rates(slo: Slo) -> Row:
             "steep downward slope (fast burn) or the line crossing 0 (budget exhausted).",
             "percentunit",
             [
-                Query(f"slo:error_budget_remaining:ratio{slo_selector(slo, name)}", name)
+                Query(f"slo:error_budget_remaining:ratio{series_matchers(slo, name)}", name)
                 for name in NAMES
             ],
             width=24,
@@ -176,7 +173,7 @@ def _short_windows(slo: Slo) -> Row:
                 f"line ({slo.error_budget(name):.1%}). Bad: staying above the line spends "
                 "budget faster than the SLO allows.",
                 "percentunit",
-                [Query(sli_error(slo, name, window), window) for window in ("5m", "1h")],
+                [Query(sli_error_series(slo, name, window), window) for window in ("5m", "1h")],
                 steps=[(None, GREEN), (slo.error_budget(name), RED)],
             )
             for name, what in (
