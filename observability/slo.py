@@ -7,7 +7,7 @@ Kubernetes generator (``k8s/generate.py``) cannot disagree: error budgets, windo
 durations, the SLI metric names and matchers, the dashboard uids, and the Grafana and runbook
 base URLs the alerts link to.
 
-Pure (standard library and PyYAML only): the Locust pods import it beside the ``loadtests``
+Pure (standard library and PyYAML only): the Locust pods load it beside the ``loadtests``
 package (k8s/generate.py packs it into their ConfigMap; docker-compose.yml mounts it).
 """
 
