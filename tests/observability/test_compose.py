@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.services import run_tool
+from tests.support.backing_services import run_tool
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
