@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import socket
+from loadtests.local_server import HOST, free_port
 
-HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that the OS reports free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
+__all__ = ["HOST", "closed_port", "free_port"]
 
 
 def closed_port() -> int:

@@ -3,28 +3,26 @@
 ``run_server`` migrates, collects static files and starts ``gunicorn --config gunicorn.conf.py``
 with production-like settings on a free port of 127.0.0.1; ``run_server_on_new_database`` does
 so on a fresh temporary database (on the suite's PostgreSQL server when the suite runs on
-PostgreSQL, else a SQLite file).
+PostgreSQL, else a SQLite file). The environment, the command and the process handling are
+``loadtests.local_server``'s, the launcher ``make bench`` and ``make soak`` use too.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import secrets
-import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from loadtests import local_server
 from tests.support.databases import temporary_database
 from tests.support.ports import HOST, free_port
 from tests.support.processes import RunningProcess, running_process
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BIN_DIR = Path(sys.executable).parent
+REPO_ROOT = local_server.REPO
+BIN_DIR = local_server.BIN
 MANAGE_TIMEOUT_S = 120.0
 
 
@@ -45,20 +43,12 @@ def server_environment(
 ) -> dict[str, str]:
     """The inherited environment (test throttle rates included) plus production-like settings."""
     return {
-        **os.environ,
-        "DJANGO_DEBUG": "false",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        **local_server.base_environment(
+            port=port, metrics_port=free_port(), static_root=directory / "static", workers=2
+        ),
         "DJANGO_SESSION_COOKIE_SECURE": "false",
         "DJANGO_CSRF_COOKIE_SECURE": "false",
         "DJANGO_SECURE_HSTS_SECONDS": "0",
-        "DJANGO_STATIC_ROOT": str(directory / "static"),
-        "BIND_HOST": HOST,
-        "PORT": str(port),
-        "METRICS_PORT": str(free_port()),
-        "LOG_FORMAT": "json",
-        "WEB_CONCURRENCY": "2",
         "PYTHONUNBUFFERED": "1",
         **overrides,
     }
@@ -66,20 +56,10 @@ def server_environment(
 
 def manage(*args: str, env: Mapping[str, str]) -> None:
     """Run ``python manage.py ARGS`` from the repository root; fail the test on an error."""
-    command = [sys.executable, "manage.py", *args]
-    try:
-        subprocess.run(
-            command,
-            cwd=REPO_ROOT,
-            env=dict(env),
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=MANAGE_TIMEOUT_S,
-        )
-    except subprocess.CalledProcessError as error:
+    result = local_server.manage(*args, env=env, timeout=MANAGE_TIMEOUT_S)
+    if result.returncode:
         pytest.fail(
-            f"{' '.join(args)} exited {error.returncode}\n{error.stdout}\n{error.stderr}",
+            f"{' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}",
             pytrace=False,
         )
 
@@ -102,7 +82,7 @@ def run_server(
     log_path = directory / "gunicorn.log"
     with running_process(
         "gunicorn",
-        [str(BIN_DIR / "gunicorn"), "--config", "gunicorn.conf.py"],
+        local_server.gunicorn_command(),
         cwd=REPO_ROOT,
         env=env,
         log_path=log_path,
