@@ -1,4 +1,4 @@
-"""Helpers for the tests: plain modules, imported by tests and by the fixtures in conftest.py.
+"""Helpers for the tests: plain modules that tests and fixtures share.
 
 A conftest.py holds fixtures and hooks only; what they and the tests share lives here:
 
