@@ -67,7 +67,7 @@ test-sqlite: install ## run the suite on SQLite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-postgres: install ## run the suite on PostgreSQL (TEST_POSTGRES_URL=...)
-	@if $(BIN)/python -m tests.services postgres "$(TEST_POSTGRES_URL)"; then \
+	@if $(BIN)/python -m tests.support.backing_services postgres "$(TEST_POSTGRES_URL)"; then \
 		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS); \
 	elif [ "$${REQUIRE_SERVICES:-0}" = "1" ]; then \
 		echo "FAILED: PostgreSQL at $(TEST_POSTGRES_URL) is unreachable and REQUIRE_SERVICES=1"; exit 1; \

@@ -30,12 +30,9 @@ import gzip
 import json
 import math
 import os
-import platform
 import re
-import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess  # nosec B404
 import sys
@@ -54,14 +51,25 @@ from typing import Any, cast
 
 import yaml
 
+from loadtests import local_server
+from loadtests.local_server import (
+    BIN,
+    HOST,
+    NO_THROTTLES,
+    REPO,
+    NotReadyError,
+    answers_200,
+    free_port,
+    gunicorn_command,
+    log_tail,
+)
+from loadtests.machine import machine
+
 # Bandit findings accepted here (marked inline): subprocess runs fixed argument lists without
 # a shell (B404, B603); urlopen only reaches the local servers at HOST (B310); PASSWORD is the
 # throwaway user of a short-lived local database (B105); token "" means none (B107).
-REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "loadtests" / "results"
 PRODUCTION_OVERLAY = REPO / "k8s" / "overlays" / "production" / "kustomization.yaml"
-BIN = Path(sys.executable).parent
-HOST = "127.0.0.1"
 ENDPOINTS = ("retrieve", "list", "create")
 PASSWORD = "bench-password-long-enough"  # nosec B105
 BASELINE = "bare"
@@ -331,13 +339,6 @@ def exported(variant: Variant, stats: SinkStats) -> int:
 
 
 # ------------------------------------------------------------------ servers
-def free_port() -> int:
-    """A TCP port on HOST that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 def cores() -> tuple[str | None, str | None]:
     """(server cores, load-generator cores) for taskset, or (None, None) on one core."""
     available = sorted(os.sched_getaffinity(0))
@@ -375,21 +376,16 @@ def base_environment(workdir: Path, name: str, port: int) -> dict[str, str]:
         if not key.startswith(DROPPED_PREFIXES) and key not in DROPPED_NAMES
     }
     return {
-        **inherited,
-        "DJANGO_DEBUG": "false",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_ALLOWED_HOSTS": HOST,
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        **local_server.base_environment(
+            port=port,
+            metrics_port=free_port(),
+            static_root=workdir / "static",
+            workers=1,
+            allowed_hosts=HOST,
+            inherited=inherited,
+        ),
         "DATABASE_URL": f"sqlite:///{workdir / name}.sqlite3",
-        "DJANGO_STATIC_ROOT": str(workdir / "static"),
-        "BIND_HOST": HOST,
-        "PORT": str(port),
-        "METRICS_PORT": str(free_port()),
-        "WEB_CONCURRENCY": "1",
-        "LOG_FORMAT": "json",
-        "THROTTLE_ANON_RATE": "off",
-        "THROTTLE_USER_RATE": "off",
-        "THROTTLE_AUTH_RATE": "off",
+        **NO_THROTTLES,
         # The tokens made before the run must outlive it (a full run takes about 6 minutes).
         "JWT_ACCESS_TOKEN_LIFETIME": "86400",  # nosec B105  # seconds, not a secret
     }
@@ -400,19 +396,10 @@ def server_command(variant: Variant, server_cpus: str | None) -> list[str]:
     taskset and opentelemetry-instrument both exec, so the process started is the master.
     ``-c``, not ``--config``: opentelemetry-instrument's own parser would take ``--config`` for
     an ambiguous abbreviation of its ``--config_file``/``--configurator``."""
-    command = [*variant.launcher, str(BIN / "gunicorn"), "-c", "gunicorn.conf.py"]
+    command = [*variant.launcher, *gunicorn_command("-c")]
     if variant.app_module:
         command.append(variant.app_module)
     return ["taskset", "-c", server_cpus, *command] if server_cpus else command
-
-
-def log_tail(path: Path, lines: int = 40) -> str:
-    """The last ``lines`` lines of a server log."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:])
 
 
 def fail(server: Server, problem: str) -> ServerFailed:
@@ -431,17 +418,11 @@ def start_server(
     overrides = {**variant.env, **(sink_env(variant, sink.url) if sink else {})}
     env = {**base_environment(workdir, name, port), **overrides}
     log = workdir / f"{name}.log"
-    migrate = subprocess.run(  # nosec B603
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-        cwd=REPO, env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    migrate = local_server.manage("migrate", "--noinput", "-v0", env=env)
     if migrate.returncode:
         raise ServerFailed(f"{variant.name}: migrate failed\n{migrate.stdout}{migrate.stderr}")
     command = server_command(variant, server_cpus)
-    with log.open("wb") as output:
-        process = subprocess.Popen(  # nosec B603
-            command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
+    process = local_server.start(command, env=env, log_path=log, new_session=False)
     server = Server(variant, f"http://{HOST}:{port}", process, log, sink, overrides, command)
     wait_until_healthy(server)
     worker_pid(process.pid)  # exactly one worker, or fail now
@@ -452,29 +433,20 @@ def start_server(
 def wait_until_healthy(server: Server, timeout: float = STARTUP_SECONDS) -> None:
     """Return once /healthz answers 200; raise with the log's tail if the server exits or
     does not answer within ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise fail(server, f"gunicorn exited with status {server.process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{server.url}/healthz", timeout=1) as response:  # nosec B310
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise fail(server, f"no 200 from /healthz within {timeout:.0f} s")
+    healthz = f"{server.url}/healthz"
+    try:
+        local_server.wait_until_ready(
+            server.process, lambda: answers_200(healthz, timeout=1), timeout=timeout
+        )
+    except NotReadyError as not_ready:
+        if not_ready.returncode is not None:
+            raise fail(server, f"gunicorn exited with status {not_ready.returncode}") from None
+        raise fail(server, f"no 200 from /healthz within {timeout:.0f} s") from None
 
 
 def stop_server(server: Server) -> None:
     """SIGTERM to the master; wait for a graceful exit (workers flush their exporters)."""
-    if server.process.poll() is None:
-        server.process.terminate()
-    try:
-        server.process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+    local_server.stop(server.process, grace_s=30)
 
 
 def call(url: str, body: dict[str, Any] | None = None, token: str = "") -> Any:  # nosec B107
@@ -714,22 +686,6 @@ def stop_profilers(profilers: Iterable[Profiler]) -> list[str]:
 
 
 # ------------------------------------------------------------------ report
-def machine() -> dict[str, Any]:
-    """CPU model, cores, Python and platform of this machine."""
-    model = ""
-    with open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-
-
 def parse_cpu_times(text: str) -> dict[str, tuple[int, int]]:
     """``{cpuN: (busy, total)}`` jiffies from /proc/stat; idle and iowait are not busy."""
     times = {}

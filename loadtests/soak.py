@@ -44,14 +44,13 @@ import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 from psycopg import sql
 
-from loadtests.bench import free_port, machine
+from loadtests import local_server
+from loadtests.local_server import BIN, HOST, NO_THROTTLES, REPO, free_port
+from loadtests.machine import machine
 
 # Bandit findings accepted here (marked inline): subprocess runs fixed argument lists without
 # a shell (B404, B603); urlopen only reaches the local server at HOST (B310).
-REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "loadtests" / "results"
-BIN = Path(sys.executable).parent
-HOST = "127.0.0.1"
 MIB = 1024 * 1024
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/test"
 
@@ -108,35 +107,17 @@ def run_server(database_url: str, workers: int, workdir: Path) -> Iterator[Serve
     """Migrate, then run gunicorn on a free port; SIGTERM it (then SIGKILL) at the end."""
     port, metrics_port = free_port(), free_port()
     env = {
-        **os.environ,
-        "DJANGO_DEBUG": "false",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_ALLOWED_HOSTS": f"{HOST},localhost",
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "DJANGO_STATIC_ROOT": str(workdir / "static"),
+        **local_server.base_environment(
+            port=port, metrics_port=metrics_port, static_root=workdir / "static", workers=workers
+        ),
         "DATABASE_URL": database_url,
-        "BIND_HOST": HOST,
-        "PORT": str(port),
-        "METRICS_PORT": str(metrics_port),
-        "WEB_CONCURRENCY": str(workers),
-        "LOG_FORMAT": "json",
-        "THROTTLE_ANON_RATE": "off",  # every simulated user comes from one IP
-        "THROTTLE_USER_RATE": "off",
-        "THROTTLE_AUTH_RATE": "off",
+        **NO_THROTTLES,
     }
-    subprocess.run(  # nosec B603
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO, env=env, check=True
-    )
+    migrate = local_server.manage("migrate", "--noinput", "-v0", env=env)
+    if migrate.returncode:
+        raise SystemExit(f"migrate failed:\n{migrate.stdout}{migrate.stderr}")
     log_path = workdir / "gunicorn.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603  # nosec B603
-            [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py"],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = local_server.start(local_server.gunicorn_command(), env=env, log_path=log_path)
     server = Server(
         url=f"http://{HOST}:{port}",
         metrics_url=f"http://{HOST}:{metrics_port}/metrics",
@@ -144,20 +125,18 @@ def run_server(database_url: str, workers: int, workdir: Path) -> Iterator[Serve
         log_path=log_path,
     )
     try:
-        deadline = time.monotonic() + 60
-        while len(scrape(server).get("workers", {})) < workers:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"gunicorn did not start:\n{log_path.read_text()[-4000:]}")
-            time.sleep(0.2)
+        try:
+            local_server.wait_until_ready(
+                process,
+                lambda: len(scrape(server).get("workers", {})) >= workers,
+                timeout=60,
+                interval=0.2,
+            )
+        except local_server.NotReadyError:
+            raise SystemExit(f"gunicorn did not start:\n{log_path.read_text()[-4000:]}") from None
         yield server
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        local_server.stop(process, grace_s=30)
 
 
 def scrape(server: Server) -> dict[str, Any]:

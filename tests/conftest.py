@@ -11,10 +11,10 @@ from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from tests.factories import UserFactory
-from tests.telemetry.receivers import BlackHole, OtlpReceiver, SentryReceiver
+from tests.support.api_clients import client_for
+from tests.support.receivers import BlackHole, OtlpReceiver, SentryReceiver
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -58,15 +58,6 @@ def alice(db: None) -> User:
 @pytest.fixture
 def bob(db: None) -> User:
     return UserFactory.create(username="bob")
-
-
-def client_for(user: User | None) -> APIClient:
-    """An API client sending a valid bearer token for ``user`` (none for ``None``)."""
-    client = APIClient()
-    if user is not None:
-        token = RefreshToken.for_user(user).access_token
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
 from app import envconfig
-from tests.services import REDIS_URL, reachable, require
+from tests.support.backing_services import REDIS_URL, reachable, require
 
 
 @pytest.fixture

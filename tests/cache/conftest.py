@@ -1,47 +1,18 @@
-"""Fixtures for the cache tests: a hand-driven clock, a log recorder and a metric reader."""
+"""Fixtures for the cache tests: a hand-driven clock, a log recorder and a metric reader.
+
+The clock and the log recorder themselves live in ``tests.support.doubles``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
 
 from app.cache import circuit as circuit_module
 from app.telemetry.metrics import cache_degraded
-
-
-@dataclass
-class FakeClock:
-    """A monotonic clock the test moves forward by hand."""
-
-    now: float = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """Let ``seconds`` pass."""
-        self.now += seconds
-
-
-@dataclass
-class RecordedLogs:
-    """Stands in for the module's structlog logger: keeps ``(level, event, fields)``."""
-
-    lines: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-
-    def info(self, event: str, **fields: Any) -> None:
-        self.lines.append(("info", event, fields))
-
-    def warning(self, event: str, **fields: Any) -> None:
-        self.lines.append(("warning", event, fields))
-
-    def events(self) -> list[str]:
-        """The event names, in order."""
-        return [event for _, event, _ in self.lines]
+from tests.support.doubles import FakeClock, RecordedLogs
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The resilient Redis backends (app.cache.backends) against a real Redis, cut by a TCP proxy.
 
-``TcpProxy`` (tests/reliability/proxy.py) sits between the cache and the Redis on
+``TcpProxy`` (tests/support/tcp_proxy.py) sits between the cache and the Redis on
 127.0.0.1:6379: ``cut()`` closes connections and refuses new ones, ``hang()`` black-holes them
 (only a timeout notices). A closed port stands in for a Redis that was never there.
 """
@@ -23,9 +23,10 @@ from rest_framework.throttling import ScopedRateThrottle
 from app import envconfig
 from app.cache.backends import ResilientNativeRedisCache, ResilientRedisCache
 from app.cache.config import with_circuit_breaker
-from tests.e2e.conftest import closed_port, poll
-from tests.reliability.proxy import TcpProxy
-from tests.services import REDIS_URL, reachable, require
+from tests.support.backing_services import REDIS_URL, reachable, require
+from tests.support.ports import closed_port
+from tests.support.tcp_proxy import TcpProxy
+from tests.support.waiting import poll
 
 TIMEOUT_S = 0.3  # socket connect and read timeout: what one failing call may cost
 RETRY_S = 5.0

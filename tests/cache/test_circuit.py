@@ -9,7 +9,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.cache.circuit import CircuitBreaker, breaker_for, display_name
-from tests.cache.conftest import FakeClock, RecordedLogs
+from tests.support.doubles import FakeClock, RecordedLogs
 
 RETRY_S = 5.0
 

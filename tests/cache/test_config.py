@@ -9,7 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from app import envconfig
 from app.cache.backends import ResilientRedisCache
 from app.cache.config import with_circuit_breaker
-from tests.e2e.conftest import closed_port
+from tests.support.ports import closed_port
 
 REDIS = "redis://127.0.0.1:6379/0"
 

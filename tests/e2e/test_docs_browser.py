@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Request, sync_playwright
 
-from tests.e2e.conftest import Server
-from tests.services import require
+from tests.support.backing_services import require
+from tests.support.servers import Server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 

@@ -18,9 +18,12 @@ from typing import Any
 import pytest
 from prometheus_client.samples import Sample
 
-from tests.e2e.conftest import HOST, Server, create_account, poll, run_server_on_new_database
-from tests.e2e.prometheus_helpers import Prometheus, run_prometheus, scrape, scrape_config
-from tests.e2e.telemetry_helpers import traced_get
+from tests.support.accounts import create_account
+from tests.support.ports import HOST
+from tests.support.prometheus import Prometheus, run_prometheus, scrape, scrape_config
+from tests.support.servers import Server, run_server_on_new_database
+from tests.support.telemetry import traced_get
+from tests.support.waiting import poll
 
 pytestmark = pytest.mark.e2e
 

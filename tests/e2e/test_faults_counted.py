@@ -6,8 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import Server, create_account, http, run_server_on_new_database
-from tests.e2e.prometheus_helpers import scrape
+from tests.support.accounts import create_account
+from tests.support.http import http
+from tests.support.prometheus import scrape
+from tests.support.servers import Server, run_server_on_new_database
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,9 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import Server, create_account, http
+from tests.support.accounts import create_account
+from tests.support.http import http
+from tests.support.servers import Server
 
 pytestmark = pytest.mark.e2e
 

@@ -23,15 +23,11 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.utils import floatToGoString
 
 from app.telemetry.buckets import LATENCY_BUCKETS, SLO_LATENCY_THRESHOLD_SECONDS
-from tests.e2e.conftest import (
-    Server,
-    create_account,
-    http,
-    run_server,
-    run_server_on_new_database,
-    temporary_database,
-)
-from tests.e2e.prometheus_helpers import scrape, wait_for_workers
+from tests.support.accounts import create_account
+from tests.support.databases import temporary_database
+from tests.support.http import http
+from tests.support.prometheus import scrape, wait_for_workers
+from tests.support.servers import Server, run_server, run_server_on_new_database
 
 pytestmark = pytest.mark.e2e
 

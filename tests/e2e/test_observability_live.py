@@ -35,23 +35,17 @@ from typing import Any
 import pytest
 
 from observability.grafana.dashboards.src.queries import panel_queries, substitute
-from tests.e2e.alerting_helpers import Webhook, run_alertmanager
-from tests.e2e.conftest import (
-    BIN_DIR,
-    HOST,
-    REPO_ROOT,
-    RunningProcess,
-    Server,
-    http,
-    manage,
-    poll,
-    run_server_on_new_database,
-)
-from tests.e2e.prometheus_helpers import Prometheus, run_prometheus, scrape, scrape_config
-from tests.observability.promql import PROMETHEUS_SERIES, is_recorded, metric_names
-from tests.observability.rules import all_rules, recording_rules, rule_files
-from tests.services import REDIS_URL
-from tests.telemetry.receivers import OtlpReceiver
+from tests.support.alerting import Webhook, run_alertmanager
+from tests.support.backing_services import REDIS_URL
+from tests.support.http import http
+from tests.support.ports import HOST
+from tests.support.processes import RunningProcess
+from tests.support.prometheus import Prometheus, run_prometheus, scrape, scrape_config
+from tests.support.promql import PROMETHEUS_SERIES, is_recorded, metric_names
+from tests.support.receivers import OtlpReceiver
+from tests.support.rules import all_rules, recording_rules, rule_files
+from tests.support.servers import BIN_DIR, REPO_ROOT, Server, manage, run_server_on_new_database
+from tests.support.waiting import poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 logger = logging.getLogger(__name__)  # timings, shown with --log-cli-level=INFO

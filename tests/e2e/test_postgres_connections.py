@@ -12,7 +12,10 @@ from urllib.parse import urlsplit
 import pytest
 from django.db import connection
 
-from tests.e2e.conftest import Server, create_account, http, postgres_admin
+from tests.support.accounts import create_account
+from tests.support.databases import postgres_admin
+from tests.support.http import http
+from tests.support.servers import Server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 

@@ -16,8 +16,12 @@ from collections.abc import Iterator
 import jwt
 import pytest
 
-from tests.e2e.conftest import Server, closed_port, create_account, http, run_server, sqlite_url
-from tests.e2e.prometheus_helpers import scrape
+from tests.support.accounts import create_account
+from tests.support.databases import sqlite_url
+from tests.support.http import http
+from tests.support.ports import closed_port
+from tests.support.prometheus import scrape
+from tests.support.servers import Server, run_server
 
 pytestmark = pytest.mark.e2e
 

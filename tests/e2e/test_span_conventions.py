@@ -17,8 +17,12 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from tests.e2e.conftest import Account, Server, create_account, http, run_server_on_new_database
-from tests.e2e.telemetry_helpers import (
+from tests.support.accounts import Account, create_account
+from tests.support.backing_services import REDIS_URL, reachable, require
+from tests.support.http import http
+from tests.support.receivers import OtlpReceiver, ReceivedSpan
+from tests.support.servers import Server, run_server_on_new_database
+from tests.support.telemetry import (
     access_events,
     children_of,
     create_todo,
@@ -26,8 +30,6 @@ from tests.e2e.telemetry_helpers import (
     new_traceparent,
     wait_for_server_span,
 )
-from tests.services import REDIS_URL, reachable, require
-from tests.telemetry.receivers import OtlpReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.e2e
 

@@ -22,15 +22,11 @@ import pytest
 from django.db import connection
 
 from app import __version__
-from tests.e2e.conftest import (
-    Account,
-    Response,
-    Server,
-    create_account,
-    http,
-    run_server_on_new_database,
-)
-from tests.e2e.telemetry_helpers import (
+from tests.support.accounts import Account, create_account
+from tests.support.http import Response, http
+from tests.support.receivers import OtlpReceiver, ReceivedSpan, SentryReceiver
+from tests.support.servers import Server, run_server_on_new_database
+from tests.support.telemetry import (
     TraceParent,
     access_events,
     create_todo,
@@ -43,7 +39,6 @@ from tests.e2e.telemetry_helpers import (
     wait_for_log_events,
     wait_for_server_span,
 )
-from tests.telemetry.receivers import OtlpReceiver, ReceivedSpan, SentryReceiver
 
 pytestmark = pytest.mark.e2e
 

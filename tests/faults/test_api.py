@@ -15,8 +15,8 @@ from app.faults.models import FaultSetting
 from app.telemetry import faults, identity
 from app.telemetry import logging as telemetry_logging
 from app.telemetry.faults import state
-from tests.conftest import client_for
 from tests.factories import UserFactory
+from tests.support.api_clients import client_for
 
 URL = "/api/faults/"
 FAIL_LIST = {"error_rate": 1.0, "routes": ["/api/todos/"]}

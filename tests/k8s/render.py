@@ -6,7 +6,7 @@ references them by relative path: kustomize refuses absolute ones). Renders are 
 the session; callers must not mutate the objects they get.
 
 Without kubectl the tests skip, saying how to get it; with REQUIRE_SERVICES=1 (CI) they fail,
-as for the servers of tests/services.py.
+as for the servers of tests/support/backing_services.py.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from k8s.validate import describe
-from tests.services import services_required
+from tests.support.backing_services import services_required
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "k8s"

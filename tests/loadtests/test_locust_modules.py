@@ -11,7 +11,7 @@ from pathlib import Path
 
 from loadtests.gate import Measured
 from loadtests.schedules import SHAPE_NAMES, build_schedule
-from tests.loadtests.helpers import clean_environment
+from tests.support.locust_environment import clean_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PURE_MODULES = (

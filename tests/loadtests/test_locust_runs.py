@@ -19,17 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import (
-    BIN_DIR,
-    REPO_ROOT,
-    Server,
-    free_port,
-    http,
-    manage,
-    run_server,
-    temporary_database,
-)
-from tests.loadtests.helpers import clean_environment
+from tests.support.databases import temporary_database
+from tests.support.http import http
+from tests.support.locust_environment import clean_environment
+from tests.support.ports import free_port
+from tests.support.servers import BIN_DIR, REPO_ROOT, Server, manage, run_server
 
 pytestmark = pytest.mark.e2e
 

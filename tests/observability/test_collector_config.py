@@ -146,7 +146,3 @@ def test_the_health_check_extension_is_enabled() -> None:
     config = collector_config()
     assert "health_check" in config["service"]["extensions"]
     assert config["extensions"]["health_check"]["endpoint"].endswith(":13133")
-
-
-def test_the_config_file_opens_with_a_header_comment() -> None:
-    assert COLLECTOR_CONFIG.read_text(encoding="utf-8").startswith("# ")

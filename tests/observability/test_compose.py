@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.services import run_tool
+from tests.support.backing_services import run_tool
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -45,19 +45,6 @@ HEALTHCHECK_EXEMPTIONS = {
 }
 # The always-on background client: the only Locust service outside the `load` profile.
 BACKGROUND_TRAFFIC = "traffic"
-
-# Config files of the stack: each must open with a comment saying why it exists.
-CONFIG_FILES = [
-    "docker-compose.yml",
-    ".env.example",
-    "Dockerfile",
-    ".dockerignore",
-    "observability/prometheus/prometheus.yml",
-    "observability/otel-collector/config.yaml",
-    "observability/tempo/tempo.yaml",
-    "observability/loki/loki.yaml",
-    "observability/alloy/config.alloy",
-]
 
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}, ${NAME:+alt};
 # `$${...}` is an escaped dollar (expanded in the container, not by compose).
@@ -456,12 +443,6 @@ def test_every_data_volume_is_named_and_declared() -> None:
             if isinstance(volume, str) and not volume.startswith((".", "/", "~")):
                 used.add(volume.split(":", 1)[0])
     assert used == declared
-
-
-def test_every_config_file_opens_with_a_header_comment() -> None:
-    for relative in CONFIG_FILES:
-        first = (REPO / relative).read_text(encoding="utf-8").lstrip().splitlines()[0]
-        assert first.startswith(("#", "//")), relative
 
 
 # ---------------------------------------------------------------- the image

@@ -295,13 +295,6 @@ def test_dashboard_provider_loads_the_mounted_directory_into_the_todo_api_folder
     assert provider["options"]["path"] == "/var/lib/grafana/dashboards"
 
 
-@pytest.mark.parametrize(
-    "path", [*PROVISIONING.glob("*/*.yaml"), *PROVISIONING.glob("*/*.yml")], ids=str
-)
-def test_provisioning_files_open_with_a_header_comment(path: Path) -> None:
-    assert path.read_text("utf-8").startswith("# ")
-
-
 def test_stale_files_names_changed_and_unexpected_files(tmp_path: Path) -> None:
     generate.write(tmp_path)
     assert generate.stale_files(tmp_path) == []

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from observability.grafana.dashboards.src.queries import panel_queries
-from tests.observability.promql import is_recorded, metric_names
-from tests.observability.rules import ROOT, all_rules, recording_rules
+from tests.support.promql import is_recorded, metric_names
+from tests.support.rules import ROOT, all_rules, recording_rules
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ import yaml
 
 from observability.prometheus import slo_rules
 from observability.slo import load_slo, parse_slo
-from tests.observability.rules import (
+from tests.support.backing_services import run_tool
+from tests.support.rules import (
     ROOT,
     RULES_DIR,
     Rule,
@@ -21,7 +22,6 @@ from tests.observability.rules import (
     rule_files,
     rule_test_files,
 )
-from tests.services import run_tool
 
 DASHBOARDS_DIR = ROOT / "observability" / "grafana" / "dashboards"
 ALERT_ANNOTATIONS = {"summary", "description", "runbook_url", "dashboard_url"}

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.services import run_tool
+from tests.support.backing_services import run_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES_DIR = ROOT / "observability" / "prometheus" / "rules"

@@ -43,14 +43,6 @@ def test_the_latency_threshold_is_the_apps_and_an_exact_bucket_boundary() -> Non
     assert threshold in LATENCY_BUCKETS
 
 
-def test_the_file_opens_with_a_header_saying_why_it_exists_and_who_reads_it() -> None:
-    header = DEFAULT_SLO_FILE.read_text().split("\nservice:")[0]
-
-    assert header.startswith("# ")
-    assert "load" in header
-    assert "Prometheus" in header
-
-
 def test_load_slo_reads_the_file_it_is_given_else_the_default(tmp_path: Path) -> None:
     custom = tmp_path / "slo.yaml"
     custom.write_text(DEFAULT_SLO_FILE.read_text().replace("0.999", "0.99"))

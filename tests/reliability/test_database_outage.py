@@ -31,16 +31,12 @@ import pytest
 from django.db import connection
 
 from app.todos.models import Todo
-from tests.e2e.conftest import (
-    Account,
-    Server,
-    create_account,
-    poll,
-    run_server,
-    temporary_database,
-)
-from tests.reliability.helpers import Load, Outcome, Processes, call, processes, wait_for_workers
-from tests.reliability.proxy import TcpProxy
+from tests.support.accounts import Account, create_account
+from tests.support.databases import temporary_database
+from tests.support.load import Load, Outcome, Processes, call, processes, wait_for_workers
+from tests.support.servers import Server, run_server
+from tests.support.tcp_proxy import TcpProxy
+from tests.support.waiting import poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 

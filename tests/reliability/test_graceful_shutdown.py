@@ -17,9 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.e2e.conftest import create_account, poll, run_server_on_new_database
-from tests.e2e.prometheus_helpers import scrape
-from tests.reliability.helpers import Outcome, call, wait_for_workers
+from tests.support.accounts import create_account
+from tests.support.load import Outcome, call, wait_for_workers
+from tests.support.prometheus import scrape
+from tests.support.servers import run_server_on_new_database
+from tests.support.waiting import poll
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.reliability.proxy import HOST, TcpProxy
+from tests.support.tcp_proxy import HOST, TcpProxy
 
 TIMEOUT_S = 3.0
 

@@ -34,17 +34,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.conftest import (
-    Account,
-    Server,
-    create_account,
-    poll,
-    run_server_on_new_database,
-)
-from tests.e2e.prometheus_helpers import Scrape, scrape
-from tests.reliability.helpers import Load, Outcome, call, percentile, wait_for_workers
-from tests.reliability.proxy import TcpProxy
-from tests.services import REDIS_URL, reachable, require
+from tests.support.accounts import Account, create_account
+from tests.support.backing_services import REDIS_URL, reachable, require
+from tests.support.load import Load, Outcome, call, percentile, wait_for_workers
+from tests.support.prometheus import Scrape, scrape
+from tests.support.servers import Server, run_server_on_new_database
+from tests.support.tcp_proxy import TcpProxy
+from tests.support.waiting import poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 

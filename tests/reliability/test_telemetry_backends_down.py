@@ -22,15 +22,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.e2e.conftest import (
-    Account,
-    Server,
-    create_account,
-    http,
-    poll,
-    run_server_on_new_database,
-)
-from tests.e2e.telemetry_helpers import (
+from tests.support.accounts import Account, create_account
+from tests.support.http import http
+from tests.support.load import Load, Outcome, call, processes
+from tests.support.receivers import BlackHole, OtlpReceiver
+from tests.support.servers import Server, run_server_on_new_database
+from tests.support.telemetry import (
     create_todo,
     log_events,
     non_json_lines,
@@ -39,8 +36,7 @@ from tests.e2e.telemetry_helpers import (
     timed_get,
     wait_for_counter,
 )
-from tests.reliability.helpers import Load, Outcome, call, processes
-from tests.telemetry.receivers import BlackHole, OtlpReceiver
+from tests.support.waiting import poll
 
 pytestmark = pytest.mark.e2e
 

@@ -27,9 +27,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.e2e.conftest import Server, create_account, run_server_on_new_database
-from tests.e2e.prometheus_helpers import scrape
-from tests.reliability.helpers import Load, Outcome, call, wait_for_workers
+from tests.support.accounts import create_account
+from tests.support.load import Load, Outcome, call, wait_for_workers
+from tests.support.prometheus import scrape
+from tests.support.servers import Server, run_server_on_new_database
 
 pytestmark = pytest.mark.e2e
 

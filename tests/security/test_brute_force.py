@@ -38,9 +38,10 @@ from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
 
 from app.accounts.throttling import LoginUsernameThrottle
 from app.accounts.views import TokenObtainPairView
-from tests.e2e.conftest import Response, Server, http, run_server_on_new_database
 from tests.factories import DEFAULT_PASSWORD
-from tests.services import REDIS_URL, reachable, require
+from tests.support.backing_services import REDIS_URL, reachable, require
+from tests.support.http import Response, http
+from tests.support.servers import Server, run_server_on_new_database
 
 TOKEN_URL = "/api/auth/token/"
 REPO_ROOT = Path(__file__).resolve().parents[2]

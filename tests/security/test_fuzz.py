@@ -34,7 +34,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import BIN_DIR, Server, create_account, run_server_on_new_database
+from tests.support.accounts import create_account
+from tests.support.servers import BIN_DIR, Server, run_server_on_new_database
 
 # PostgreSQL pass only: the deployment database, and SQLite serialises the writes (108 s vs 33 s).
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]

@@ -24,7 +24,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.e2e.conftest import Response, Server, http, manage, run_server_on_new_database
+from tests.support.http import Response, http
+from tests.support.servers import Server, manage, run_server_on_new_database
 
 pytestmark = pytest.mark.e2e
 

@@ -20,13 +20,9 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
-from tests.e2e.conftest import (
-    Account,
-    Server,
-    create_account,
-    http,
-    run_server_on_new_database,
-)
+from tests.support.accounts import Account, create_account
+from tests.support.http import http
+from tests.support.servers import Server, run_server_on_new_database
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ from app import envconfig
 from app.cache import circuit as circuit_module
 from app.cache.config import with_circuit_breaker
 from app.telemetry import health
-from tests.e2e.conftest import closed_port
+from tests.support.ports import closed_port
 
 
 def test_healthz_answers_without_touching_the_database(client: Client) -> None:

@@ -26,7 +26,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from tests.telemetry.receivers import (
+from tests.support.receivers import (
     HOST,
     BlackHole,
     OtlpReceiver,

@@ -1,7 +1,7 @@
 """Helpers for the end-to-end telemetry tests: todos, trace context, log lines, metrics.
 
 The server's JSON log lines are read back from ``Server.log_path``; spans and Sentry events
-come from the real wire-format receivers in ``tests.telemetry.receivers``.
+come from the real wire-format receivers in ``tests.support.receivers``.
 """
 
 from __future__ import annotations
@@ -14,9 +14,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tests.e2e.conftest import Account, Response, Server, http, poll
-from tests.e2e.prometheus_helpers import scrape
-from tests.telemetry.receivers import OtlpReceiver, ReceivedSpan
+from tests.support.accounts import Account
+from tests.support.http import Response, http
+from tests.support.prometheus import scrape
+from tests.support.receivers import OtlpReceiver, ReceivedSpan
+from tests.support.servers import Server
+from tests.support.waiting import poll
 
 LOG_DEADLINE_S = 10.0
 SPAN_DEADLINE_S = 15.0

@@ -4,7 +4,8 @@
 parses it with prometheus_client's own parsers; ``Scrape.value`` sums the samples that carry
 the given labels. ``run_prometheus`` starts Debian's ``prometheus`` binary on a free port with a
 temporary config and data directory; without the binary the calling test skips, saying how to
-get it, unless ``REQUIRE_SERVICES=1`` makes that a failure (``tests.services.require``).
+get it, unless ``REQUIRE_SERVICES=1`` makes that a failure
+(``tests.support.backing_services.require``).
 """
 
 from __future__ import annotations
@@ -23,16 +24,12 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families as parse_prometheus_text
 from prometheus_client.samples import Sample
 
-from tests.e2e.conftest import (
-    HOST,
-    RunningProcess,
-    Server,
-    free_port,
-    http,
-    poll,
-    running_process,
-)
-from tests.services import binary
+from tests.support.backing_services import binary
+from tests.support.http import http
+from tests.support.ports import HOST, free_port
+from tests.support.processes import RunningProcess, running_process
+from tests.support.servers import Server
+from tests.support.waiting import poll
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 

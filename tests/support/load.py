@@ -18,9 +18,11 @@ from http.client import HTTPException
 from types import TracebackType
 from typing import Any, Self
 
-from tests.e2e import prometheus_helpers
-from tests.e2e.conftest import Server, http, poll
-from tests.e2e.prometheus_helpers import Scrape, scrape
+from tests.support import prometheus
+from tests.support.http import http
+from tests.support.prometheus import Scrape, scrape
+from tests.support.servers import Server
+from tests.support.waiting import poll
 
 RSS = "process_resident_memory_bytes"
 MIB = 1024 * 1024
@@ -61,7 +63,7 @@ def wait_for_workers(
 ) -> Processes:
     """Poll until the master runs ``count`` workers, none of them ``without``."""
     return processes_of(
-        prometheus_helpers.wait_for_workers(server, count, without=without, timeout=timeout)
+        prometheus.wait_for_workers(server, count, without=without, timeout=timeout)
     )
 
 
@@ -92,7 +94,7 @@ def call(
     headers: Mapping[str, str] | None = None,
     timeout: float = 15.0,
 ) -> Outcome:
-    """Send one request with ``tests.e2e.conftest.http``; never raise, time it."""
+    """Send one request with ``tests.support.http.http``; never raise, time it."""
     started = time.monotonic()
     try:
         response = http(method, url, json_body=json_body, headers=headers, timeout=timeout)

@@ -2,7 +2,7 @@
 
 Without a server a test skips, saying how to get one; with REQUIRE_SERVICES=1 (set by CI) a
 missing server fails the test instead. Also a command for the Makefile:
-``python -m tests.services postgres URL`` exits 0 when the server answers.
+``python -m tests.support.backing_services postgres URL`` exits 0 when the server answers.
 """
 
 from __future__ import annotations

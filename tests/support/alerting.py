@@ -15,9 +15,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import HOST, RunningProcess, free_port, running_process
-from tests.observability.rules import alertmanager_config
-from tests.services import binary
+from tests.support.backing_services import binary
+from tests.support.ports import HOST, free_port
+from tests.support.processes import RunningProcess, running_process
+from tests.support.rules import alertmanager_config
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,189 @@
+"""Run the service under a local gunicorn with the project's ``gunicorn.conf.py``.
+
+One launcher for everything that starts a real server on this machine: ``make bench``
+(``loadtests/bench.py``), ``make soak`` (``loadtests/soak.py``) and the system tests (through
+``tests/support/servers.py``). Each caller adds its own settings over ``base_environment`` and
+formats its own failures; this module only knows how to:
+
+- pick a free port on 127.0.0.1 (``free_port``);
+- build the production-like environment every local server shares (``base_environment``);
+- run ``manage.py`` (``manage``), start a command with its output in a log file (``start``),
+  wait until it is ready (``wait_until_ready``, raising ``NotReadyError``) and stop it (``stop``);
+- show the end of a log (``log_tail``).
+
+Bandit findings accepted here (marked inline): subprocess runs fixed argument lists without a
+shell (B404, B603); urlopen only reaches the local server (B310).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess  # nosec B404
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+HOST = "127.0.0.1"
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+# Every simulated user of a load run comes from one IP: the throttles would reject them.
+NO_THROTTLES = {
+    "THROTTLE_ANON_RATE": "off",
+    "THROTTLE_USER_RATE": "off",
+    "THROTTLE_AUTH_RATE": "off",
+}
+
+# No proxies: readiness checks go straight to 127.0.0.1 even when *_proxy variables are set.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that the OS reports free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def gunicorn_command(config_flag: str = "--config") -> list[str]:
+    """gunicorn from this virtualenv with the project's ``gunicorn.conf.py``."""
+    return [str(BIN / "gunicorn"), config_flag, "gunicorn.conf.py"]
+
+
+def base_environment(
+    *,
+    port: int,
+    metrics_port: int,
+    static_root: Path,
+    workers: int,
+    allowed_hosts: str = f"{HOST},localhost",
+    inherited: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """``inherited`` (default: this process's environment) plus production-like settings
+    (debug off, a fresh secret key, JSON logs) for a gunicorn on ``HOST:port``."""
+    return {
+        **(os.environ if inherited is None else inherited),
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": allowed_hosts,
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_STATIC_ROOT": str(static_root),
+        "BIND_HOST": HOST,
+        "PORT": str(port),
+        "METRICS_PORT": str(metrics_port),
+        "WEB_CONCURRENCY": str(workers),
+        "LOG_FORMAT": "json",
+    }
+
+
+def manage(
+    *args: str, env: Mapping[str, str], timeout: float | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python manage.py ARGS`` from the repository root, output captured, not checked."""
+    return subprocess.run(  # noqa: S603  # nosec B603
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+
+
+def start(
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str] | None,
+    log_path: Path,
+    cwd: Path = REPO,
+    new_session: bool = True,
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` with stdout and stderr to ``log_path``; in a new session unless
+    ``new_session`` is false (then a terminal's Ctrl-C reaches it too)."""
+    with log_path.open("wb") as log:
+        return subprocess.Popen(  # noqa: S603  # nosec B603
+            list(command),
+            cwd=cwd,
+            env=None if env is None else dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=new_session,
+        )
+
+
+def answers_200(url: str, *, timeout: float = 2.0) -> bool:
+    """True when ``url`` answers 200 now; False on any other status or a connection error."""
+    with (
+        contextlib.suppress(OSError),  # refused, reset, or an error status (HTTPError)
+        _OPENER.open(url, timeout=timeout) as answer,
+    ):
+        return bool(answer.status == 200)
+    return False
+
+
+class NotReadyError(Exception):
+    """The server exited (``returncode`` set) or was not ready within ``timeout`` seconds."""
+
+    def __init__(self, *, returncode: int | None, timeout: float) -> None:
+        self.returncode = returncode
+        self.timeout = timeout
+        problem = "was not ready" if returncode is None else f"exited with {returncode}"
+        super().__init__(f"server {problem} (waited up to {timeout:.0f} s)")
+
+
+def wait_until_ready(
+    process: subprocess.Popen[bytes],
+    ready: Callable[[], bool],
+    *,
+    timeout: float,
+    interval: float = 0.1,
+) -> None:
+    """Call ``ready`` every ``interval`` s until it holds; raise ``NotReadyError`` if ``process``
+    exits first or ``timeout`` s pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise NotReadyError(returncode=process.returncode, timeout=timeout)
+        if ready():
+            return
+        if time.monotonic() >= deadline:
+            raise NotReadyError(returncode=None, timeout=timeout)
+        time.sleep(interval)
+
+
+def stop(process: subprocess.Popen[bytes], *, grace_s: float) -> None:
+    """SIGTERM (gunicorn's graceful shutdown) and wait up to ``grace_s``; then SIGKILL, to the
+    whole process group when ``start`` made one, and wait again."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        if _leads_its_group(process):
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
+        process.wait(timeout=grace_s)
+
+
+def _leads_its_group(process: subprocess.Popen[bytes]) -> bool:
+    try:
+        return os.getpgid(process.pid) == process.pid
+    except ProcessLookupError:
+        return False
+
+
+def log_tail(path: Path, lines: int = 40) -> str:
+    """The last ``lines`` lines of a server log."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])

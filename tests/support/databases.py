@@ -1,0 +1,64 @@
+"""Temporary databases for servers the tests start: a SQLite file or a PostgreSQL database."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+from django.db import connection
+from psycopg import sql
+
+
+def sqlite_url(directory: Path) -> str:
+    """A ``DATABASE_URL`` for a new SQLite file in ``directory``."""
+    return f"sqlite:///{(directory / 'db.sqlite3').resolve()}"
+
+
+def postgres_admin(settings_dict: Mapping[str, Any]) -> psycopg.Connection[Any]:
+    """An autocommit connection to the ``postgres`` maintenance database (as Django uses)."""
+    return psycopg.connect(
+        host=settings_dict["HOST"] or None,
+        port=settings_dict["PORT"] or None,
+        user=settings_dict["USER"] or None,
+        password=settings_dict["PASSWORD"] or None,
+        dbname="postgres",
+        connect_timeout=5,
+        autocommit=True,
+    )
+
+
+def _postgres_url(settings_dict: Mapping[str, Any], name: str) -> str:
+    user = quote(str(settings_dict["USER"] or ""), safe="")
+    password = settings_dict["PASSWORD"]
+    credentials = f"{user}:{quote(str(password), safe='')}" if password else user
+    host = quote(str(settings_dict["HOST"] or ""), safe="")
+    port = f":{settings_dict['PORT']}" if settings_dict["PORT"] else ""
+    return f"postgres://{credentials}@{host}{port}/{name}"
+
+
+@contextlib.contextmanager
+def temporary_database(directory: Path) -> Iterator[str]:
+    """Yield the ``DATABASE_URL`` of an empty database of the suite's kind, removed afterwards.
+
+    PostgreSQL: a randomly named database on the suite's server, dropped WITH (FORCE) at the
+    end. Anything else: a SQLite file in ``directory``.
+    """
+    if connection.vendor != "postgresql":
+        yield sqlite_url(directory)
+        return
+    settings_dict = dict(connection.settings_dict)
+    name = f"todos_e2e_{secrets.token_hex(6)}"
+    with postgres_admin(settings_dict) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield _postgres_url(settings_dict, name)
+    finally:
+        with postgres_admin(settings_dict) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )

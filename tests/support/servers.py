@@ -1,0 +1,103 @@
+"""Run the real gunicorn server for the system tests (e2e, reliability, security, load).
+
+``run_server`` migrates, collects static files and starts ``gunicorn --config gunicorn.conf.py``
+with production-like settings on a free port of 127.0.0.1; ``run_server_on_new_database`` does
+so on a fresh temporary database (on the suite's PostgreSQL server when the suite runs on
+PostgreSQL, else a SQLite file). The environment, the command and the process handling are
+``loadtests.local_server``'s, the launcher ``make bench`` and ``make soak`` use too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from loadtests import local_server
+from tests.support.databases import temporary_database
+from tests.support.ports import HOST, free_port
+from tests.support.processes import RunningProcess, running_process
+
+REPO_ROOT = local_server.REPO
+BIN_DIR = local_server.BIN
+MANAGE_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class Server(RunningProcess):
+    """A running gunicorn (and the app in its workers), plus the environment it runs with."""
+
+    env: Mapping[str, str]
+
+    @property
+    def metrics_url(self) -> str:
+        """The metrics endpoint gunicorn's master serves on its own port."""
+        return f"http://{HOST}:{self.env['METRICS_PORT']}/metrics"
+
+
+def server_environment(
+    overrides: Mapping[str, str], *, port: int, directory: Path
+) -> dict[str, str]:
+    """The inherited environment (test throttle rates included) plus production-like settings."""
+    return {
+        **local_server.base_environment(
+            port=port, metrics_port=free_port(), static_root=directory / "static", workers=2
+        ),
+        "DJANGO_SESSION_COOKIE_SECURE": "false",
+        "DJANGO_CSRF_COOKIE_SECURE": "false",
+        "DJANGO_SECURE_HSTS_SECONDS": "0",
+        "PYTHONUNBUFFERED": "1",
+        **overrides,
+    }
+
+
+def manage(*args: str, env: Mapping[str, str]) -> None:
+    """Run ``python manage.py ARGS`` from the repository root; fail the test on an error."""
+    result = local_server.manage(*args, env=env, timeout=MANAGE_TIMEOUT_S)
+    if result.returncode:
+        pytest.fail(
+            f"{' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}",
+            pytrace=False,
+        )
+
+
+@contextlib.contextmanager
+def run_server(
+    overrides: Mapping[str, str], *, directory: Path, migrate: bool = True
+) -> Iterator[Server]:
+    """Prepare (migrate, collectstatic) and run gunicorn with ``overrides`` on a free port.
+
+    ``overrides`` must name ``DATABASE_URL``; skip ``migrate`` when that database is meant to
+    be unreachable.
+    """
+    port = free_port()
+    env = server_environment(overrides, port=port, directory=directory)
+    if migrate:
+        manage("migrate", "--noinput", env=env)
+    manage("collectstatic", "--noinput", env=env)
+    url = f"http://{HOST}:{port}"
+    log_path = directory / "gunicorn.log"
+    with running_process(
+        "gunicorn",
+        local_server.gunicorn_command(),
+        cwd=REPO_ROOT,
+        env=env,
+        log_path=log_path,
+        ready_url=f"{url}/healthz",
+    ) as process:
+        yield Server(url=url, env=env, process=process, log_path=log_path)
+
+
+@contextlib.contextmanager
+def run_server_on_new_database(
+    overrides: Mapping[str, str], *, directory: Path
+) -> Iterator[Server]:
+    """``run_server`` with ``overrides`` on a fresh, migrated ``temporary_database``."""
+    with (
+        temporary_database(directory) as database_url,
+        run_server({**overrides, "DATABASE_URL": database_url}, directory=directory) as server,
+    ):
+        yield server
