@@ -182,6 +182,53 @@ def test_a_trailing_newline_in_a_secret_file_is_not_part_of_the_value(tmp_path: 
     assert result.stdout.strip() == f"{key!r} ['a.example', 'b.example']"
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("TELEMETRY_ENABLED", "maybe", "expected true/false/1/0/yes/no/on/off, got 'maybe'"),
+        ("DJANGO_DEBUG", "yes please", "expected true/false/1/0/yes/no/on/off"),
+        ("DATABASE_CONN_MAX_AGE", "abc", "expected an integer, got 'abc'"),
+        ("REDIS_TIMEOUT_SECONDS", "1s", "expected a duration in seconds (>= 0), got '1s'"),
+    ],
+)
+def test_a_bad_value_stops_django_setup_with_one_line_naming_the_variable(
+    name: str, value: str, expected: str
+) -> None:
+    """Never a bare ``int()``/``float()`` traceback: ImproperlyConfigured names the variable."""
+    env = _production_env(DJANGO_SETTINGS_MODULE="app.settings", **{name: value})
+
+    line = _error_line(_run(["-c", "import django\ndjango.setup()"], env))
+
+    assert line.startswith(f"django.core.exceptions.ImproperlyConfigured: {name}: {expected}"), line
+
+
+# The middlewares that produce signals: the server span, request metrics, the access event.
+TELEMETRY_MIDDLEWARE = {
+    "ServerSpanMiddleware",
+    "RequestMetricsMiddleware",
+    "RequestTelemetryMiddleware",
+    "ViewMetricsMiddleware",
+}
+
+
+@pytest.mark.parametrize("word", ["off", "no", "0", "false", "OFF"])
+def test_telemetry_off_in_any_spelling_leaves_no_telemetry_middleware(word: str) -> None:
+    """``TELEMETRY_ENABLED=off`` (or no/0/false): no metrics, spans or access-log middleware."""
+    script = (
+        "import json\nimport django\nfrom django.conf import settings\ndjango.setup()\n"
+        "print(json.dumps([settings.MIDDLEWARE, settings.INSTALLED_APPS]))"
+    )
+    env = _production_env(DJANGO_SETTINGS_MODULE="app.settings", TELEMETRY_ENABLED=word)
+
+    result = _run(["-c", script], env)
+
+    assert result.returncode == 0, result.stderr
+    middleware, apps = json.loads(result.stdout)
+    signals = {m.rsplit(".", 1)[-1] for m in middleware} & TELEMETRY_MIDDLEWARE
+    assert signals == set()
+    assert "django_prometheus" not in apps
+
+
 # ------------------------------------------------------------------ settings from URLs
 def test_it_tunes_a_postgres_database_url_for_connection_reuse_and_timeouts() -> None:
     """A PostgreSQL URL gives persistent, health-checked connections with bounded waits."""

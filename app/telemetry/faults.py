@@ -12,7 +12,6 @@ The active faults are always visible as gauges (``todos_fault_*``).
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import Gauge
 
+from app.envconfig import Env
 from app.telemetry.identity import service_identity
 from app.telemetry.routes import route_template
 
@@ -54,17 +54,8 @@ class FaultConfig:
         return "*" in self.routes or route in self.routes
 
 
-def _number(name: str, *, low: float, high: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return 0.0
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not a number") from None
-    if not low <= value <= high:
-        raise ImproperlyConfigured(f"{name}={raw!r} must be between {low:g} and {high:g}")
-    return value
+# Read when the middleware is set up in a worker: a bad value stops it from booting.
+_env = Env(error=ImproperlyConfigured)
 
 
 def faults_allowed() -> bool:
@@ -74,12 +65,11 @@ def faults_allowed() -> bool:
 
 def faults_from_environment() -> FaultConfig:
     """The faults the environment asks for; none in production."""
-    routes = os.environ.get("FAULT_ROUTES", "").strip()
     config = FaultConfig(
-        error_rate=_number("FAULT_ERROR_RATE", low=0, high=1),
-        latency_ms=_number("FAULT_LATENCY_MS", low=0, high=60_000),
-        jitter_ms=_number("FAULT_LATENCY_JITTER_MS", low=0, high=60_000),
-        routes=frozenset(r.strip() for r in routes.split(",") if r.strip()) or frozenset({"*"}),
+        error_rate=_env.number("FAULT_ERROR_RATE", 0.0, low=0, high=1),
+        latency_ms=_env.number("FAULT_LATENCY_MS", 0.0, low=0, high=60_000),
+        jitter_ms=_env.number("FAULT_LATENCY_JITTER_MS", 0.0, low=0, high=60_000),
+        routes=frozenset(_env.strings("FAULT_ROUTES", [])) or frozenset({"*"}),
     )
     if config.active and not faults_allowed():
         logger.error("fault_injection_refused", reason="deployment environment is production")

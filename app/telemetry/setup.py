@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import os
+from app.envconfig import ENV, Env
 
 _started = False
 
 
-def telemetry_enabled() -> bool:
-    """``TELEMETRY_ENABLED=false`` turns every signal off (the benchmark's bare mode)."""
-    return os.environ.get("TELEMETRY_ENABLED", "true").strip().lower() not in {"0", "false", "no"}
+def telemetry_enabled(env: Env = ENV) -> bool:
+    """``TELEMETRY_ENABLED=false`` (or ``off``, ``no``, ``0``) turns every signal off (the
+    benchmark's bare mode); a value that is not a boolean is an error raised by ``env``."""
+    return env.boolean("TELEMETRY_ENABLED", True)
 
 
 def start_process_telemetry() -> None:
