@@ -105,7 +105,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Faults fire after routing, inside the metrics middlewares, so injected errors are counted.
-    "app.telemetry.faults.FaultInjectionMiddleware",
+    "app.faults.middleware.FaultInjectionMiddleware",
     *_TELEMETRY_INNER,
 ]
 

@@ -16,7 +16,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from app.envconfig import ENV
 from app.faults.selectors import fault_setting_get
-from app.telemetry.faults import state
+from app.faults.state import state
 
 logger = structlog.get_logger(__name__)
 
