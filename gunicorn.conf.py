@@ -27,8 +27,8 @@ _OWN_METRICS_DIR = _env.raw("PROMETHEUS_MULTIPROC_DIR") is None
 if _OWN_METRICS_DIR:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="todos-metrics-")
 
-from app.telemetry import metrics_server  # noqa: E402
 from app.telemetry.logging import logging_config  # noqa: E402
+from app.telemetry.prometheus import server as metrics_server  # noqa: E402
 from app.telemetry.setup import telemetry_enabled  # noqa: E402
 
 

@@ -12,8 +12,8 @@ fault modules all read variables the same way:
 
 ``Env(error=...)`` raises another exception type: settings use ``ImproperlyConfigured`` and
 ``gunicorn.conf.py`` ``SystemExit``, so a bad value stops start-up with one line naming it.
-The settings-value builders at the end (throttle rates, database and cache dictionaries) turn
-values already read into Django settings.
+The settings-value builders at the end (throttle rates, the database dictionary) turn values
+already read into Django settings.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off"})
@@ -218,36 +217,6 @@ _INSTRUMENTED_ENGINES = {
     "django.db.backends.postgresql": "app.dbbackends.postgresql",
     "django.db.backends.sqlite3": "app.dbbackends.sqlite3",
 }
-
-
-def cache_config(
-    redis_url: str | None, *, timeout_s: float, instrumented: bool = False
-) -> dict[str, Any]:
-    """Build the default cache: Redis when ``REDIS_URL`` is set, else per-process memory.
-
-    ``instrumented`` uses django-prometheus' backends (get/hit/miss counters).
-    """
-    if not redis_url:
-        backend = "django_prometheus" if instrumented else "django.core"
-        return {"BACKEND": f"{backend}.cache.backends.locmem.LocMemCache", "LOCATION": "todos"}
-    scheme = urlsplit(redis_url).scheme
-    if scheme not in {"redis", "rediss", "unix"}:
-        raise _improperly_configured(
-            f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {scheme!r}."
-        )
-    return {
-        "BACKEND": (
-            "django_prometheus.cache.backends.redis.NativeRedisCache"
-            if instrumented
-            else "django.core.cache.backends.redis.RedisCache"
-        ),
-        "LOCATION": redis_url,
-        "KEY_PREFIX": "todos",
-        "OPTIONS": {
-            "socket_connect_timeout": timeout_s,
-            "socket_timeout": timeout_s,
-        },
-    }
 
 
 def proxy_ssl_header(enabled: bool) -> tuple[str, str] | None:

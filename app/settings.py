@@ -15,9 +15,9 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from app import __version__, envconfig
-from app.cache.config import with_circuit_breaker
+from app.cache.config import cache_config, with_circuit_breaker
 from app.telemetry import logging as telemetry_logging
-from app.telemetry.buckets import LATENCY_BUCKETS
+from app.telemetry.prometheus.buckets import LATENCY_BUCKETS
 from app.telemetry.setup import telemetry_enabled
 
 # Lets generic classes such as ModelAdmin[Todo] be subscripted at runtime (typing).
@@ -82,14 +82,16 @@ if TELEMETRY_ENABLED:
 _TELEMETRY_OUTER = (
     [
         # The server span (when tracing is set up): active for everything inside it.
-        "app.telemetry.http_spans.ServerSpanMiddleware",
-        "app.telemetry.metrics.RequestMetricsMiddleware",
-        "app.telemetry.requests.RequestTelemetryMiddleware",
+        "app.telemetry.tracing.http_spans.ServerSpanMiddleware",
+        "app.telemetry.prometheus.middleware.RequestMetricsMiddleware",
+        "app.telemetry.access.RequestTelemetryMiddleware",
     ]
     if TELEMETRY_ENABLED
     else []
 )
-_TELEMETRY_INNER = ["app.telemetry.metrics.ViewMetricsMiddleware"] if TELEMETRY_ENABLED else []
+_TELEMETRY_INNER = (
+    ["app.telemetry.prometheus.middleware.ViewMetricsMiddleware"] if TELEMETRY_ENABLED else []
+)
 
 MIDDLEWARE = [
     # Probes answer first: kubelet sends the pod IP as Host, which ALLOWED_HOSTS would refuse,
@@ -149,7 +151,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # and tries Redis again every CACHE_RETRY_SECONDS (app/cache: a circuit breaker per worker).
 CACHES = {
     "default": with_circuit_breaker(
-        envconfig.cache_config(
+        cache_config(
             env.string("REDIS_URL", "") or None,
             timeout_s=env.duration("REDIS_TIMEOUT_SECONDS", 1.0),
             instrumented=TELEMETRY_ENABLED,

@@ -366,34 +366,6 @@ def test_it_leaves_other_database_engines_untouched() -> None:
     assert tuned == {"ENGINE": "django.db.backends.mysql", "NAME": "todos", "OPTIONS": {}}
 
 
-@pytest.mark.parametrize("redis_url", [None, ""])
-def test_it_caches_in_process_memory_without_redis(redis_url: str | None) -> None:
-    """No ``REDIS_URL``: Django's local-memory cache."""
-    config = envconfig.cache_config(redis_url, timeout_s=1.0)
-    assert config["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
-
-
-@pytest.mark.parametrize(
-    "redis_url",
-    ["redis://127.0.0.1:6379/1", "rediss://cache.example:6380/0", "unix:///run/redis.sock"],
-)
-def test_it_caches_in_redis_with_bounded_socket_timeouts(redis_url: str) -> None:
-    """A Redis URL: Django's Redis cache, prefixed keys, connect and read timeouts."""
-    config = envconfig.cache_config(redis_url, timeout_s=0.5)
-    assert config == {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": redis_url,
-        "KEY_PREFIX": "todos",
-        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
-    }
-
-
-def test_it_rejects_a_cache_url_that_is_not_redis() -> None:
-    """A memcached (or mistyped) URL is a configuration error, not a silent fallback."""
-    with pytest.raises(ImproperlyConfigured, match="REDIS_URL"):
-        envconfig.cache_config("memcached://127.0.0.1:11211", timeout_s=1.0)
-
-
 @pytest.mark.parametrize(
     ("enabled", "expected"), [(True, ("HTTP_X_FORWARDED_PROTO", "https")), (False, None)]
 )

@@ -20,7 +20,7 @@ def start_process_telemetry() -> None:
         return
     _started = True
     from app.telemetry.errors import configure_sentry  # noqa: PLC0415  # needs settings loaded
-    from app.telemetry.tracing import configure_tracing  # noqa: PLC0415
+    from app.telemetry.tracing.provider import configure_tracing  # noqa: PLC0415
 
     configure_tracing()
     configure_sentry()

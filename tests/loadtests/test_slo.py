@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app.telemetry.buckets import LATENCY_BUCKETS, SLO_LATENCY_THRESHOLD_SECONDS
+from app.telemetry.prometheus.buckets import LATENCY_BUCKETS, SLO_LATENCY_THRESHOLD_SECONDS
 from loadtests.slo import DEFAULT_SLO_FILE, SloError, load_slo, parse_slo, slo_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

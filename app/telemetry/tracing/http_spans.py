@@ -46,7 +46,7 @@ from opentelemetry.util.http import (
 )
 
 from app.telemetry.routes import matched_route
-from app.telemetry.tracing import INSTRUMENTATION_NAME, qualified_name, traces
+from app.telemetry.tracing.provider import INSTRUMENTATION_NAME, qualified_name, traces
 
 KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}

@@ -3,10 +3,10 @@
 Called once per process (in each gunicorn worker, after fork) from ``app.wsgi``: sets up the
 SDK's tracer provider (resource, sampler from ``OTEL_TRACES_SAMPLER``, batch export). The spans
 themselves come from the project's own lean instrumentation on the OpenTelemetry API, which
-follows the stable semantic conventions: the HTTP server span (``app.telemetry.http_spans``),
-a client span per SQL query (``app.telemetry.db_spans``) and per Redis command
-(``app.telemetry.redis_spans``). With no OTLP endpoint configured, spans are still made (their
-ids tie logs, exemplars and errors together) but exported nowhere. A slow or dead collector
+follows the stable semantic conventions: the HTTP server span (``http_spans`` in this package),
+a client span per SQL query (``db_spans``) and per Redis command (``redis_spans``). With no
+OTLP endpoint configured, spans are still made (their ids tie logs, exemplars and errors
+together) but exported nowhere. A slow or dead collector
 costs requests nothing: spans wait in a bounded queue exported by a background thread, and the
 spans dropped are counted.
 """
@@ -32,7 +32,7 @@ from prometheus_client import Counter
 
 from app.envconfig import ENV
 from app.telemetry.identity import service_identity
-from app.telemetry.otlp_encoding import encode_spans
+from app.telemetry.tracing.otlp_encoding import encode_spans
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def urllib3_transport() -> BaseHTTPTransport:
 
 class DirectlyEncodedHttpExporter(HttpExporter):
     """The OTLP/HTTP exporter (its endpoint, headers, timeout, compression and retry settings),
-    with spans encoded by ``app.telemetry.otlp_encoding`` instead of protobuf objects."""
+    with spans encoded by ``app.telemetry.tracing.otlp_encoding`` instead of protobuf objects."""
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shutdown:
