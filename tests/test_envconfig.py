@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,26 @@ def test_first_takes_the_first_set_name() -> None:
 def test_errors_can_be_raised_as_another_type() -> None:
     with pytest.raises(SystemExit, match=r"^PORT: expected an integer, got 'http'$"):
         Env({"PORT": "http"}, error=SystemExit).integer("PORT", 8000)
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# Reads that must stay outside app.envconfig: prometheus_client's own variable, read as it reads
+# it (no *_FILE form).
+ALLOWED_DIRECT_READS = {"app/telemetry/prometheus/exemplars.py"}
+# os.environ.get(...), os.getenv(...), `in os.environ` and os.environ[...] not assigned to.
+ENVIRONMENT_READ = re.compile(
+    r"os\.environ\.get\(|os\.getenv\(|\bin os\.environ\b|os\.environ\[[^\]]+\](?!\s*=[^=])"
+)
+
+
+def test_nothing_else_reads_the_environment_directly() -> None:
+    """``app.envconfig`` is the one reader: no ``os.environ.get``/``os.getenv`` elsewhere."""
+    sources = [*sorted((REPO_ROOT / "app").rglob("*.py")), REPO_ROOT / "gunicorn.conf.py"]
+    readers = [
+        str(path.relative_to(REPO_ROOT))
+        for path in sources
+        if path.name != "envconfig.py"
+        and str(path.relative_to(REPO_ROOT)) not in ALLOWED_DIRECT_READS
+        and ENVIRONMENT_READ.search(path.read_text(encoding="utf-8"))
+    ]
+    assert readers == []
