@@ -15,14 +15,20 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from app.envconfig import Env
+
+# Every variable is read through app.envconfig; a bad value stops the master with one line
+# naming the variable (SystemExit), before any worker starts.
+_env = Env(error=SystemExit)
+
 # Must be set before prometheus_client is imported anywhere (master or workers). A directory
 # made here is removed when the master exits; one given by the deployment is only emptied.
-_OWN_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+_OWN_METRICS_DIR = _env.raw("PROMETHEUS_MULTIPROC_DIR") is None
 if _OWN_METRICS_DIR:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="todos-metrics-")
 
-from app.telemetry import metrics_server  # noqa: E402
 from app.telemetry.logging import logging_config  # noqa: E402
+from app.telemetry.prometheus import server as metrics_server  # noqa: E402
 from app.telemetry.setup import telemetry_enabled  # noqa: E402
 
 
@@ -34,43 +40,34 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def _int_env(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise SystemExit(f"{name}={raw!r} is not an integer") from None
-
-
 wsgi_app = "app.wsgi:application"
 # All interfaces by default: the container's contract (bandit B104); BIND_HOST narrows it.
 ALL_INTERFACES = "0.0.0.0"  # nosec B104
-bind = [f"{os.environ.get('BIND_HOST', ALL_INTERFACES)}:{_int_env('PORT', 8000)}"]
+BIND_HOST = _env.string("BIND_HOST", ALL_INTERFACES)
+bind = [f"{BIND_HOST}:{_env.integer('PORT', 8000)}"]
 
 # Sync workers: one request at a time per process; the classic (2 x CPUs) + 1 default.
 worker_class = "sync"
-workers = _int_env("WEB_CONCURRENCY", 2 * _cpu_count() + 1)
+workers = _env.integer("WEB_CONCURRENCY", 2 * _cpu_count() + 1)
 
 # A request running past `timeout` is killed; on SIGTERM workers stop accepting, finish what
 # they are serving for up to `graceful_timeout` seconds, then exit. Keep the Kubernetes
 # terminationGracePeriodSeconds above graceful_timeout plus the preStop delay.
-timeout = _int_env("GUNICORN_TIMEOUT", 30)
-graceful_timeout = _int_env("GUNICORN_GRACEFUL_TIMEOUT", 25)
-keepalive = _int_env("GUNICORN_KEEPALIVE", 5)
+timeout = _env.integer("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _env.integer("GUNICORN_GRACEFUL_TIMEOUT", 25)
+keepalive = _env.integer("GUNICORN_KEEPALIVE", 5)
 
 # Heartbeat files in memory: works with a read-only root filesystem.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # nosec B108
 
 # Trust X-Forwarded-* only from these proxy addresses (comma-separated, or *).
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+forwarded_allow_ips = _env.string("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 # The application logs each request itself (structured); gunicorn's access log stays off and
 # its own messages go through the app's structlog pipeline (same format, same fields).
 accesslog = None
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+loglevel = _env.string("LOG_LEVEL", "info").lower()
 logconfig_dict = logging_config(level=loglevel)
 
 # Telemetry must start in each worker after fork, so the app is not preloaded in the master.
@@ -83,9 +80,11 @@ control_socket_disable = True
 
 
 # ---------------------------------------------------------------- metrics endpoint (master)
-METRICS_DIR = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
-METRICS_PORT = _int_env("METRICS_PORT", metrics_server.DEFAULT_METRICS_PORT)
+METRICS_DIR = Path(_env.string("PROMETHEUS_MULTIPROC_DIR"))
+METRICS_PORT = _env.integer("METRICS_PORT", metrics_server.DEFAULT_METRICS_PORT)
 _worker_exits = metrics_server.WorkerExits()
+# TELEMETRY_ENABLED=off: no metrics endpoint either (and a bad value stops start-up here).
+TELEMETRY_ENABLED = telemetry_enabled(_env)
 
 
 def on_starting(server: Any) -> None:
@@ -95,10 +94,10 @@ def on_starting(server: Any) -> None:
 
 def when_ready(server: Any) -> None:
     """Serve the aggregated metrics from the master on METRICS_PORT (0 turns it off)."""
-    if METRICS_PORT and telemetry_enabled():
+    if METRICS_PORT and TELEMETRY_ENABLED:
         metrics_server.serve(
             directory=METRICS_DIR,
-            host=os.environ.get("BIND_HOST", ALL_INTERFACES),
+            host=BIND_HOST,
             port=METRICS_PORT,
             worker_pids=lambda: list(server.WORKERS),
             exits=_worker_exits,

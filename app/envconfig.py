@@ -1,37 +1,165 @@
-"""Turn environment variables into Django settings values, failing loudly on bad input.
+"""The one reader of the environment: typed values, one rule per type, errors naming the variable.
 
-Kept apart from ``settings.py`` so each rule can be unit-tested without reloading settings.
+Django-free, so gunicorn's master (``gunicorn.conf.py``), the settings and the telemetry and
+fault modules all read variables the same way:
+
+- Every variable ``NAME`` can instead be given as ``NAME_FILE``, the path of a file holding the
+  value (secrets mounted by Kubernetes or Docker); the file wins, its trailing newline dropped.
+- Unset or blank means "use the default".
+- Booleans: ``true/false/1/0/yes/no/on/off`` (any case, trimmed); anything else is an error.
+- Integers, numbers and durations (seconds): a bad value is an error naming the variable and
+  the value, never a bare ``ValueError`` from ``int()`` or ``float()``.
+
+``Env(error=...)`` raises another exception type: settings use ``ImproperlyConfigured`` and
+``gunicorn.conf.py`` ``SystemExit``, so a bad value stops start-up with one line naming it.
+The settings-value builders at the end (throttle rates, the database dictionary) turn values
+already read into Django settings.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import re
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from django.core.exceptions import ImproperlyConfigured
-from environ import FileAwareEnv
-from environ.fileaware_mapping import FileAwareMapping
-
-
-class _TrimmedFileAwareMapping(FileAwareMapping):  # type: ignore[misc]
-    """``os.environ`` plus ``<NAME>_FILE`` files, without the file's trailing newline."""
-
-    def __getitem__(self, key: str) -> str:
-        value: str = super().__getitem__(key)
-        if self.env.get(key + "_FILE"):
-            return value.rstrip("\r\n")
-        return value
+TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off"})
+BOOLEAN_WORDS = "true/false/1/0/yes/no/on/off"
 
 
-class Env(FileAwareEnv):  # type: ignore[misc]
-    """django-environ's reader: ``NAME`` or the contents of the file named by ``NAME_FILE``.
+class EnvError(ValueError):
+    """An environment variable is missing or holds a value its type does not accept."""
 
-    Secret files (Kubernetes, Docker, `make run`) usually end with a newline; it is not part of
-    the value, or a key read from a file would differ from the same key given inline.
+
+class Env:
+    """Typed readers over ``environ`` (``os.environ`` by default, read at each call).
+
+    Errors are raised as ``error(message)``, the message naming the variable and the bad value.
     """
 
-    ENVIRON = _TrimmedFileAwareMapping()
+    def __init__(
+        self,
+        environ: Mapping[str, str] | None = None,
+        *,
+        error: type[BaseException] = EnvError,
+    ) -> None:
+        self._environ = os.environ if environ is None else environ
+        self._error = error
+
+    def _fail(self, message: str) -> BaseException:
+        return self._error(message)
+
+    def raw(self, name: str) -> str | None:
+        """``NAME_FILE``'s contents (trailing newline dropped) if set, else ``NAME``; ``None``
+        when unset or blank."""
+        path = self._environ.get(name + "_FILE", "").strip()
+        if path:
+            try:
+                value = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as error:
+                raise self._fail(f"{name}_FILE: cannot read {path!r} ({error.strerror})") from None
+        else:
+            value = self._environ.get(name, "")
+        return value if value.strip() else None
+
+    def string(self, name: str, default: str | None = None) -> str:
+        """The value as given; without a default the variable is required."""
+        value = self.raw(name)
+        if value is not None:
+            return value
+        if default is None:
+            raise self._fail(f"Set the {name} environment variable")
+        return default
+
+    def strings(self, name: str, default: list[str] | None = None) -> list[str]:
+        """A comma-separated list, items trimmed, empty items dropped."""
+        value = self.raw(name)
+        if value is None:
+            if default is None:
+                raise self._fail(f"Set the {name} environment variable")
+            return list(default)
+        return [item.strip() for item in value.split(",") if item.strip()]
+
+    def first(self, *names: str) -> str | None:
+        """The value of the first of ``names`` that is set (signal-specific names go first)."""
+        return next((value for name in names if (value := self.raw(name)) is not None), None)
+
+    def boolean(self, name: str, default: bool) -> bool:
+        """``true/false/1/0/yes/no/on/off`` in any case; anything else is an error."""
+        value = self.raw(name)
+        if value is None:
+            return default
+        word = value.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        raise self._fail(f"{name}: expected {BOOLEAN_WORDS}, got {value!r}")
+
+    def integer(self, name: str, default: int, *, minimum: int | None = None) -> int:
+        """A whole number, at least ``minimum`` when given."""
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value.strip())
+        except ValueError:
+            raise self._fail(f"{name}: expected an integer, got {value!r}") from None
+        if minimum is not None and number < minimum:
+            raise self._fail(f"{name}: expected an integer >= {minimum}, got {value!r}")
+        return number
+
+    def number(
+        self,
+        name: str,
+        default: float,
+        *,
+        low: float = -math.inf,
+        high: float = math.inf,
+    ) -> float:
+        """A finite number between ``low`` and ``high`` (inclusive)."""
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise self._fail(f"{name}: expected a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise self._fail(f"{name}: expected a finite number, got {value!r}")
+        if not low <= number <= high:
+            raise self._fail(
+                f"{name}: expected a number between {low:g} and {high:g}, got {value!r}"
+            )
+        return number
+
+    def duration(self, name: str, default: float) -> float:
+        """A duration in seconds: a finite number >= 0 (``1``, ``0.25``)."""
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            seconds = float(value.strip())
+        except ValueError:
+            seconds = math.nan
+        if not math.isfinite(seconds) or seconds < 0:
+            raise self._fail(f"{name}: expected a duration in seconds (>= 0), got {value!r}")
+        return seconds
+
+
+# The process environment, errors raised as EnvError (for code that runs after start-up).
+ENV = Env()
+
+
+# ------------------------------------------------------------------ settings values
+def _improperly_configured(message: str) -> Exception:
+    """Django's start-up error, imported only when needed: the readers above stay Django-free."""
+    from django.core.exceptions import ImproperlyConfigured  # noqa: PLC0415
+
+    return ImproperlyConfigured(message)
 
 
 _RATE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
@@ -43,7 +171,7 @@ def throttle_rate(value: str, *, name: str) -> str | None:
     if cleaned in {"off", "none", ""}:
         return None
     if not _RATE.match(cleaned):
-        raise ImproperlyConfigured(
+        raise _improperly_configured(
             f"{name}={value!r} is not a DRF rate such as '100/minute' (or 'off')."
         )
     return cleaned
@@ -89,36 +217,6 @@ _INSTRUMENTED_ENGINES = {
     "django.db.backends.postgresql": "app.dbbackends.postgresql",
     "django.db.backends.sqlite3": "app.dbbackends.sqlite3",
 }
-
-
-def cache_config(
-    redis_url: str | None, *, timeout_s: float, instrumented: bool = False
-) -> dict[str, Any]:
-    """Build the default cache: Redis when ``REDIS_URL`` is set, else per-process memory.
-
-    ``instrumented`` uses django-prometheus' backends (get/hit/miss counters).
-    """
-    if not redis_url:
-        backend = "django_prometheus" if instrumented else "django.core"
-        return {"BACKEND": f"{backend}.cache.backends.locmem.LocMemCache", "LOCATION": "todos"}
-    scheme = urlsplit(redis_url).scheme
-    if scheme not in {"redis", "rediss", "unix"}:
-        raise ImproperlyConfigured(
-            f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {scheme!r}."
-        )
-    return {
-        "BACKEND": (
-            "django_prometheus.cache.backends.redis.NativeRedisCache"
-            if instrumented
-            else "django.core.cache.backends.redis.RedisCache"
-        ),
-        "LOCATION": redis_url,
-        "KEY_PREFIX": "todos",
-        "OPTIONS": {
-            "socket_connect_timeout": timeout_s,
-            "socket_timeout": timeout_s,
-        },
-    }
 
 
 def proxy_ssl_header(enabled: bool) -> tuple[str, str] | None:

@@ -7,17 +7,17 @@ Docker. Outside debug mode nothing secret has a default: the process refuses to 
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from pathlib import Path
 
 import django_stubs_ext
+import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from app import __version__, envconfig
-from app.cache.config import with_circuit_breaker
+from app.cache.config import cache_config, with_circuit_breaker
 from app.telemetry import logging as telemetry_logging
-from app.telemetry.buckets import LATENCY_BUCKETS
+from app.telemetry.prometheus.buckets import LATENCY_BUCKETS
 from app.telemetry.setup import telemetry_enabled
 
 # Lets generic classes such as ModelAdmin[Todo] be subscripted at runtime (typing).
@@ -25,27 +25,27 @@ django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+env = envconfig.Env(error=ImproperlyConfigured)
+
 # prometheus_client's multiprocess mode writes a file per metric on creation; a directory named
 # here but not yet made (e.g. for a migration Job) would crash every command.
-if _multiproc_dir := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+if _multiproc_dir := env.string("PROMETHEUS_MULTIPROC_DIR", ""):
     Path(_multiproc_dir).mkdir(parents=True, exist_ok=True)
 
-env = envconfig.Env()
-
 # ------------------------------------------------------------------ core
-DEBUG: bool = env.bool("DJANGO_DEBUG", default=False)
+DEBUG: bool = env.boolean("DJANGO_DEBUG", False)
 
 if DEBUG:
-    SECRET_KEY: str = env.str(
-        "DJANGO_SECRET_KEY", default="django-insecure-local-development-only-never-deploy-this"
+    SECRET_KEY: str = env.string(
+        "DJANGO_SECRET_KEY", "django-insecure-local-development-only-never-deploy-this"
     )
-    ALLOWED_HOSTS: list[str] = env.list(
-        "DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"]
+    ALLOWED_HOSTS: list[str] = env.strings(
+        "DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"]
     )
 else:
     try:
-        SECRET_KEY = env.str("DJANGO_SECRET_KEY")
-        ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+        SECRET_KEY = env.string("DJANGO_SECRET_KEY")
+        ALLOWED_HOSTS = env.strings("DJANGO_ALLOWED_HOSTS")
     except ImproperlyConfigured as missing:
         raise ImproperlyConfigured(
             f"{missing}. With DJANGO_DEBUG off, DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS are "
@@ -56,7 +56,7 @@ else:
 
 SERVICE_VERSION = __version__
 # TELEMETRY_ENABLED=false: no metrics, traces, errors or access log (the benchmark's bare mode).
-TELEMETRY_ENABLED = telemetry_enabled()
+TELEMETRY_ENABLED = telemetry_enabled(env)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -82,14 +82,16 @@ if TELEMETRY_ENABLED:
 _TELEMETRY_OUTER = (
     [
         # The server span (when tracing is set up): active for everything inside it.
-        "app.telemetry.http_spans.ServerSpanMiddleware",
-        "app.telemetry.metrics.RequestMetricsMiddleware",
-        "app.telemetry.requests.RequestTelemetryMiddleware",
+        "app.telemetry.tracing.http_spans.ServerSpanMiddleware",
+        "app.telemetry.prometheus.middleware.RequestMetricsMiddleware",
+        "app.telemetry.access.RequestTelemetryMiddleware",
     ]
     if TELEMETRY_ENABLED
     else []
 )
-_TELEMETRY_INNER = ["app.telemetry.metrics.ViewMetricsMiddleware"] if TELEMETRY_ENABLED else []
+_TELEMETRY_INNER = (
+    ["app.telemetry.prometheus.middleware.ViewMetricsMiddleware"] if TELEMETRY_ENABLED else []
+)
 
 MIDDLEWARE = [
     # Probes answer first: kubelet sends the pod IP as Host, which ALLOWED_HOSTS would refuse,
@@ -105,7 +107,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Faults fire after routing, inside the metrics middlewares, so injected errors are counted.
-    "app.telemetry.faults.FaultInjectionMiddleware",
+    "app.faults.middleware.FaultInjectionMiddleware",
     *_TELEMETRY_INNER,
 ]
 
@@ -132,10 +134,12 @@ TEMPLATES = [
 # https://docs.djangoproject.com/en/5.2/ref/databases/#persistent-connections
 DATABASES = {
     "default": envconfig.tune_database(
-        env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=env.int("DATABASE_CONN_MAX_AGE", default=600),
-        connect_timeout_s=env.int("DATABASE_CONNECT_TIMEOUT", default=5),
-        statement_timeout_ms=env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=5000),
+        environ.Env.db_url_config(
+            env.string("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+        ),
+        conn_max_age=env.integer("DATABASE_CONN_MAX_AGE", 600),
+        connect_timeout_s=env.integer("DATABASE_CONNECT_TIMEOUT", 5),
+        statement_timeout_ms=env.integer("DATABASE_STATEMENT_TIMEOUT_MS", 5000),
         instrumented=TELEMETRY_ENABLED,
     )
 }
@@ -147,12 +151,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # and tries Redis again every CACHE_RETRY_SECONDS (app/cache: a circuit breaker per worker).
 CACHES = {
     "default": with_circuit_breaker(
-        envconfig.cache_config(
-            env.str("REDIS_URL", default="") or None,
-            timeout_s=env.float("REDIS_TIMEOUT_SECONDS", default=1.0),
+        cache_config(
+            env.string("REDIS_URL", "") or None,
+            timeout_s=env.duration("REDIS_TIMEOUT_SECONDS", 1.0),
             instrumented=TELEMETRY_ENABLED,
         ),
-        retry_seconds=env.float("CACHE_RETRY_SECONDS", default=5.0),
+        retry_seconds=env.duration("CACHE_RETRY_SECONDS", 5.0),
     )
 }
 
@@ -165,10 +169,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 SIMPLE_JWT = {
-    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_ACCESS_TOKEN_LIFETIME", default=300)),
-    "REFRESH_TOKEN_LIFETIME": timedelta(
-        seconds=env.int("JWT_REFRESH_TOKEN_LIFETIME", default=86400)
-    ),
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.integer("JWT_ACCESS_TOKEN_LIFETIME", 300)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env.integer("JWT_REFRESH_TOKEN_LIFETIME", 86400)),
     "ALGORITHM": "HS256",
     "AUTH_HEADER_TYPES": ("Bearer",),
     "UPDATE_LAST_LOGIN": False,  # a write per login would make token bursts contend
@@ -188,24 +190,24 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": envconfig.throttle_rate(
-            env.str("THROTTLE_ANON_RATE", default="100/minute"), name="THROTTLE_ANON_RATE"
+            env.string("THROTTLE_ANON_RATE", "100/minute"), name="THROTTLE_ANON_RATE"
         ),
         "user": envconfig.throttle_rate(
-            env.str("THROTTLE_USER_RATE", default="1000/minute"), name="THROTTLE_USER_RATE"
+            env.string("THROTTLE_USER_RATE", "1000/minute"), name="THROTTLE_USER_RATE"
         ),
         "auth": envconfig.throttle_rate(
-            env.str("THROTTLE_AUTH_RATE", default="20/minute"), name="THROTTLE_AUTH_RATE"
+            env.string("THROTTLE_AUTH_RATE", "20/minute"), name="THROTTLE_AUTH_RATE"
         ),
         # Failed logins per submitted username, from any address (app/accounts/throttling.py).
         "login_user": envconfig.throttle_rate(
-            env.str("THROTTLE_LOGIN_USER_RATE", default="5/minute"),
+            env.string("THROTTLE_LOGIN_USER_RATE", "5/minute"),
             name="THROTTLE_LOGIN_USER_RATE",
         ),
     },
     # Proxies in front of the app that append to X-Forwarded-For: the client address for the
     # per-IP throttles is the one the last of them saw. 0 (the default) trusts no such header,
     # so clients cannot dodge the throttles by sending their own.
-    "NUM_PROXIES": env.int("DJANGO_NUM_PROXIES", default=0),
+    "NUM_PROXIES": env.integer("DJANGO_NUM_PROXIES", 0),
     "DEFAULT_PAGINATION_CLASS": "app.api.pagination.PageNumberPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "app.api.schema.ErrorDocumentingAutoSchema",
@@ -230,31 +232,31 @@ SPECTACULAR_SETTINGS = {
 
 # ------------------------------------------------------------------ request limits
 # Largest accepted request body (bigger ones get 413); todos are tiny.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", default=262_144)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.integer("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", 262_144)
 
 # ------------------------------------------------------------------ security / TLS
 # Secure by default outside debug; a plain-HTTP local run (`make run`) turns these off.
 # https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
 SECURE_PROXY_SSL_HEADER = envconfig.proxy_ssl_header(
-    env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False)
+    env.boolean("DJANGO_SECURE_PROXY_SSL_HEADER", False)
 )
-SECURE_SSL_REDIRECT: bool = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_SSL_REDIRECT: bool = env.boolean("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
-SECURE_HSTS_SECONDS: int = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS: bool = env.bool(
-    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG
+SECURE_HSTS_SECONDS: int = env.integer("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS: bool = env.boolean(
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG
 )
 # Preloading is a commitment you make by submitting your domain; opt in explicitly.
-SECURE_HSTS_PRELOAD: bool = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
-SESSION_COOKIE_SECURE: bool = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
-CSRF_COOKIE_SECURE: bool = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_HSTS_PRELOAD: bool = env.boolean("DJANGO_SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE: bool = env.boolean("DJANGO_SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE: bool = env.boolean("DJANGO_CSRF_COOKIE_SECURE", not DEBUG)
 # Only the admin's server-rendered forms use CSRF (the API takes bearer tokens, no cookies):
 # no script needs to read either cookie.
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
-CSRF_TRUSTED_ORIGINS: list[str] = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_TRUSTED_ORIGINS: list[str] = env.strings("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
@@ -269,7 +271,7 @@ USE_TZ = True
 # Served by WhiteNoise from STATIC_ROOT (run `collectstatic`): the admin and the Swagger UI
 # work with debug off and without internet access.
 STATIC_URL = "static/"
-STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+STATIC_ROOT = Path(env.string("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "app.staticfiles.GzipManifestStaticFilesStorage"},
@@ -278,7 +280,7 @@ STORAGES = {
 # ------------------------------------------------------------------ logging
 # structlog over the standard library: JSON lines (LOG_FORMAT=json, or stdout not a TTY) or
 # console lines; gunicorn uses the same configuration (gunicorn.conf.py).
-LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO").upper()
+LOG_LEVEL: str = env.string("LOG_LEVEL", "INFO").upper()
 LOGGING = telemetry_logging.logging_config(level=LOG_LEVEL)
 telemetry_logging.configure_structlog(level=LOG_LEVEL)
 

@@ -10,7 +10,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
-from app import envconfig
+from app.cache.config import cache_config
 from tests.support.backing_services import REDIS_URL, reachable, require
 
 
@@ -18,7 +18,7 @@ from tests.support.backing_services import REDIS_URL, reachable, require
 def redis_cache(settings: Any) -> Any:
     """Point the default cache at the real Redis (database 15), emptied around the test."""
     require("redis", reachable(REDIS_URL, default_port=6379))
-    settings.CACHES = {"default": envconfig.cache_config(REDIS_URL, timeout_s=1.0)}
+    settings.CACHES = {"default": cache_config(REDIS_URL, timeout_s=1.0)}
     cache = caches["default"]
     cache.clear()
     yield cache

@@ -182,6 +182,53 @@ def test_a_trailing_newline_in_a_secret_file_is_not_part_of_the_value(tmp_path: 
     assert result.stdout.strip() == f"{key!r} ['a.example', 'b.example']"
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("TELEMETRY_ENABLED", "maybe", "expected true/false/1/0/yes/no/on/off, got 'maybe'"),
+        ("DJANGO_DEBUG", "yes please", "expected true/false/1/0/yes/no/on/off"),
+        ("DATABASE_CONN_MAX_AGE", "abc", "expected an integer, got 'abc'"),
+        ("REDIS_TIMEOUT_SECONDS", "1s", "expected a duration in seconds (>= 0), got '1s'"),
+    ],
+)
+def test_a_bad_value_stops_django_setup_with_one_line_naming_the_variable(
+    name: str, value: str, expected: str
+) -> None:
+    """Never a bare ``int()``/``float()`` traceback: ImproperlyConfigured names the variable."""
+    env = _production_env(DJANGO_SETTINGS_MODULE="app.settings", **{name: value})
+
+    line = _error_line(_run(["-c", "import django\ndjango.setup()"], env))
+
+    assert line.startswith(f"django.core.exceptions.ImproperlyConfigured: {name}: {expected}"), line
+
+
+# The middlewares that produce signals: the server span, request metrics, the access event.
+TELEMETRY_MIDDLEWARE = {
+    "ServerSpanMiddleware",
+    "RequestMetricsMiddleware",
+    "RequestTelemetryMiddleware",
+    "ViewMetricsMiddleware",
+}
+
+
+@pytest.mark.parametrize("word", ["off", "no", "0", "false", "OFF"])
+def test_telemetry_off_in_any_spelling_leaves_no_telemetry_middleware(word: str) -> None:
+    """``TELEMETRY_ENABLED=off`` (or no/0/false): no metrics, spans or access-log middleware."""
+    script = (
+        "import json\nimport django\nfrom django.conf import settings\ndjango.setup()\n"
+        "print(json.dumps([settings.MIDDLEWARE, settings.INSTALLED_APPS]))"
+    )
+    env = _production_env(DJANGO_SETTINGS_MODULE="app.settings", TELEMETRY_ENABLED=word)
+
+    result = _run(["-c", script], env)
+
+    assert result.returncode == 0, result.stderr
+    middleware, apps = json.loads(result.stdout)
+    signals = {m.rsplit(".", 1)[-1] for m in middleware} & TELEMETRY_MIDDLEWARE
+    assert signals == set()
+    assert "django_prometheus" not in apps
+
+
 # ------------------------------------------------------------------ settings from URLs
 def test_it_tunes_a_postgres_database_url_for_connection_reuse_and_timeouts() -> None:
     """A PostgreSQL URL gives persistent, health-checked connections with bounded waits."""
@@ -317,34 +364,6 @@ def test_it_leaves_other_database_engines_untouched() -> None:
         statement_timeout_ms=5000,
     )
     assert tuned == {"ENGINE": "django.db.backends.mysql", "NAME": "todos", "OPTIONS": {}}
-
-
-@pytest.mark.parametrize("redis_url", [None, ""])
-def test_it_caches_in_process_memory_without_redis(redis_url: str | None) -> None:
-    """No ``REDIS_URL``: Django's local-memory cache."""
-    config = envconfig.cache_config(redis_url, timeout_s=1.0)
-    assert config["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
-
-
-@pytest.mark.parametrize(
-    "redis_url",
-    ["redis://127.0.0.1:6379/1", "rediss://cache.example:6380/0", "unix:///run/redis.sock"],
-)
-def test_it_caches_in_redis_with_bounded_socket_timeouts(redis_url: str) -> None:
-    """A Redis URL: Django's Redis cache, prefixed keys, connect and read timeouts."""
-    config = envconfig.cache_config(redis_url, timeout_s=0.5)
-    assert config == {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": redis_url,
-        "KEY_PREFIX": "todos",
-        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
-    }
-
-
-def test_it_rejects_a_cache_url_that_is_not_redis() -> None:
-    """A memcached (or mistyped) URL is a configuration error, not a silent fallback."""
-    with pytest.raises(ImproperlyConfigured, match="REDIS_URL"):
-        envconfig.cache_config("memcached://127.0.0.1:11211", timeout_s=1.0)
 
 
 @pytest.mark.parametrize(

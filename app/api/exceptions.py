@@ -14,8 +14,8 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from app.telemetry.http_spans import record_error
-from app.telemetry.metrics import dependency_errors
+from app.api.metrics import dependency_errors
+from app.telemetry.tracing.http_spans import record_error
 
 
 class RequestEntityTooLarge(exceptions.APIException):

@@ -38,8 +38,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.cache.circuit import CircuitBreaker, breaker_for
 from app.cache.config import RETRY_OPTION
-from app.telemetry.redis_spans import TracedRedisCacheClient
-from app.telemetry.tracing import traces
+from app.telemetry.tracing.provider import traces
+from app.telemetry.tracing.redis_spans import TracedRedisCacheClient
 
 T = TypeVar("T")
 

@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import structlog
 
-from app.telemetry.metrics import cache_bypassed, cache_degraded
+from app.cache.metrics import cache_bypassed, cache_degraded
 
 logger = structlog.get_logger(__name__)
 

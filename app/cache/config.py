@@ -1,4 +1,4 @@
-"""Settings side of the resilient cache: swap the Redis backends for their guarded versions.
+"""Settings side of the cache: which backend, and the Redis ones swapped for guarded versions.
 
 Imported by ``settings.py`` while settings load, so it must not import the backends (they
 import django-prometheus, which reads settings on import).
@@ -6,17 +6,79 @@ import django-prometheus, which reads settings on import).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
-# Each Redis backend ``envconfig.cache_config`` may choose, and its circuit-breaking subclass.
-RESILIENT_BACKENDS = {
-    "django.core.cache.backends.redis.RedisCache": "app.cache.backends.ResilientRedisCache",
-    "django_prometheus.cache.backends.redis.NativeRedisCache": (
-        "app.cache.backends.ResilientNativeRedisCache"
+
+@dataclass(frozen=True)
+class CacheBackend:
+    """One cache backend the settings may choose."""
+
+    path: str  # the BACKEND Django loads
+    resilient: str | None = None  # its circuit-breaking subclass (Redis only)
+    metrics_label: str | None = None  # django-prometheus' ``backend`` label (instrumented only)
+
+
+# The one table of cache backend classes: (kind, instrumented) -> backend.
+CACHE_BACKENDS = {
+    ("memory", False): CacheBackend("django.core.cache.backends.locmem.LocMemCache"),
+    ("memory", True): CacheBackend(
+        "django_prometheus.cache.backends.locmem.LocMemCache", metrics_label="locmem"
+    ),
+    ("redis", False): CacheBackend(
+        "django.core.cache.backends.redis.RedisCache",
+        resilient="app.cache.backends.ResilientRedisCache",
+    ),
+    ("redis", True): CacheBackend(
+        "django_prometheus.cache.backends.redis.NativeRedisCache",
+        resilient="app.cache.backends.ResilientNativeRedisCache",
+        metrics_label="native_redis",
     ),
 }
+
+# Derived lookups: each Redis backend's guarded subclass, and the label of every class path.
+RESILIENT_BACKENDS = {b.path: b.resilient for b in CACHE_BACKENDS.values() if b.resilient}
+_METRICS_LABELS = {
+    path: b.metrics_label
+    for b in CACHE_BACKENDS.values()
+    for path in (b.path, b.resilient)
+    if path and b.metrics_label
+}
+
+
+def metrics_label(backend: str) -> str | None:
+    """The ``backend`` label django-prometheus counts ``backend`` (a class path) under."""
+    return _METRICS_LABELS.get(backend)
+
+
+def cache_config(
+    redis_url: str | None, *, timeout_s: float, instrumented: bool = False
+) -> dict[str, Any]:
+    """Build the default cache: Redis when ``REDIS_URL`` is set, else per-process memory.
+
+    ``instrumented`` uses django-prometheus' backends (get/hit/miss counters).
+    """
+    if not redis_url:
+        memory = CACHE_BACKENDS["memory", instrumented]
+        return {"BACKEND": memory.path, "LOCATION": "todos"}
+    scheme = urlsplit(redis_url).scheme
+    if scheme not in {"redis", "rediss", "unix"}:
+        raise ImproperlyConfigured(
+            f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {scheme!r}."
+        )
+    return {
+        "BACKEND": CACHE_BACKENDS["redis", instrumented].path,
+        "LOCATION": redis_url,
+        "KEY_PREFIX": "todos",
+        "OPTIONS": {
+            "socket_connect_timeout": timeout_s,
+            "socket_timeout": timeout_s,
+        },
+    }
+
 
 # The OPTIONS key the resilient backends read (and remove before redis-py sees the options).
 RETRY_OPTION = "retry_seconds"

@@ -10,8 +10,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from app.faults import services
+from app.faults.config import faults_allowed
 from app.faults.models import FaultSetting
-from app.telemetry.faults import faults_allowed
 
 
 @admin.register(FaultSetting)

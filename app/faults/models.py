@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from app.telemetry.faults import FaultConfig
+from app.faults.config import FaultConfig
 
 MAX_LATENCY_MS = 60_000
 

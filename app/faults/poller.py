@@ -14,8 +14,9 @@ import structlog
 from django.db import DatabaseError, connection
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
+from app.envconfig import ENV
 from app.faults.selectors import fault_setting_get
-from app.telemetry.faults import state
+from app.faults.state import state
 
 logger = structlog.get_logger(__name__)
 
@@ -54,5 +55,5 @@ def start_fault_poller() -> None:
         if _started_in == os.getpid():
             return
         _started_in = os.getpid()
-    interval = float(os.environ.get("FAULT_REFRESH_SECONDS", "1"))
+    interval = ENV.duration("FAULT_REFRESH_SECONDS", 1.0)
     threading.Thread(target=_run, args=(interval,), name="fault-poller", daemon=True).start()

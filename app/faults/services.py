@@ -7,8 +7,9 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
+from app.faults.config import describe, faults_allowed
 from app.faults.models import FaultSetting
-from app.telemetry.faults import describe, faults_allowed, state
+from app.faults.state import state
 
 logger = structlog.get_logger(__name__)
 

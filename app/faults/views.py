@@ -11,8 +11,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from app.faults import services
+from app.faults.config import describe
 from app.faults.serializers import FaultStateSerializer, FaultSwitchSerializer
-from app.telemetry.faults import describe, state
+from app.faults.state import state
 
 
 def _current_state() -> dict[str, Any]:

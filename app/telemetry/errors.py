@@ -9,8 +9,6 @@ same secret scrubbing as the logs.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import sentry_sdk
@@ -20,6 +18,7 @@ from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_sdk.integrations.otlp import OTLPIntegration
 from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
 
+from app.envconfig import ENV
 from app.telemetry.identity import service_identity
 from app.telemetry.logging import redact
 
@@ -54,10 +53,7 @@ def _quiet_exit(pending: int, timeout: float) -> None:
 def sentry_dsn() -> str:
     """The contents of the file ``SENTRY_DSN_FILE`` names (a mounted secret: the DSN's key lets
     anyone send events), else ``SENTRY_DSN``; empty when neither is set."""
-    path = os.environ.get("SENTRY_DSN_FILE", "").strip()
-    if path:
-        return Path(path).read_text(encoding="utf-8").strip()
-    return os.environ.get("SENTRY_DSN", "").strip()
+    return ENV.string("SENTRY_DSN", "").strip()
 
 
 def configure_sentry() -> bool:
@@ -66,15 +62,19 @@ def configure_sentry() -> bool:
     if not dsn:
         return False
     identity = service_identity()
-    rate = os.environ.get("SENTRY_TRACES_SAMPLE_RATE", "").strip()
+    rate = (
+        ENV.number("SENTRY_TRACES_SAMPLE_RATE", 0.0, low=0, high=1)
+        if ENV.raw("SENTRY_TRACES_SAMPLE_RATE") is not None
+        else None  # unset: Sentry's own default
+    )
     sentry_sdk.init(
         dsn=dsn,
-        environment=os.environ.get("SENTRY_ENVIRONMENT") or identity.environment,
-        release=os.environ.get("SENTRY_RELEASE") or f"{identity.name}@{identity.version}",
+        environment=ENV.string("SENTRY_ENVIRONMENT", identity.environment),
+        release=ENV.string("SENTRY_RELEASE", f"{identity.name}@{identity.version}"),
         send_default_pii=False,
         max_request_body_size="never",
         include_local_variables=False,
-        traces_sample_rate=float(rate) if rate else None,
+        traces_sample_rate=rate,
         event_scrubber=EventScrubber(denylist=SCRUBBED_KEYS, recursive=True),
         before_send=scrub_event,  # type: ignore[arg-type]
         integrations=[

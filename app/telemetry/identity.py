@@ -1,16 +1,19 @@
 """Who is emitting telemetry: service name, version and deployment environment.
 
-Read from the standard variables (``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``) plus
-``DEPLOYMENT_ENVIRONMENT``, without Django settings, so gunicorn's master can use it too.
+Read from the standard variables (``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``, parsed and
+percent-decoded by the OpenTelemetry SDK's own detector) plus ``DEPLOYMENT_ENVIRONMENT``, without
+Django settings, so gunicorn's master can use it too.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import cache
 
+from opentelemetry.sdk.resources import OTELResourceDetector
+
 from app import __version__
+from app.envconfig import ENV
 
 DEFAULT_SERVICE_NAME = "todo-api"
 
@@ -24,11 +27,11 @@ class ServiceIdentity:
     environment: str
 
 
-def resource_attributes(raw: str | None = None) -> dict[str, str]:
-    """Parse ``OTEL_RESOURCE_ATTRIBUTES`` (``k=v,k2=v2``)."""
-    text = os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "") if raw is None else raw
-    pairs = (item.split("=", 1) for item in text.split(",") if "=" in item)
-    return {key.strip(): value.strip() for key, value in pairs}
+def resource_attributes() -> dict[str, str]:
+    """``OTEL_RESOURCE_ATTRIBUTES`` (``k=v,k2=v%20two``) as the SDK reads it: trimmed and
+    percent-decoded, pairs without ``=`` skipped (the SDK logs a warning for each)."""
+    detected = OTELResourceDetector().detect().attributes
+    return {key: str(value) for key, value in detected.items()}
 
 
 @cache
@@ -36,15 +39,13 @@ def service_identity() -> ServiceIdentity:
     """The identity of this process, read once from the environment."""
     attributes = resource_attributes()
     environment = (
-        os.environ.get("DEPLOYMENT_ENVIRONMENT")
+        ENV.raw("DEPLOYMENT_ENVIRONMENT")
         or attributes.get("deployment.environment.name")
         or attributes.get("deployment.environment")
         or "development"
     )
     return ServiceIdentity(
-        name=os.environ.get("OTEL_SERVICE_NAME")
-        or attributes.get("service.name")
-        or DEFAULT_SERVICE_NAME,
+        name=ENV.raw("OTEL_SERVICE_NAME") or attributes.get("service.name") or DEFAULT_SERVICE_NAME,
         version=attributes.get("service.version") or __version__,
         environment=environment,
     )

@@ -10,7 +10,6 @@ redacted by key and by shape before rendering.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
@@ -21,6 +20,7 @@ import orjson
 import structlog
 from opentelemetry import trace
 
+from app.envconfig import ENV
 from app.telemetry.identity import service_identity
 
 REDACTED = "[REDACTED]"
@@ -36,7 +36,7 @@ _MAYBE_TOKEN = re.compile(r"eyJ|(?i:bearer|basic)\s")
 
 def log_format(explicit: str | None = None) -> str:
     """``json`` or ``console``: ``LOG_FORMAT`` when set, else console only on a terminal."""
-    chosen = (explicit if explicit is not None else os.environ.get("LOG_FORMAT", "")).lower()
+    chosen = (explicit if explicit is not None else ENV.string("LOG_FORMAT", "")).lower()
     if chosen in {"json", "console"}:
         return chosen
     return "console" if sys.stdout.isatty() else "json"

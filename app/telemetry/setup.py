@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import os
+from app.envconfig import ENV, Env
 
 _started = False
 
 
-def telemetry_enabled() -> bool:
-    """``TELEMETRY_ENABLED=false`` turns every signal off (the benchmark's bare mode)."""
-    return os.environ.get("TELEMETRY_ENABLED", "true").strip().lower() not in {"0", "false", "no"}
+def telemetry_enabled(env: Env = ENV) -> bool:
+    """``TELEMETRY_ENABLED=false`` (or ``off``, ``no``, ``0``) turns every signal off (the
+    benchmark's bare mode); a value that is not a boolean is an error raised by ``env``."""
+    return env.boolean("TELEMETRY_ENABLED", True)
 
 
 def start_process_telemetry() -> None:
@@ -19,7 +20,7 @@ def start_process_telemetry() -> None:
         return
     _started = True
     from app.telemetry.errors import configure_sentry  # noqa: PLC0415  # needs settings loaded
-    from app.telemetry.tracing import configure_tracing  # noqa: PLC0415
+    from app.telemetry.tracing.provider import configure_tracing  # noqa: PLC0415
 
     configure_tracing()
     configure_sentry()

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from app.cache import circuit as circuit_module
-from app.telemetry.metrics import cache_degraded
+from app.cache.metrics import cache_degraded
 from tests.support.doubles import FakeClock, RecordedLogs
 
 

@@ -20,9 +20,8 @@ from redis.exceptions import ResponseError
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
-from app import envconfig
 from app.cache.backends import ResilientNativeRedisCache, ResilientRedisCache
-from app.cache.config import with_circuit_breaker
+from app.cache.config import cache_config, with_circuit_breaker
 from tests.support.backing_services import REDIS_URL, reachable, require
 from tests.support.ports import closed_port
 from tests.support.tcp_proxy import TcpProxy
@@ -39,7 +38,7 @@ def make_cache(settings: Any) -> MakeCache:
     """Make the default cache the resilient one for ``url``; return it."""
 
     def make(url: str, *, retry_seconds: float = RETRY_S, instrumented: bool = False) -> Any:
-        config = envconfig.cache_config(url, timeout_s=TIMEOUT_S, instrumented=instrumented)
+        config = cache_config(url, timeout_s=TIMEOUT_S, instrumented=instrumented)
         settings.CACHES = {"default": with_circuit_breaker(config, retry_seconds=retry_seconds)}
         return caches["default"]
 

@@ -22,7 +22,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.utils import floatToGoString
 
-from app.telemetry.buckets import LATENCY_BUCKETS, SLO_LATENCY_THRESHOLD_SECONDS
+from app.telemetry.prometheus.buckets import LATENCY_BUCKETS, SLO_LATENCY_THRESHOLD_SECONDS
 from tests.support.accounts import create_account
 from tests.support.databases import temporary_database
 from tests.support.http import http

@@ -212,7 +212,7 @@ def test_an_unhandled_exception_sets_error_type_status_and_an_exception_event(
     assert span.name == "GET /api/todos/{id}/"
     assert span.status_code == "ERROR"
     assert span.attributes["http.response.status_code"] == 500
-    assert span.attributes["error.type"] == "app.telemetry.faults.InjectedFaultError"
+    assert span.attributes["error.type"] == "app.faults.middleware.InjectedFaultError"
     exceptions = [event for event in span.events if event.name == "exception"]
     assert len(exceptions) == 1, span.events
     assert exceptions[0].attributes["exception.type"].endswith("InjectedFaultError")

@@ -11,10 +11,12 @@ import pytest
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
+from app.faults import metrics as fault_metrics
+from app.faults.config import FaultConfig
 from app.faults.models import FaultSetting
-from app.telemetry import faults, identity
+from app.faults.state import state
+from app.telemetry import identity
 from app.telemetry import logging as telemetry_logging
-from app.telemetry.faults import state
 from tests.factories import UserFactory
 from tests.support.api_clients import client_for
 
@@ -72,7 +74,7 @@ def test_switching_on_applies_at_once_and_fails_the_chosen_route(
     alice_client.raise_request_exception = False
     assert alice_client.get("/api/todos/").status_code == 500
     assert alice_client.post("/api/auth/register/", {}, format="json").status_code == 400
-    assert faults.fault_error_rate._value.get() == 1.0
+    assert fault_metrics.fault_error_rate._value.get() == 1.0
 
 
 def test_switching_off_returns_to_the_environment(
@@ -86,7 +88,7 @@ def test_switching_off_returns_to_the_environment(
     assert response.status_code == 204
     assert not FaultSetting.objects.exists()
     assert alice_client.get("/api/todos/").status_code == 200
-    assert faults.fault_error_rate._value.get() == 0.0
+    assert fault_metrics.fault_error_rate._value.get() == 0.0
 
 
 def test_latency_faults_report_their_worst_case_in_the_gauge(
@@ -97,7 +99,7 @@ def test_latency_faults_report_their_worst_case_in_the_gauge(
             URL, {"latency_ms": 200, "latency_jitter_ms": 50, "routes": ["/x/"]}, format="json"
         )
 
-    assert faults.fault_latency_seconds._value.get() == pytest.approx(0.25)
+    assert fault_metrics.fault_latency_seconds._value.get() == pytest.approx(0.25)
 
 
 def test_non_staff_users_are_refused(alice_client: APIClient) -> None:
@@ -149,7 +151,7 @@ def test_a_stored_override_is_ignored_in_production(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("DEPLOYMENT_ENVIRONMENT", "production")
     identity.service_identity.cache_clear()
 
-    state.set_override(faults.FaultConfig(error_rate=1.0))
+    state.set_override(FaultConfig(error_rate=1.0))
 
     assert not state.current().active
 

@@ -8,8 +8,8 @@ import pytest
 
 from app.faults import poller
 from app.faults.models import FaultSetting
+from app.faults.state import state
 from app.telemetry import identity
-from app.telemetry.faults import state
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app.telemetry.buckets import LATENCY_BUCKETS, SLO_LATENCY_THRESHOLD_SECONDS
+from app.telemetry.prometheus.buckets import LATENCY_BUCKETS, SLO_LATENCY_THRESHOLD_SECONDS
 from observability.slo import (
     DEFAULT_SLO_FILE,
     LatencyObjective,

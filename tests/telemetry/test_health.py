@@ -8,9 +8,8 @@ import pytest
 from django.db import OperationalError
 from django.test import Client
 
-from app import envconfig
 from app.cache import circuit as circuit_module
-from app.cache.config import with_circuit_breaker
+from app.cache.config import cache_config, with_circuit_breaker
 from app.telemetry import health
 from tests.support.ports import closed_port
 
@@ -90,7 +89,7 @@ def test_probes_need_no_credentials_and_refuse_writes(client: Client, path: str)
 def cache_without_redis(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The default cache is the resilient Redis cache, pointed where nothing listens."""
     monkeypatch.setattr(circuit_module, "_breakers", {})
-    redis = envconfig.cache_config(f"redis://127.0.0.1:{closed_port()}/0", timeout_s=0.5)
+    redis = cache_config(f"redis://127.0.0.1:{closed_port()}/0", timeout_s=0.5)
     settings.CACHES = {"default": with_circuit_breaker(redis, retry_seconds=5)}
 
 

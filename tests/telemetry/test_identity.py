@@ -39,5 +39,17 @@ def test_deployment_environment_overrides_resource_attributes(
     assert service_identity().environment == "production"
 
 
-def test_resource_attributes_parse_pairs_and_ignore_junk() -> None:
-    assert resource_attributes("a=1,b = two,junk,c=x=y") == {"a": "1", "b": "two", "c": "x=y"}
+def test_resource_attributes_parse_pairs_and_ignore_junk(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "a=1,b = two,junk,c=x=y")
+
+    assert resource_attributes() == {"a": "1", "b": "two", "c": "x=y"}
+
+
+def test_resource_attributes_are_percent_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spec's encoding: ``,`` ``=`` and spaces inside a value arrive percent-encoded."""
+    monkeypatch.setenv(
+        "OTEL_RESOURCE_ATTRIBUTES", "team=web%20platform,deployment.environment=a%2Cb"
+    )
+
+    assert resource_attributes()["team"] == "web platform"
+    assert service_identity().environment == "a,b"

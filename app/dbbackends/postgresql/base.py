@@ -2,7 +2,7 @@
 
 django-prometheus' backend counts connections under its usual names; queries are counted by
 ``app.dbbackends.cursors`` (the same names and labels, a third of the cost per query); the
-execute wrapper of ``app.telemetry.db_spans`` adds the spans (only inside sampled requests).
+execute wrapper of ``app.telemetry.tracing.db_spans`` adds the spans (only inside sampled requests).
 """
 
 from typing import Any
@@ -11,7 +11,7 @@ from django.db.backends.postgresql import base as django_base
 from django_prometheus.db.backends.postgresql import base
 
 from app.dbbackends.cursors import metered_cursor_class
-from app.telemetry import db_spans
+from app.telemetry.tracing import db_spans
 
 
 class DatabaseWrapper(base.DatabaseWrapper):  # type: ignore[misc]

@@ -1,6 +1,6 @@
 """SQLite with django-prometheus' query metrics and a client span per query.
 
-The execute wrapper of ``app.telemetry.db_spans`` adds the spans (only inside sampled
+The execute wrapper of ``app.telemetry.tracing.db_spans`` adds the spans (only inside sampled
 requests). Queries are counted by ``app.dbbackends.cursors`` (django-prometheus' names and
 labels): django-prometheus' own SQLite backend builds a new cursor-wrapper *class* for every
 cursor (3% of a request's CPU in the overhead benchmark) and resolves its labels per query.
@@ -11,7 +11,7 @@ from typing import Any
 from django_prometheus.db.backends.sqlite3 import base
 
 from app.dbbackends.cursors import metered_cursor_class
-from app.telemetry import db_spans
+from app.telemetry.tracing import db_spans
 
 
 class DatabaseFeatures(base.DatabaseFeatures):  # type: ignore[misc]

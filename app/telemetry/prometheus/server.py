@@ -23,7 +23,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar
 
-from app.telemetry.exemplars import read_exemplars, remove_exemplars, sample_key
+from app.telemetry.prometheus.exemplars import read_exemplars, remove_exemplars, sample_key
 
 DEFAULT_METRICS_PORT = 9464
 

@@ -19,7 +19,7 @@ from opentelemetry.trace import (
     set_span_in_context,
 )
 
-from app.telemetry.otlp_encoding import encode_spans, varint
+from app.telemetry.tracing.otlp_encoding import encode_spans, varint
 
 
 def _spans() -> list[ReadableSpan]:

@@ -12,13 +12,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from app.telemetry.exemplars import (
+from app.telemetry.prometheus.exemplars import (
     ExemplarWriter,
     StoredExemplar,
     read_exemplars,
     remove_exemplars,
 )
-from app.telemetry.metrics_server import ExemplarMultiProcessCollector, GunicornCollector
+from app.telemetry.prometheus.server import ExemplarMultiProcessCollector, GunicornCollector
 
 SAMPLE = "latency_seconds_bucket"
 

@@ -41,12 +41,12 @@ from opentelemetry.util.http import (
     OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST,
     OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE,
     get_custom_header_attributes,
-    get_custom_headers,
-    get_excluded_urls,
+    parse_excluded_urls,
 )
 
+from app.envconfig import ENV
 from app.telemetry.routes import matched_route
-from app.telemetry.tracing import INSTRUMENTATION_NAME, qualified_name, traces
+from app.telemetry.tracing.provider import INSTRUMENTATION_NAME, qualified_name, traces
 
 KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}
@@ -153,15 +153,18 @@ class ServerSpanMiddleware:
             raise MiddlewareNotUsed("tracing is off")
         self.get_response = get_response
         self.tracer = trace.get_tracer(INSTRUMENTATION_NAME)
-        self.excluded = get_excluded_urls("DJANGO")
-        self.request_headers = get_custom_headers(
-            OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST
+        # The instrumentation packages' standard variables, read once when the worker starts.
+        self.excluded = parse_excluded_urls(
+            ENV.first("OTEL_PYTHON_DJANGO_EXCLUDED_URLS", "OTEL_PYTHON_EXCLUDED_URLS") or ""
         )
-        self.response_headers = get_custom_headers(
-            OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE
+        self.request_headers = ENV.strings(
+            OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST, []
         )
-        self.sensitive_headers = get_custom_headers(
-            OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS
+        self.response_headers = ENV.strings(
+            OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE, []
+        )
+        self.sensitive_headers = ENV.strings(
+            OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS, []
         )
         got_request_exception.connect(_on_unhandled_exception, dispatch_uid=__name__)
 

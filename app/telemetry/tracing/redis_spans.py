@@ -25,7 +25,7 @@ from opentelemetry.semconv.attributes import db_attributes, error_attributes, se
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from redis.exceptions import ResponseError
 
-from app.telemetry.tracing import INSTRUMENTATION_NAME, qualified_name
+from app.telemetry.tracing.provider import INSTRUMENTATION_NAME, qualified_name
 
 DEFAULT_PORT = 6379
 _tracer = trace.get_tracer(INSTRUMENTATION_NAME)

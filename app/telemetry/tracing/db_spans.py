@@ -26,7 +26,7 @@ from opentelemetry import trace
 from opentelemetry.semconv.attributes import db_attributes, error_attributes, server_attributes
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from app.telemetry.tracing import INSTRUMENTATION_NAME, qualified_name, traces
+from app.telemetry.tracing.provider import INSTRUMENTATION_NAME, qualified_name, traces
 
 SYSTEM_NAMES = {"postgresql": "postgresql", "sqlite": "sqlite"}
 DEFAULT_PORTS = {"postgresql": 5432}

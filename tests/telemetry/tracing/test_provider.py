@@ -17,8 +17,8 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from app.telemetry import tracing
-from app.telemetry.tracing import CountingBatchSpanProcessor, CountingExporter
+from app.telemetry.tracing import provider as tracing
+from app.telemetry.tracing.provider import CountingBatchSpanProcessor, CountingExporter
 
 
 class StubExporter(SpanExporter):

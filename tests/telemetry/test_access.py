@@ -7,7 +7,7 @@ import re
 import pytest
 from django.test import Client, RequestFactory
 
-from app.telemetry.requests import request_id_from
+from app.telemetry.access import request_id_from
 
 
 @pytest.mark.parametrize("given", ["abc-123", "a" * 128, "trace.id:part_2"])

@@ -1,19 +1,12 @@
-"""The in-process request metrics middlewares (app.telemetry.metrics)."""
+"""The in-process request metrics middlewares (app.telemetry.prometheus.middleware)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory
-from prometheus_client import REGISTRY
 
-from app.telemetry.metrics import (
-    RequestMetricsMiddleware,
-    export_cache_counters,
-    requests_in_flight,
-)
+from app.telemetry.prometheus.middleware import RequestMetricsMiddleware, requests_in_flight
 
 
 def in_flight() -> float:
@@ -43,19 +36,3 @@ def test_a_request_that_raises_leaves_flight_too() -> None:
     with pytest.raises(RuntimeError):
         RequestMetricsMiddleware(failing_view)(RequestFactory().get("/api/todos/"))
     assert in_flight() == before
-
-
-def test_the_configured_cache_counters_are_exported_before_any_get(
-    settings: Any,
-) -> None:
-    settings.CACHES = {
-        "default": {"BACKEND": "django_prometheus.cache.backends.redis.NativeRedisCache"}
-    }
-    export_cache_counters()
-    exported = {
-        (sample.name, sample.labels.get("backend"))
-        for metric in REGISTRY.collect()
-        for sample in metric.samples
-    }
-    for name in ("django_cache_get_total", "django_cache_get_misses_total"):
-        assert (name, "native_redis") in exported

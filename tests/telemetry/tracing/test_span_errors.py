@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from rest_framework.test import APIRequestFactory
 
 from app.api.exceptions import exception_handler
-from app.telemetry.db_spans import QuerySpans
+from app.telemetry.tracing.db_spans import QuerySpans
 
 
 @pytest.fixture

@@ -124,6 +124,7 @@ def writer() -> ExemplarWriter | None:
     global _writer, _writer_pid  # noqa: PLW0603  # one writer per process, made lazily
     if _writer is not None and _writer_pid == os.getpid():
         return _writer
+    # Read as prometheus_client reads it (not through app.envconfig: no *_FILE form).
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not directory:
         return None

@@ -3,10 +3,10 @@
 Called once per process (in each gunicorn worker, after fork) from ``app.wsgi``: sets up the
 SDK's tracer provider (resource, sampler from ``OTEL_TRACES_SAMPLER``, batch export). The spans
 themselves come from the project's own lean instrumentation on the OpenTelemetry API, which
-follows the stable semantic conventions: the HTTP server span (``app.telemetry.http_spans``),
-a client span per SQL query (``app.telemetry.db_spans``) and per Redis command
-(``app.telemetry.redis_spans``). With no OTLP endpoint configured, spans are still made (their
-ids tie logs, exemplars and errors together) but exported nowhere. A slow or dead collector
+follows the stable semantic conventions: the HTTP server span (``http_spans`` in this package),
+a client span per SQL query (``db_spans``) and per Redis command (``redis_spans``). With no
+OTLP endpoint configured, spans are still made (their ids tie logs, exemplars and errors
+together) but exported nowhere. A slow or dead collector
 costs requests nothing: spans wait in a bounded queue exported by a background thread, and the
 spans dropped are counted.
 """
@@ -30,8 +30,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.semconv.attributes import deployment_attributes, service_attributes
 from prometheus_client import Counter
 
+from app.envconfig import ENV
 from app.telemetry.identity import service_identity
-from app.telemetry.otlp_encoding import encode_spans
+from app.telemetry.tracing.otlp_encoding import encode_spans
 
 logger = logging.getLogger(__name__)
 
@@ -48,19 +49,14 @@ for _reason in ("queue_full", "export_failed"):  # exported at 0, so rates and a
     spans_dropped.labels(_reason)
 
 
-def _first_env(*names: str) -> str | None:
-    """The first of ``names`` set to a non-empty value (signal-specific names go first)."""
-    return next((os.environ[name] for name in names if os.environ.get(name)), None)
-
-
 def otlp_endpoint() -> str | None:
     """The configured OTLP traces endpoint, if any."""
-    return _first_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    return ENV.first("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 
 
 def otlp_protocol() -> str:
     """``http/protobuf`` (default) or ``grpc``."""
-    protocol = _first_env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+    protocol = ENV.first("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
     return (protocol or "http/protobuf").lower()
 
 
@@ -83,9 +79,9 @@ def urllib3_transport() -> BaseHTTPTransport:
     the default transport reads: ``OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE``, ``..._CLIENT_KEY``
     and ``..._CLIENT_CERTIFICATE``.
     """
-    verify = _first_env("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE")
-    key = _first_env("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY")
-    cert = _first_env(
+    verify = ENV.first("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE")
+    key = ENV.first("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY")
+    cert = ENV.first(
         "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"
     )
     factory = _load_http_transport_factory("urllib3")
@@ -94,7 +90,7 @@ def urllib3_transport() -> BaseHTTPTransport:
 
 class DirectlyEncodedHttpExporter(HttpExporter):
     """The OTLP/HTTP exporter (its endpoint, headers, timeout, compression and retry settings),
-    with spans encoded by ``app.telemetry.otlp_encoding`` instead of protobuf objects."""
+    with spans encoded by ``app.telemetry.tracing.otlp_encoding`` instead of protobuf objects."""
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shutdown:
@@ -153,14 +149,14 @@ DEFAULT_SCHEDULE_DELAY_MS = 1000
 
 def _batch_size() -> int:
     """``OTEL_BSP_MAX_EXPORT_BATCH_SIZE`` (default 64) clamped to the queue size."""
-    queue = int(os.environ.get("OTEL_BSP_MAX_QUEUE_SIZE", "2048"))
-    batch = int(os.environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", DEFAULT_EXPORT_BATCH_SIZE))
+    queue = ENV.integer("OTEL_BSP_MAX_QUEUE_SIZE", 2048)
+    batch = ENV.integer("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", DEFAULT_EXPORT_BATCH_SIZE)
     return max(1, min(batch, queue))
 
 
 def _schedule_delay_ms() -> float:
     """``OTEL_BSP_SCHEDULE_DELAY`` in milliseconds (default 1000)."""
-    return float(os.environ.get("OTEL_BSP_SCHEDULE_DELAY", DEFAULT_SCHEDULE_DELAY_MS))
+    return ENV.number("OTEL_BSP_SCHEDULE_DELAY", DEFAULT_SCHEDULE_DELAY_MS, low=0)
 
 
 def resource() -> Resource:
@@ -212,7 +208,7 @@ def qualified_name(error: BaseException) -> str:
 def configure_tracing() -> TracerProvider | None:
     """Set up the SDK's tracer provider for this process (call once per process)."""
     global _active  # noqa: PLW0603  # process-wide, like the SDK's global provider
-    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+    if ENV.boolean("OTEL_SDK_DISABLED", False):
         return None
     provider = TracerProvider(resource=resource())
     if otlp_endpoint():
@@ -234,5 +230,5 @@ INSTRUMENTATIONS = frozenset({"django", "psycopg", "sqlite3", "redis"})
 
 def instrumentation_disabled(name: str) -> bool:
     """True when ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` names ``name`` (e.g. ``sqlite3``)."""
-    raw = os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "")
-    return name in {item.strip().lower() for item in raw.split(",")}
+    disabled = ENV.strings("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", [])
+    return name in {item.lower() for item in disabled}

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from app.telemetry.db_spans import connection_attributes, summarize
-from app.telemetry.http_spans import redact_query, span_name, split_host
-from app.telemetry.redis_spans import connection_attributes as redis_attributes
-from app.telemetry.redis_spans import pipeline_operation
-from app.telemetry.tracing import qualified_name
+from app.telemetry.tracing.db_spans import connection_attributes, summarize
+from app.telemetry.tracing.http_spans import redact_query, span_name, split_host
+from app.telemetry.tracing.provider import qualified_name
+from app.telemetry.tracing.redis_spans import connection_attributes as redis_attributes
+from app.telemetry.tracing.redis_spans import pipeline_operation
 
 
 @pytest.mark.parametrize(
@@ -128,7 +128,7 @@ def test_error_types_are_fully_qualified_class_names() -> None:
         pass
 
     assert qualified_name(ValueError()) == "ValueError"
-    assert qualified_name(LocalError()).startswith("tests.telemetry.test_span_helpers.")
+    assert qualified_name(LocalError()).startswith("tests.telemetry.tracing.test_span_helpers.")
 
 
 Queued = tuple[tuple[Any, ...], dict[str, Any]]  # a pipeline's queued command and options

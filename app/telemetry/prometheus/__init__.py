@@ -1,0 +1,5 @@
+"""Prometheus metrics: buckets, the request metrics middlewares, exemplars, the master's server.
+
+``buckets`` is read while settings load; ``middleware`` and ``histograms`` run in the workers
+(exemplars shared through ``exemplars``); ``server`` runs only in gunicorn's master.
+"""

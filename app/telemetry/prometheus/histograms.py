@@ -1,0 +1,94 @@
+"""Latency histograms whose observations carry the active trace as an exemplar.
+
+In one process prometheus_client keeps the exemplar itself; under gunicorn (multiprocess mode,
+which drops exemplars) each worker hands it to the master through ``exemplars``.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left
+from functools import partial
+from typing import Any
+
+from django_prometheus.middleware import Metrics
+from opentelemetry import trace
+from prometheus_client import Histogram
+from prometheus_client.utils import floatToGoString
+
+from app.telemetry.prometheus import exemplars
+
+EXEMPLAR_HISTOGRAMS = frozenset(
+    {
+        "django_http_requests_latency_seconds_by_view_method",
+        "django_http_requests_latency_including_middlewares_seconds",
+    }
+)
+
+
+def current_trace_exemplar() -> dict[str, str] | None:
+    """``{"trace_id", "span_id"}`` of the active, sampled span, if any."""
+    context = trace.get_current_span().get_span_context()
+    if not (context.is_valid and context.trace_flags.sampled):
+        return None
+    return {
+        "trace_id": trace.format_trace_id(context.trace_id),
+        "span_id": trace.format_span_id(context.span_id),
+    }
+
+
+class ExemplarHistogram(Histogram):
+    """A Histogram whose observations carry the active trace as an exemplar."""
+
+    def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
+        if exemplar is None:
+            exemplar = current_trace_exemplar()
+        shared = exemplars.writer()
+        if shared is None:  # one process: prometheus_client keeps the exemplar itself
+            super().observe(amount, exemplar)
+            return
+        super().observe(amount)  # multiprocess mode would drop the exemplar: share it instead
+        if exemplar is not None and "trace_id" in exemplar:
+            self._share_exemplar(shared, amount, exemplar)
+
+    def _share_exemplar(
+        self, shared: exemplars.ExemplarWriter, amount: float, exemplar: dict[str, str]
+    ) -> None:
+        """Hand the exemplar to the master through this worker's file."""
+        index = bisect_left(self._upper_bounds, amount)
+        shared.record_lazy(
+            (self._name, self._labelvalues, index),
+            partial(
+                self._stored_exemplar,
+                index,
+                amount,
+                exemplar["trace_id"],
+                exemplar.get("span_id", ""),
+                time.time(),
+            ),
+        )
+
+    def _stored_exemplar(
+        self, index: int, amount: float, trace_id: str, span_id: str, timestamp: float
+    ) -> exemplars.StoredExemplar:
+        labels = dict(zip(self._labelnames, self._labelvalues, strict=True))
+        labels["le"] = floatToGoString(self._upper_bounds[index])
+        return exemplars.StoredExemplar(
+            sample=f"{self._name}_bucket",
+            labels=labels,
+            trace_id=trace_id,
+            span_id=span_id,
+            value=amount,
+            timestamp=timestamp,
+        )
+
+
+class ExemplarMetrics(Metrics):  # type: ignore[misc]  # django-prometheus is untyped
+    """django-prometheus's request metrics, with exemplars on the latency histograms."""
+
+    def register_metric(
+        self, metric_cls: type[Any], name: str, documentation: str, labelnames: Any = (), **kw: Any
+    ) -> Any:
+        if metric_cls is Histogram and name in EXEMPLAR_HISTOGRAMS:
+            metric_cls = ExemplarHistogram
+        return super().register_metric(metric_cls, name, documentation, labelnames, **kw)

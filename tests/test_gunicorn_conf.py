@@ -1,0 +1,54 @@
+"""``gunicorn.conf.py`` refuses a bad variable with one line naming it, before any worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOAD_CONFIG = "import runpy; runpy.run_path('gunicorn.conf.py')"
+
+
+def _load_config(tmp_path: Path, **values: str) -> subprocess.CompletedProcess[str]:
+    """Execute the config file as gunicorn does, in a fresh process."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), **values}
+    return subprocess.run(
+        [sys.executable, "-c", LOAD_CONFIG],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("WEB_CONCURRENCY", "abc", "WEB_CONCURRENCY: expected an integer, got 'abc'"),
+        ("PORT", "80.5", "PORT: expected an integer, got '80.5'"),
+        (
+            "TELEMETRY_ENABLED",
+            "maybe",
+            "TELEMETRY_ENABLED: expected true/false/1/0/yes/no/on/off, got 'maybe'",
+        ),
+    ],
+)
+def test_a_bad_value_stops_the_master_with_one_line(
+    tmp_path: Path, name: str, value: str, message: str
+) -> None:
+    result = _load_config(tmp_path, **{name: value})
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == message
+
+
+def test_good_values_load(tmp_path: Path) -> None:
+    result = _load_config(tmp_path, WEB_CONCURRENCY="3", TELEMETRY_ENABLED="off")
+
+    assert result.returncode == 0, result.stderr
