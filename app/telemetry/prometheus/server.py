@@ -45,16 +45,47 @@ def forget_worker(directory: Path, pid: int) -> None:
     remove_exemplars(directory, pid)
 
 
+# A worker's sample file starts with the 8 bytes saying how much of it is used. One that a
+# starting worker has created but not yet sized is empty, and prometheus_client's merge fails
+# on it (struct.error): the scrape answered 500 while a worker started.
+_SAMPLE_FILE_HEADER = 8
+
+
+def sample_files(directory: Path) -> list[str]:
+    """The workers' sample files that are ready to read (skipping ones still being created)."""
+    ready = []
+    for path in directory.glob("*.db"):
+        try:
+            if path.stat().st_size >= _SAMPLE_FILE_HEADER:
+                ready.append(str(path))
+        except FileNotFoundError:  # a dead worker's live gauges, removed meanwhile
+            continue
+    return ready
+
+
+def merged_samples(directory: Path, attempts: int = 3) -> Iterable[Metric]:
+    """Every worker's samples, merged; a file removed while reading means one more try."""
+    for attempt in range(attempts):
+        try:
+            merged: Iterable[Metric] = MultiProcessCollector.merge(
+                sample_files(directory), accumulate=True
+            )
+            return merged
+        except FileNotFoundError:
+            if attempt == attempts - 1:
+                raise
+    return []
+
+
 class ExemplarMultiProcessCollector(Collector):
     """The workers' aggregated samples, with each bucket's newest trace exemplar attached."""
 
     def __init__(self, directory: Path) -> None:
         self._directory = directory
-        self._inner = MultiProcessCollector(None, path=str(directory))
 
     def collect(self) -> Iterable[Metric]:
         stored = read_exemplars(self._directory)
-        for metric in self._inner.collect():
+        for metric in merged_samples(self._directory):
             if stored and metric.type == "histogram":
                 metric.samples = [
                     _with_exemplar(sample, stored.get(sample_key(sample.name, sample.labels)))
