@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tests.support.python import run_python
+
 LOAD_CONFIG = "import runpy; runpy.run_path('gunicorn.conf.py')"
 
 
 def _load_config(tmp_path: Path, **values: str) -> subprocess.CompletedProcess[str]:
     """Execute the config file as gunicorn does, in a fresh process."""
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), **values}
-    return subprocess.run(
-        [sys.executable, "-c", LOAD_CONFIG],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_python(LOAD_CONFIG, env)
 
 
 @pytest.mark.parametrize(

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from app.faults import config as faults
 from app.faults.config import FaultConfig
-from app.faults.state import state
-from app.telemetry import identity
 
-
-@pytest.fixture(autouse=True)
-def _fresh_state() -> Any:
-    identity.service_identity.cache_clear()
-    state.reset()
-    yield
-    state.reset()
-    identity.service_identity.cache_clear()
+pytestmark = pytest.mark.usefixtures("fresh_fault_state")
 
 
 def test_no_variables_means_no_faults(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
@@ -11,17 +9,9 @@ from rest_framework.test import APIClient
 from app.faults.config import FaultConfig
 from app.faults.middleware import InjectedFaultError
 from app.faults.state import state
-from app.telemetry import identity
 from tests.factories import TodoFactory
 
-
-@pytest.fixture(autouse=True)
-def _fresh_state() -> Any:
-    identity.service_identity.cache_clear()
-    state.reset()
-    yield
-    state.reset()
-    identity.service_identity.cache_clear()
+pytestmark = pytest.mark.usefixtures("fresh_fault_state")
 
 
 @pytest.mark.django_db

@@ -4,7 +4,6 @@ process with gevent, which must never happen inside the pytest process."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 from loadtests.gate import Measured
 from loadtests.schedules import SHAPE_NAMES, build_schedule
 from tests.support.locust_environment import clean_environment
+from tests.support.python import run_python
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PURE_MODULES = (
@@ -29,15 +29,7 @@ TIMES = [0, 1, 5, 9.9, 10, 19.9, 20, 29.9, 30, 59, 60, 100, 3599, 3600, 10_000]
 
 def python(code: str, *, env: dict[str, str] | None = None, argv: tuple[str, ...] = ()) -> str:
     """Run ``code`` in a fresh interpreter at the repository root; return its stdout."""
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *argv],
-        cwd=REPO_ROOT,
-        env=clean_environment(env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_python(textwrap.dedent(code), clean_environment(env), argv)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

@@ -24,7 +24,6 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,6 +40,7 @@ from app.accounts.views import TokenObtainPairView
 from tests.factories import DEFAULT_PASSWORD
 from tests.support.backing_services import REDIS_URL, reachable, require
 from tests.support.http import Response, http
+from tests.support.python import run_python
 from tests.support.servers import Server, run_server_on_new_database
 
 TOKEN_URL = "/api/auth/token/"
@@ -299,15 +299,7 @@ def load_settings(**values: str) -> subprocess.CompletedProcess[str]:
         DJANGO_ALLOWED_HOSTS="example.com",
         **values,
     )
-    return subprocess.run(
-        [sys.executable, "-c", PRINT_AUTH_SETTINGS],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_python(PRINT_AUTH_SETTINGS, env)
 
 
 def test_the_defaults_are_5_failures_a_minute_per_username_and_20_requests_per_address() -> None:

@@ -22,7 +22,6 @@ import re
 import secrets
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from app.telemetry.errors import sentry_dsn
+from tests.support.python import run_python
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MAX_FILE_BYTES = 2_000_000
@@ -319,15 +319,7 @@ def test_database_and_redis_urls_can_come_from_mounted_files(tmp_path: Path) -> 
         REDIS_URL_FILE=str(tmp_path / "redis_url"),
     )
 
-    result = subprocess.run(
-        [sys.executable, "-c", PRINT_URLS],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_python(PRINT_URLS, env)
 
     assert result.returncode == 0, result.stderr
     loaded = json.loads(result.stdout)

@@ -15,11 +15,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.client import HTTPException
-from types import TracebackType
 from typing import Any, Self
 
 from tests.support import prometheus
 from tests.support.http import http
+from tests.support.lifecycle import Background
 from tests.support.prometheus import Scrape, scrape
 from tests.support.servers import Server
 from tests.support.waiting import poll
@@ -116,7 +116,7 @@ def call(
 
 
 # ------------------------------------------------------------------ client load
-class Load:
+class Load(Background):
     """``threads`` client threads calling ``request(thread, n)`` until ``stop()`` or exit.
 
     Each thread runs at most ``max_requests`` calls (a bound even if a test forgets to stop);
@@ -177,17 +177,6 @@ class Load:
         alive = [thread.name for thread in self._threads if thread.is_alive()]
         assert not alive, f"client threads still running after {timeout:g} s: {alive}"
         return self.outcomes
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _run(self, number: int) -> None:
         for n in range(self._max_requests):

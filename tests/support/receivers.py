@@ -29,7 +29,6 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -38,6 +37,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from tests.support.lifecycle import Background
 
 HOST = "127.0.0.1"
 DEFAULT_TIMEOUT_S = 10.0
@@ -238,7 +239,7 @@ def parse_envelope(body: bytes, content_encoding: str = "identity") -> Envelope:
 
 
 # ------------------------------------------------------------------ lifecycle
-class _Listener:
+class _Listener(Background):
     """Shared lifecycle: a socket on a free port of 127.0.0.1, served from a daemon thread.
 
     ``start()`` on enter, ``stop()`` on exit; subclasses supply the socket through the hooks.
@@ -290,16 +291,8 @@ class _Listener:
         self._thread = None
         self._close()
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def finish(self, exc: BaseException | None) -> None:
+        """Once stopped after a block that did not raise: the receiver's own checks."""
         if exc is None:
             self._check_on_exit()
 

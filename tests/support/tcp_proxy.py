@@ -42,9 +42,10 @@ import contextlib
 import selectors
 import socket
 import threading
-from types import TracebackType
 from typing import Literal, Self
 from urllib.parse import urlsplit, urlunsplit
+
+from tests.support.lifecycle import Background
 
 HOST = "127.0.0.1"
 _BUFFER = 64 * 1024
@@ -124,7 +125,7 @@ class _Link:
             self.close()
 
 
-class TcpProxy:
+class TcpProxy(Background):
     """Forward connections from a free port of 127.0.0.1 to ``target_host:target_port``.
 
     See the module docstring for the states. ``port``/``address`` are fixed at construction
@@ -231,16 +232,7 @@ class TcpProxy:
                 _close(self._listener)
                 self._listener = None
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
+    stop = close  # leaving a ``with`` block closes the proxy
 
     def __repr__(self) -> str:
         return f"<TcpProxy {HOST}:{self.port} -> {self.target[0]}:{self.target[1]} {self._state}>"
