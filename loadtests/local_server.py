@@ -81,12 +81,13 @@ def base_environment(
     }
 
 
-def manage(
-    *args: str, env: Mapping[str, str], timeout: float | None = None
+def run_python(
+    args: Sequence[str], env: Mapping[str, str], timeout: float | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python manage.py ARGS`` from the repository root, output captured, not checked."""
-    return subprocess.run(  # noqa: S603  # nosec B603
-        [sys.executable, "manage.py", *args],
+    """Run ``python ARGS`` from the repository root with exactly ``env``; output captured as
+    text, the exit status not checked."""
+    return subprocess.run(  # noqa: S603  # nosec B603  # our own interpreter and arguments
+        [sys.executable, *args],
         cwd=REPO,
         env=dict(env),
         capture_output=True,
@@ -94,6 +95,13 @@ def manage(
         check=False,
         timeout=timeout,
     )
+
+
+def manage(
+    *args: str, env: Mapping[str, str], timeout: float | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python manage.py ARGS`` from the repository root, output captured, not checked."""
+    return run_python(["manage.py", *args], env, timeout)
 
 
 def start(

@@ -12,7 +12,6 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from app import envconfig
+from loadtests import local_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INHERITED_PREFIXES_REMOVED = ("DJANGO_", "THROTTLE_", "DATABASE_", "REDIS_", "TELEMETRY_")
@@ -66,15 +66,7 @@ def _production_env(**values: str) -> dict[str, str]:
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT_S,
-        check=False,
-    )
+    return local_server.run_python(args, env, SUBPROCESS_TIMEOUT_S)
 
 
 def _check_deploy(**values: str) -> subprocess.CompletedProcess[str]:
