@@ -21,7 +21,6 @@ from django.core.exceptions import ImproperlyConfigured
 from app import envconfig
 from loadtests import local_server
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 INHERITED_PREFIXES_REMOVED = ("DJANGO_", "THROTTLE_", "DATABASE_", "REDIS_", "TELEMETRY_")
 SUBPROCESS_TIMEOUT_S = 60.0
 PRINT_SETTINGS = """
