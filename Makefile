@@ -59,7 +59,7 @@ superuser: install var/secret_key ## create an admin login for the `make run` da
 
 bench: install ## instrumentation overhead: bare vs project, zero-code OTel and Sentry tracing, alternating rounds (needs wrk)
 	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk"; exit 2; }
-	$(BIN)/python loadtests/bench.py $(BENCH_ARGS)
+	$(BIN)/python -m loadtests.bench $(BENCH_ARGS)
 
 test: test-sqlite test-postgres ## run the whole suite on SQLite, then on PostgreSQL if reachable
 

@@ -16,6 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from loadtests import bench
 from loadtests.bench import Run
+from loadtests.local_server import run_python
 
 WRK_OUTPUT = """\
 Running 6s test @ http://127.0.0.1:41969/api/todos/25/
@@ -363,3 +364,13 @@ def test_the_help_text_renders() -> None:
     with pytest.raises(SystemExit) as exit_info:
         bench.main(["--help"])
     assert exit_info.value.code == 0
+
+
+@pytest.mark.parametrize("driver", ["loadtests.bench", "loadtests.soak"])
+def test_the_drivers_start_as_the_makefile_runs_them(driver: str) -> None:
+    """``make bench`` and ``make soak`` run ``python -m loadtests.<driver>`` from the root; a
+    driver run as a file path would not find the ``loadtests`` package it imports."""
+    result = run_python(["-m", driver, "--help"], os.environ)
+
+    assert result.returncode == 0, result.stderr
+    assert "usage:" in result.stdout
