@@ -11,7 +11,7 @@ PORT ?= 8000
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
-.PHONY: help install run superuser bench test test-sqlite test-postgres lint lint-observability \
+.PHONY: help install run superuser bench bench-instructions test test-sqlite test-postgres lint lint-observability \
 	lint-k8s generate rules dashboards k8s format lock clean load soak fuzz
 
 help: ## list the targets
@@ -60,6 +60,10 @@ superuser: install var/secret_key ## create an admin login for the `make run` da
 bench: install ## instrumentation overhead: bare vs project, zero-code OTel and Sentry tracing, alternating rounds (needs wrk)
 	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk"; exit 2; }
 	$(BIN)/python -m loadtests.bench $(BENCH_ARGS)
+
+bench-instructions: install ## the same variants as instructions per request (callgrind; steady on a busy machine; needs valgrind)
+	@command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install -y valgrind"; exit 2; }
+	$(BIN)/python -m loadtests.instructions $(BENCH_ARGS)
 
 test: test-sqlite test-postgres ## run the whole suite on SQLite, then on PostgreSQL if reachable
 

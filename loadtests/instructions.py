@@ -1,0 +1,345 @@
+"""Instructions per request, counted by callgrind: the overhead benchmark's steady twin.
+
+``make bench`` measures throughput and CPU time, which on a shared 2-core VM move by 10% or
+more between runs of the same code. ``make bench-instructions`` counts the instructions the
+app executes per request instead (valgrind's callgrind): the same code and inputs give the
+same count, whatever else the machine is doing, so a change of a few percent is visible.
+
+Each variant of ``make bench`` (same environments: bare, project@100%, project@10%,
+otel-zero-code, sentry-tracing) serves one endpoint through its WSGI application, in one process
+under callgrind (no gunicorn, no sockets: the app and its telemetry only), twice:
+``--short`` then ``--long`` requests. The difference divided by the extra requests is the
+cost of one request, start-up and warm-up cancelled out. At the end of each run the spans are
+flushed to a local sink, so encoding and sending them count too; metric scrapes (by the
+master, not the worker) do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import re
+import shutil
+import subprocess  # nosec B404
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+from wsgiref.util import setup_testing_defaults
+
+from loadtests import bench
+from loadtests.local_server import REPO, run_python
+from loadtests.machine import machine
+
+DEFAULT_SHORT = 10
+DEFAULT_LONG = 60
+TEST_HOST = "testserver"  # the Host of every measured request (ALLOWED_HOSTS)
+TODO_COUNT = 25
+# Spans wait in the queue until the flush at the end, so the run's length under valgrind (50x
+# slower) does not change how they are batched.
+QUEUE_ALL_SPANS = {
+    "OTEL_BSP_SCHEDULE_DELAY": str(24 * 3600 * 1000),
+    "OTEL_BSP_MAX_QUEUE_SIZE": "100000",
+    "OTEL_METRIC_EXPORT_INTERVAL": str(24 * 3600 * 1000),
+}
+_COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+@dataclass(frozen=True)
+class Count:
+    """Instructions of one variant on one endpoint: the two runs and the cost of a request."""
+
+    variant: str
+    endpoint: str
+    short: int
+    long: int
+    requests: int  # long - short
+
+    @property
+    def per_request(self) -> float:
+        """Instructions one request adds."""
+        return (self.long - self.short) / self.requests
+
+
+def parse_collected(stderr: str) -> int:
+    """The total callgrind reports (``==pid== Collected : N``)."""
+    found = _COLLECTED.findall(stderr)
+    if not found:
+        raise ValueError(f"no callgrind total in the output:\n{stderr[-2000:]}")
+    return int(found[-1])
+
+
+# ------------------------------------------------------------------ the measured process
+def request_path(endpoint: str, todo_id: int) -> tuple[str, str]:
+    """``(method, path)`` of one request to ``endpoint``, as ``make bench`` sends it."""
+    if endpoint == "retrieve":
+        return "GET", f"/api/todos/{todo_id}/"
+    if endpoint == "list":
+        return "GET", "/api/todos/"
+    if endpoint == "create":
+        return "POST", "/api/todos/"
+    raise ValueError(f"unknown endpoint {endpoint!r}")
+
+
+def load_app(app_module: str | None, zero_code: bool) -> WsgiApp:
+    """The WSGI application the variant's gunicorn worker would serve (loaded the same way:
+    auto-instrumentation first for zero-code, Sentry's own entry point for sentry-tracing)."""
+    if zero_code:
+        from opentelemetry.instrumentation.auto_instrumentation import (  # noqa: PLC0415
+            initialize,
+        )
+
+        initialize()
+    module, _, name = (app_module or "app.wsgi:application").partition(":")
+    application: WsgiApp = getattr(import_module(module), name or "application")
+    return application
+
+
+def flush_telemetry() -> None:
+    """Send what the SDKs still hold (spans, Sentry envelopes) before the process ends."""
+    from opentelemetry import trace  # noqa: PLC0415
+
+    force_flush = getattr(trace.get_tracer_provider(), "force_flush", None)
+    if force_flush is not None:
+        force_flush()
+    import sentry_sdk  # noqa: PLC0415
+
+    sentry_sdk.flush()
+
+
+def seed() -> dict[str, Any]:
+    """A user with todos and a long-lived token, in a migrated database (run without valgrind)."""
+    import django  # noqa: PLC0415
+
+    django.setup()
+    from django.contrib.auth.models import User  # noqa: PLC0415
+    from django.core.management import call_command  # noqa: PLC0415
+    from rest_framework_simplejwt.tokens import AccessToken  # noqa: PLC0415
+
+    from app.todos.models import Todo  # noqa: PLC0415
+
+    call_command("migrate", verbosity=0)
+    user = User.objects.create_user("bench", password=bench.PASSWORD)
+    todos = [Todo.objects.create(owner=user, title=f"todo {n}") for n in range(TODO_COUNT)]
+    return {"token": str(AccessToken.for_user(user)), "todo_id": todos[-1].pk}
+
+
+def wsgi_environ(method: str, path: str, token: str, body: bytes) -> dict[str, Any]:
+    """One request as gunicorn hands it to the app (Host ``testserver``)."""
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "HTTP_HOST": TEST_HOST,
+        "HTTP_AUTHORIZATION": f"Bearer {token}",
+        "wsgi.input": io.BytesIO(body),
+    }
+    if body:
+        environ["CONTENT_TYPE"] = "application/json"
+        environ["CONTENT_LENGTH"] = str(len(body))
+    setup_testing_defaults(environ)
+    return environ
+
+
+def serve(application: WsgiApp, endpoint: str, count: int, token: str, todo_id: int) -> None:
+    """``count`` requests to ``endpoint`` through the WSGI application; each must succeed."""
+    method, path = request_path(endpoint, todo_id)
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        statuses.append(status)
+        return lambda data: None
+
+    for number in range(count):
+        body = json.dumps({"title": f"instructions {number}"}).encode() if method == "POST" else b""
+        result = application(wsgi_environ(method, path, token, body), start_response)
+        try:
+            b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        if not statuses[-1].startswith("2"):
+            raise SystemExit(f"{method} {path} answered {statuses[-1]}")
+
+
+def child(argv: Sequence[str]) -> int:
+    """The measured process: ``--child ENDPOINT COUNT`` (or ``--seed``)."""
+    if argv[0] == "--seed":
+        bench.say(json.dumps(seed()))
+        return 0
+    endpoint, count = argv
+    application = load_app(
+        os.environ.get("BENCH_APP_MODULE") or None, bool(os.environ.get("BENCH_ZERO_CODE"))
+    )
+    token, todo_id = os.environ["BENCH_TOKEN"], int(os.environ["BENCH_TODO_ID"])
+    serve(application, endpoint, int(count), token, todo_id)
+    flush_telemetry()
+    return 0
+
+
+# ------------------------------------------------------------------ the driver
+def variant_environment(
+    variant: bench.Variant, workdir: Path, sink: bench.SinkServer
+) -> dict[str, str]:
+    """The variant's ``make bench`` environment, for one process serving ``testserver``."""
+    env = {
+        **bench.base_environment(workdir, bench.slug(variant.name), port=0),
+        **variant.env,
+        **bench.sink_env(variant, sink.url),
+        **QUEUE_ALL_SPANS,
+        "DJANGO_SETTINGS_MODULE": "app.settings",
+        "DJANGO_ALLOWED_HOSTS": TEST_HOST,
+        "PROMETHEUS_MULTIPROC_DIR": str(workdir / f"metrics-{bench.slug(variant.name)}"),
+        "BENCH_APP_MODULE": variant.app_module or "",
+        "BENCH_ZERO_CODE": "1" if variant.launcher else "",
+    }
+    Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir(exist_ok=True)
+    return env
+
+
+def seeded_database(env: Mapping[str, str]) -> dict[str, Any]:
+    """Migrate and seed the variant's database; its token and todo id."""
+    result = run_python(["-m", "loadtests.instructions", "--seed"], env, timeout=300)
+    if result.returncode != 0:
+        raise SystemExit(f"seeding failed:\n{result.stderr[-2000:]}")
+    seeded: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return seeded
+
+
+def count_instructions(env: Mapping[str, str], endpoint: str, requests: int) -> int:
+    """Instructions of one process serving ``requests`` requests, on a fresh copy of the db."""
+    database = Path(env["DATABASE_URL"].removeprefix("sqlite:///"))
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch) / database.name
+        shutil.copyfile(database, copy)
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            sys.executable,
+            "-m",
+            "loadtests.instructions",
+            "--child",
+            endpoint,
+            str(requests),
+        ]
+        result = subprocess.run(  # noqa: S603  # nosec B603  # valgrind, our interpreter
+            command,
+            cwd=REPO,
+            env={**env, "DATABASE_URL": f"sqlite:///{copy}"},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=3600,
+        )
+    if result.returncode != 0:
+        raise SystemExit(f"{endpoint} x{requests} failed:\n{result.stderr[-3000:]}")
+    return parse_collected(result.stderr)
+
+
+def measure(
+    variant: bench.Variant,
+    endpoint: str,
+    env: Mapping[str, str],
+    short: int,
+    long: int,
+) -> Count:
+    """One variant on one endpoint: the short and the long run."""
+    return Count(
+        variant=variant.name,
+        endpoint=endpoint,
+        short=count_instructions(env, endpoint, short),
+        long=count_instructions(env, endpoint, long),
+        requests=long - short,
+    )
+
+
+def table(counts: Sequence[Count]) -> list[str]:
+    """One line per variant and endpoint: instructions per request and the ratio to bare."""
+    bare = {c.endpoint: c.per_request for c in counts if c.variant == bench.BASELINE}
+    lines = [f"{'endpoint':9} {'variant':16} {'instructions/request':>21} {'x bare':>7}"]
+    for c in counts:
+        ratio = c.per_request / bare[c.endpoint] if c.endpoint in bare else float("nan")
+        lines.append(f"{c.endpoint:9} {c.variant:16} {c.per_request:21,.0f} {ratio:7.3f}")
+    return lines
+
+
+def parse_args(argv: Sequence[str] | None, variants: Sequence[bench.Variant]) -> Any:
+    """The driver's options."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--endpoints", nargs="+", choices=bench.ENDPOINTS, default=["retrieve"])
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        metavar="VARIANT",
+        help="a subset (bare is always included): "
+        + ", ".join(v.name for v in variants).replace("%", "%%"),
+    )
+    parser.add_argument("--short", type=int, default=DEFAULT_SHORT, help="requests, first run")
+    parser.add_argument("--long", type=int, default=DEFAULT_LONG, help="requests, second run")
+    parser.add_argument("--output", type=Path, default=bench.RESULTS / "instructions.json")
+    options = parser.parse_args(argv)
+    if options.long <= options.short:
+        parser.error("--long must be more than --short")
+    return options
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Count every selected variant on every selected endpoint, two runs at a time."""
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments and arguments[0] in {"--child", "--seed"}:
+        return child(arguments[1:] if arguments[0] == "--child" else arguments[:1])
+    variants = bench.build_variants(bench.production_sampler_ratio())
+    options = parse_args(arguments, variants)
+    if shutil.which("valgrind") is None:
+        bench.say("valgrind is missing: apt-get install -y valgrind")
+        return 2
+    chosen = bench.select_variants(variants, options.variants)
+    sink = bench.start_sink()
+    counts: list[Count] = []
+    with tempfile.TemporaryDirectory(prefix="instructions-") as workdir:
+        jobs = []
+        for variant in chosen:
+            env = variant_environment(variant, Path(workdir), sink)
+            seeded = seeded_database(env)
+            env = {**env, "BENCH_TOKEN": seeded["token"], "BENCH_TODO_ID": str(seeded["todo_id"])}
+            jobs += [(variant, endpoint, env) for endpoint in options.endpoints]
+        with ThreadPoolExecutor(max_workers=max(1, len(os.sched_getaffinity(0)))) as pool:
+            futures = [
+                pool.submit(measure, v, e, env, options.short, options.long) for v, e, env in jobs
+            ]
+            for future in futures:
+                count = future.result()
+                counts.append(count)
+                bench.say(f"{count.endpoint:9} {count.variant:16} {count.per_request:,.0f}")
+    sink.shutdown()
+    for line in table(counts):
+        bench.say(line)
+    options.output.parent.mkdir(parents=True, exist_ok=True)
+    options.output.write_text(
+        json.dumps(
+            {
+                "machine": machine(),
+                "commit": bench.git("rev-parse", "--short", "HEAD"),
+                "short": options.short,
+                "long": options.long,
+                "counts": [{**c.__dict__, "per_request": round(c.per_request)} for c in counts],
+                "sinks": sink.stats.snapshot(),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    bench.say(f"results: {options.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
