@@ -54,8 +54,10 @@ RULES_DIR = PurePosixPath("observability/prometheus/rules")
 DASHBOARDS_DIR = PurePosixPath("observability/grafana/dashboards")
 COLLECTOR_CONFIG = PurePosixPath("observability/otel-collector/config.yaml")
 LOADTESTS_DIR = PurePosixPath("loadtests")
-# The local drivers (wrk benchmark, soak) and what only they use: not Locust's.
-LOADTESTS_EXCLUDED = frozenset({"bench.py", "soak.py", "local_server.py", "machine.py"})
+# The local drivers (wrk and callgrind benchmarks, soak) and what only they use: not Locust's.
+LOADTESTS_EXCLUDED = frozenset(
+    {"bench.py", "instructions.py", "soak.py", "local_server.py", "machine.py"}
+)
 SLO_FILE = PurePosixPath("observability/slo.yaml")
 SLO_MODULE = PurePosixPath("observability/slo.py")  # the SLO model the gate imports
 
@@ -258,9 +260,9 @@ def locustfiles_configmap(files: Mapping[PurePosixPath, str]) -> str:
         "data": {configmap_key(path): text for path, text in files.items()},
     }
     purpose = (
-        "The Locust scenario (the loadtests package without its local drivers bench.py and",
-        "soak.py and their local_server.py and machine.py), the SLO model and the SLO file, for",
-        "the load test's master Job and worker Deployment",
+        "The Locust scenario (the loadtests package without its local drivers bench.py,",
+        "instructions.py and soak.py and their local_server.py and machine.py), the SLO model",
+        "and the SLO file, for the load test's master Job and worker Deployment",
         "(k8s/loadtest), which mount each key back at its path (loadtests/locustfile.py,",
         "observability/slo.py, observability/slo.yaml, ...) with `items:`.",
     )
