@@ -28,11 +28,17 @@ class StrictBooleanField(serializers.BooleanField):
 
 
 class RejectUnknownFieldsMixin(serializers.Serializer[Any]):
-    """Fail with a field error for every input key the serializer does not declare."""
+    """Fail with a field error for every input key the serializer does not accept: keys it
+    does not declare, and read-only ones (``id``, ``created_at``...), which the schema's
+    ``additionalProperties: false`` request body leaves out too."""
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+            errors = {
+                name: ["Unknown field."] if name not in self.fields else ["Read-only field."]
+                for name in sorted(data)
+                if name not in self.fields or self.fields[name].read_only
+            }
+            if errors:
+                raise serializers.ValidationError(errors)
         return super().to_internal_value(data)

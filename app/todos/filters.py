@@ -1,5 +1,6 @@
 """Query-string filters and ordering for the todo list."""
 
+from collections.abc import Iterable
 from typing import Any
 
 import django_filters
@@ -27,7 +28,26 @@ class TodoFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-filt
 
 
 class StableOrderingFilter(OrderingFilter):
-    """``?ordering=`` with the id as a tie-breaker, so equal keys never swap between pages."""
+    """``?ordering=`` with the id as a tie-breaker, so equal keys never swap between pages;
+    an unknown key is a 400 listing the allowed ones, not a silent fall-back to the default."""
+
+    def remove_invalid_fields(
+        self, queryset: QuerySet[Any], fields: Iterable[str], view: APIView, request: Request
+    ) -> list[str]:
+        terms = list(fields)
+        valid: list[str] = super().remove_invalid_fields(queryset, terms, view, request)
+        unknown = [term for term in terms if term not in valid]
+        if unknown:
+            names = getattr(view, "ordering_fields", None) or []
+            allowed = ", ".join(f"{prefix}{name}" for name in names for prefix in ("", "-"))
+            raise ValidationError(
+                {
+                    self.ordering_param: [
+                        f"Unknown sort key {', '.join(map(repr, unknown))}; allowed: {allowed}."
+                    ]
+                }
+            )
+        return valid
 
     def get_ordering(
         self, request: Request, queryset: QuerySet[Any], view: APIView

@@ -17,6 +17,8 @@ from app.todos.models import Todo
 from app.todos.serializers import TodoSerializer
 
 ORDERING_FIELDS = ["created_at", "updated_at", "title"]
+_ORDERING_KEY = "-?(?:" + "|".join(ORDERING_FIELDS) + ")"
+ORDERING_PATTERN = f"^{_ORDERING_KEY}(?:,{_ORDERING_KEY})*$"
 
 LIST_PARAMETERS = [
     OpenApiParameter(
@@ -31,10 +33,10 @@ LIST_PARAMETERS = [
     OpenApiParameter(
         "ordering",
         OpenApiTypes.STR,
-        # no `enum`: an unknown key is not refused, it falls back to the default order
-        description="Sort key: "
+        pattern=ORDERING_PATTERN,
+        description="Sort keys, comma-separated: "
         + ", ".join(f"`{prefix}{field}`" for field in ORDERING_FIELDS for prefix in ("", "-"))
-        + "; `-` for descending. Default, also for an unknown key: `-created_at` (newest first).",
+        + "; `-` for descending. Default: `-created_at` (newest first). An unknown key is a 400.",
     ),
     OpenApiParameter(
         "page_size",

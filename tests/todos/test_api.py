@@ -72,15 +72,23 @@ def test_put_requires_the_title(alice: User, alice_client: APIClient) -> None:
     assert "title" in response.json()
 
 
-def test_read_only_fields_in_the_input_are_ignored(alice: User, alice_client: APIClient) -> None:
-    todo = TodoFactory.create(owner=alice)
+def test_read_only_fields_in_the_input_are_a_400_naming_them(
+    alice: User, alice_client: APIClient
+) -> None:
+    todo = TodoFactory.create(owner=alice, title="before")
     response = alice_client.patch(
-        detail_url(todo.pk), {"id": 999, "created_at": "2000-01-01T00:00:00Z"}, format="json"
+        detail_url(todo.pk),
+        {"id": 999, "created_at": "2000-01-01T00:00:00Z", "title": "after"},
+        format="json",
     )
 
-    assert response.status_code == 200
-    assert response.json()["id"] == todo.pk
-    assert response.json()["created_at"] != "2000-01-01T00:00:00Z"
+    assert response.status_code == 400
+    assert response.json() == {
+        "id": ["Read-only field."],
+        "created_at": ["Read-only field."],
+    }
+    todo.refresh_from_db()
+    assert todo.title == "before"
 
 
 # ------------------------------------------------------------------ ownership
@@ -232,14 +240,27 @@ def test_it_orders_by_the_requested_field(
     assert [item["title"] for item in body["results"]] == expected
 
 
-def test_an_unknown_ordering_falls_back_to_the_default(
-    alice: User, alice_client: APIClient
+@pytest.mark.parametrize("ordering", ["owner__password", "title,nope", "title,"])
+def test_an_unknown_ordering_is_a_400_listing_the_allowed_keys(
+    alice: User, alice_client: APIClient, ordering: str
 ) -> None:
-    todos = make_todos(alice, 3)
+    make_todos(alice, 3)
 
-    body = alice_client.get(LIST_URL, {"ordering": "owner__password"}).json()
+    response = alice_client.get(LIST_URL, {"ordering": ordering})
 
-    assert [item["id"] for item in body["results"]] == [t.pk for t in reversed(todos)]
+    assert response.status_code == 400
+    (message,) = response.json()["ordering"]
+    assert "allowed: created_at, -created_at, updated_at, -updated_at, title, -title" in message
+
+
+def test_several_known_sort_keys_are_accepted(alice: User, alice_client: APIClient) -> None:
+    make_todos(alice, 3)
+
+    response = alice_client.get(LIST_URL, {"ordering": "-title,created_at"})
+
+    assert response.status_code == 200
+    titles = [item["title"] for item in response.json()["results"]]
+    assert titles == sorted(titles, reverse=True)
 
 
 @pytest.mark.parametrize("count", [1, 50])

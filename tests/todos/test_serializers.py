@@ -43,8 +43,11 @@ def test_unknown_fields_are_named_in_the_errors() -> None:
     assert set(errors) == {"due", "owner"}
 
 
-def test_read_only_fields_are_accepted_and_ignored() -> None:
+def test_read_only_fields_are_refused_by_name() -> None:
     serializer = TodoSerializer(data={"title": "x", "id": 5, "created_at": "now"})
 
-    assert serializer.is_valid(), serializer.errors
-    assert serializer.validated_data == {"title": "x"}
+    assert not serializer.is_valid()
+    assert serializer.errors == {
+        "id": ["Read-only field."],
+        "created_at": ["Read-only field."],
+    }
