@@ -1,6 +1,5 @@
 """Query-string filters and ordering for the todo list."""
 
-from collections.abc import Iterable
 from typing import Any
 
 import django_filters
@@ -31,27 +30,26 @@ class StableOrderingFilter(OrderingFilter):
     """``?ordering=`` with the id as a tie-breaker, so equal keys never swap between pages;
     an unknown key is a 400 listing the allowed ones, not a silent fall-back to the default."""
 
-    def remove_invalid_fields(
-        self, queryset: QuerySet[Any], fields: Iterable[str], view: APIView, request: Request
-    ) -> list[str]:
-        terms = list(fields)
-        valid: list[str] = super().remove_invalid_fields(queryset, terms, view, request)
-        unknown = [term for term in terms if term not in valid]
+    def _refuse_unknown_keys(self, request: Request, view: APIView) -> None:
+        """A 400 for any key of ``?ordering=`` (exactly as sent) that is not a sort key."""
+        raw = request.query_params.get(self.ordering_param) or ""
+        names = getattr(view, "ordering_fields", None) or []
+        allowed = [f"{prefix}{name}" for name in names for prefix in ("", "-")]
+        unknown = [term for term in raw.split(",") if raw and term not in allowed]
         if unknown:
-            names = getattr(view, "ordering_fields", None) or []
-            allowed = ", ".join(f"{prefix}{name}" for name in names for prefix in ("", "-"))
             raise ValidationError(
                 {
                     self.ordering_param: [
-                        f"Unknown sort key {', '.join(map(repr, unknown))}; allowed: {allowed}."
+                        f"Unknown sort key {', '.join(map(repr, unknown))}; "
+                        f"allowed: {', '.join(allowed)}."
                     ]
                 }
             )
-        return valid
 
     def get_ordering(
         self, request: Request, queryset: QuerySet[Any], view: APIView
     ) -> list[str] | tuple[str, ...] | None:
+        self._refuse_unknown_keys(request, view)
         ordering = super().get_ordering(request, queryset, view)
         if not ordering:
             return None

@@ -18,7 +18,7 @@ from app.todos.serializers import TodoSerializer
 
 ORDERING_FIELDS = ["created_at", "updated_at", "title"]
 _ORDERING_KEY = "-?(?:" + "|".join(ORDERING_FIELDS) + ")"
-ORDERING_PATTERN = f"^{_ORDERING_KEY}(?:,{_ORDERING_KEY})*$"
+ORDERING_PATTERN = f"^(?:{_ORDERING_KEY}(?:,{_ORDERING_KEY})*)?$"  # empty: the default
 
 LIST_PARAMETERS = [
     OpenApiParameter(

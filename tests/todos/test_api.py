@@ -240,7 +240,9 @@ def test_it_orders_by_the_requested_field(
     assert [item["title"] for item in body["results"]] == expected
 
 
-@pytest.mark.parametrize("ordering", ["owner__password", "title,nope", "title,"])
+@pytest.mark.parametrize(
+    "ordering", ["owner__password", "title,nope", "title,", " title", "title, -created_at"]
+)
 def test_an_unknown_ordering_is_a_400_listing_the_allowed_keys(
     alice: User, alice_client: APIClient, ordering: str
 ) -> None:
@@ -251,6 +253,14 @@ def test_an_unknown_ordering_is_a_400_listing_the_allowed_keys(
     assert response.status_code == 400
     (message,) = response.json()["ordering"]
     assert "allowed: created_at, -created_at, updated_at, -updated_at, title, -title" in message
+
+
+def test_an_empty_ordering_is_the_default_order(alice: User, alice_client: APIClient) -> None:
+    todos = make_todos(alice, 3)
+
+    body = alice_client.get(LIST_URL, {"ordering": ""}).json()
+
+    assert [item["id"] for item in body["results"]] == [t.pk for t in reversed(todos)]
 
 
 def test_several_known_sort_keys_are_accepted(alice: User, alice_client: APIClient) -> None:
