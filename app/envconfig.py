@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -99,17 +99,23 @@ class Env:
             return False
         raise self._fail(f"{name}: expected {BOOLEAN_WORDS}, got {value!r}")
 
-    def integer(self, name: str, default: int, *, minimum: int | None = None) -> int:
-        """A whole number, at least ``minimum`` when given."""
+    def _converted(self, name: str, convert: Callable[[str], Any], expected: str) -> Any:
+        """``convert(value)``, ``None`` when unset; a value it refuses is an error."""
         value = self.raw(name)
         if value is None:
-            return default
+            return None
         try:
-            number = int(value.strip())
+            return convert(value.strip())
         except ValueError:
-            raise self._fail(f"{name}: expected an integer, got {value!r}") from None
+            raise self._fail(f"{name}: expected {expected}, got {value!r}") from None
+
+    def integer(self, name: str, default: int, *, minimum: int | None = None) -> int:
+        """A whole number, at least ``minimum`` when given."""
+        number: int | None = self._converted(name, int, "an integer")
+        if number is None:
+            return default
         if minimum is not None and number < minimum:
-            raise self._fail(f"{name}: expected an integer >= {minimum}, got {value!r}")
+            raise self._fail(f"{name}: expected an integer >= {minimum}, got {self.raw(name)!r}")
         return number
 
     def number(
@@ -121,32 +127,25 @@ class Env:
         high: float = math.inf,
     ) -> float:
         """A finite number between ``low`` and ``high`` (inclusive)."""
-        value = self.raw(name)
-        if value is None:
+        number: float | None = self._converted(name, float, "a number")
+        if number is None:
             return default
-        try:
-            number = float(value.strip())
-        except ValueError:
-            raise self._fail(f"{name}: expected a number, got {value!r}") from None
         if not math.isfinite(number):
-            raise self._fail(f"{name}: expected a finite number, got {value!r}")
+            raise self._fail(f"{name}: expected a finite number, got {self.raw(name)!r}")
         if not low <= number <= high:
             raise self._fail(
-                f"{name}: expected a number between {low:g} and {high:g}, got {value!r}"
+                f"{name}: expected a number between {low:g} and {high:g}, got {self.raw(name)!r}"
             )
         return number
 
     def duration(self, name: str, default: float) -> float:
         """A duration in seconds: a finite number >= 0 (``1``, ``0.25``)."""
-        value = self.raw(name)
-        if value is None:
+        expected = "a duration in seconds (>= 0)"
+        seconds: float | None = self._converted(name, float, expected)
+        if seconds is None:
             return default
-        try:
-            seconds = float(value.strip())
-        except ValueError:
-            seconds = math.nan
         if not math.isfinite(seconds) or seconds < 0:
-            raise self._fail(f"{name}: expected a duration in seconds (>= 0), got {value!r}")
+            raise self._fail(f"{name}: expected {expected}, got {self.raw(name)!r}")
         return seconds
 
 

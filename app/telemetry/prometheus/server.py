@@ -58,23 +58,9 @@ def sample_files(directory: Path) -> list[str]:
         try:
             if path.stat().st_size >= _SAMPLE_FILE_HEADER:
                 ready.append(str(path))
-        except FileNotFoundError:  # a dead worker's live gauges, removed meanwhile
+        except FileNotFoundError:  # a dead worker's live gauges, removed since the glob
             continue
     return ready
-
-
-def merged_samples(directory: Path, attempts: int = 3) -> Iterable[Metric]:
-    """Every worker's samples, merged; a file removed while reading means one more try."""
-    for attempt in range(attempts):
-        try:
-            merged: Iterable[Metric] = MultiProcessCollector.merge(
-                sample_files(directory), accumulate=True
-            )
-            return merged
-        except FileNotFoundError:
-            if attempt == attempts - 1:
-                raise
-    return []
 
 
 class ExemplarMultiProcessCollector(Collector):
@@ -85,7 +71,8 @@ class ExemplarMultiProcessCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         stored = read_exemplars(self._directory)
-        for metric in merged_samples(self._directory):
+        merged = MultiProcessCollector.merge(sample_files(self._directory), accumulate=True)
+        for metric in merged:
             if stored and metric.type == "histogram":
                 metric.samples = [
                     _with_exemplar(sample, stored.get(sample_key(sample.name, sample.labels)))
