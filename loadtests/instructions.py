@@ -169,12 +169,8 @@ def serve(application: WsgiApp, endpoint: str, count: int, token: str, todo_id: 
             raise SystemExit(f"{method} {path} answered {statuses[-1]}")
 
 
-def child(argv: Sequence[str]) -> int:
-    """The measured process: ``--child ENDPOINT COUNT`` (or ``--seed``)."""
-    if argv[0] == "--seed":
-        bench.say(json.dumps(seed()))
-        return 0
-    endpoint, count = argv
+def child(endpoint: str, count: str) -> int:
+    """The measured process (``--child ENDPOINT COUNT``): serve, then flush."""
     application = load_app(
         os.environ.get("BENCH_APP_MODULE") or None, bool(os.environ.get("BENCH_ZERO_CODE"))
     )
@@ -294,8 +290,11 @@ def parse_args(argv: Sequence[str] | None, variants: Sequence[bench.Variant]) ->
 def main(argv: list[str] | None = None) -> int:
     """Count every selected variant on every selected endpoint, two runs at a time."""
     arguments = sys.argv[1:] if argv is None else argv
-    if arguments and arguments[0] in {"--child", "--seed"}:
-        return child(arguments[1:] if arguments[0] == "--child" else arguments[:1])
+    if arguments[:1] == ["--seed"]:
+        bench.say(json.dumps(seed()))
+        return 0
+    if arguments[:1] == ["--child"]:
+        return child(*arguments[1:])
     variants = bench.build_variants(bench.production_sampler_ratio())
     options = parse_args(arguments, variants)
     if shutil.which("valgrind") is None:
