@@ -11,12 +11,13 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle, BaseThrottle, ScopedRateThrottle
+from rest_framework.throttling import BaseThrottle
 from rest_framework_simplejwt import views as jwt_views
 
 from app.accounts import services
 from app.accounts.serializers import RegisterSerializer
 from app.accounts.throttling import LoginUsernameThrottle
+from app.api.throttling import AnonRateThrottle, ScopedRateThrottle
 
 # Password hashing is expensive: these endpoints also get the stricter `auth` scope.
 AUTH_THROTTLES = [AnonRateThrottle, ScopedRateThrottle]
