@@ -44,3 +44,23 @@ def test_good_values_load(tmp_path: Path) -> None:
     result = _load_config(tmp_path, WEB_CONCURRENCY="3", TELEMETRY_ENABLED="off")
 
     assert result.returncode == 0, result.stderr
+
+
+WORKER_EXIT_IN_THE_MASTER = """
+import runpy, sys, types
+config = runpy.run_path('gunicorn.conf.py')
+gone = types.SimpleNamespace(pid=2**22 + 1, cfg=types.SimpleNamespace(graceful_timeout=25))
+config['worker_exit'](None, gone)
+print('app.telemetry.worker_exit' in sys.modules, 'app.telemetry.tracing.provider' in sys.modules)
+"""
+
+
+def test_the_worker_exit_hook_does_nothing_in_the_master(tmp_path: Path) -> None:
+    """gunicorn also calls it in the master for a worker found gone: no flush, no telemetry
+    imported there (the master never loads the app)."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+
+    result = run_python(WORKER_EXIT_IN_THE_MASTER, env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"]
