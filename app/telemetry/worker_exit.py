@@ -27,8 +27,10 @@ from typing import Any
 from app.telemetry.errors import exit_flush_seconds
 from app.telemetry.tracing.provider import shutdown_tracing
 
-# Left for the rest of the exit after the flush: atexit handlers and the interpreter's teardown
-# (0.4-0.6 s for one worker on the project's 2-core machine, about 1.5 s for three at once).
+# Left for the rest of the exit after the flush: atexit handlers, the interpreter's teardown
+# (with the heap frozen, about 0.5 s from the last count to the master's exit for three
+# workers on the project's 2-core machine; 1-2.3 s without the freeze), and margin for a busy
+# machine.
 EXIT_RESERVE_S = 2.0
 QUICK_STOP_S = 2.0  # what gunicorn's master waits for workers after SIGINT/SIGQUIT
 
