@@ -4,6 +4,7 @@ heap is frozen afterwards so the interpreter's exit is quick."""
 
 from __future__ import annotations
 
+import gc
 import signal
 import time
 from collections.abc import Iterator
@@ -93,7 +94,7 @@ def test_the_exit_flush_leaves_the_reserve_and_sentrys_own_flush_then_freezes_th
         worker_exit, "shutdown_tracing", lambda *, timeout_s: calls.append(("flush", timeout_s))
     )
     monkeypatch.setattr(worker_exit, "exit_flush_seconds", lambda: 2.0)  # Sentry on, 2 s
-    monkeypatch.setattr(worker_exit.gc, "freeze", lambda: calls.append(("freeze", 0.0)))
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append(("freeze", 0.0)))
 
     flush_at_exit(graceful_timeout_s=10.0)
 
