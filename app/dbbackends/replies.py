@@ -12,10 +12,16 @@ which takes a timeout; ``ReplyBoundConnection`` supplies one when the caller did
 expires, the connection is closed at once (its protocol state is unknown, so it must never be
 reused) and the caller gets an ``OperationalError``: Django's 503 for a database outage. New
 connections are bounded by libpq's ``connect_timeout``, which covers the whole handshake.
+
+Once the server has been silent (a reply or a connection timed out), the process stops paying
+that timeout on every request: for ``SILENCE_HOLD_S`` new connections fail at once (the same
+503), then one attempt goes through again. A sync worker therefore spends at most one timeout
+per hold period on a silent database and answers the rest in milliseconds.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -24,6 +30,36 @@ import psycopg
 from psycopg import errors
 
 RV = TypeVar("RV")
+
+# After a silence, how long new connections fail at once before one attempt is let through.
+SILENCE_HOLD_S = 3.0
+
+
+class SilenceMemory:
+    """This process's memory of a database server that stopped answering."""
+
+    def __init__(self, hold_s: float) -> None:
+        self.hold_s = hold_s
+        self._until = 0.0
+
+    def heard_nothing(self) -> None:
+        """A reply or a connection timed out: hold new connections off for ``hold_s``."""
+        self._until = time.monotonic() + self.hold_s
+
+    def heard_back(self) -> None:
+        """A connection was made: no more holding off."""
+        self._until = 0.0
+
+    def check(self) -> None:
+        """Raise ``OperationalError`` at once while holding off after a silence."""
+        remaining = self._until - time.monotonic()
+        if remaining > 0:
+            raise psycopg.OperationalError(
+                f"the database server stopped answering: next attempt in {remaining:.1f} s"
+            )
+
+
+SILENCE = SilenceMemory(SILENCE_HOLD_S)
 
 # Django's health check (``SELECT 1`` when a request first uses a reused connection) needs no
 # more than this: a live server answers it in milliseconds.
@@ -45,6 +81,7 @@ class ReplyBoundConnection(psycopg.Connection[Any]):
             if timeout is not None:
                 raise  # the caller's timeout, the caller's business
             self.pgconn.finish()  # mid-protocol: never reuse it
+            SILENCE.heard_nothing()
             raise psycopg.OperationalError(
                 f"no reply from the database server within {limit:g} s"
             ) from None
@@ -82,8 +119,14 @@ class ReplyBoundWrapperMixin:
     connection: Any
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
-        """Django's new connection, reply-bound."""
-        connection = super().get_new_connection(conn_params)  # type: ignore[misc]
+        """Django's new connection, reply-bound; refused at once after a recent silence."""
+        SILENCE.check()
+        try:
+            connection = super().get_new_connection(conn_params)  # type: ignore[misc]
+        except errors.ConnectionTimeout:
+            SILENCE.heard_nothing()
+            raise
+        SILENCE.heard_back()
         bound_replies(connection, self.settings_dict.get("REPLY_TIMEOUT_SECONDS"))
         return connection
 

@@ -15,7 +15,13 @@ import pytest
 from django.db import connection
 from psycopg import errors
 
-from app.dbbackends.replies import ReplyBoundConnection, bound_replies, replies_within
+from app.dbbackends.replies import (
+    SILENCE,
+    ReplyBoundConnection,
+    SilenceMemory,
+    bound_replies,
+    replies_within,
+)
 from tests.support.partition import NetworkPartition, require_partitions
 from tests.support.tcp_proxy import TcpProxy
 
@@ -41,6 +47,13 @@ def _connect(host: str, port: int) -> psycopg.Connection[Any]:
         connect_timeout=2,
         autocommit=True,
     )
+
+
+@pytest.fixture(autouse=True)
+def _forget_silences() -> Iterator[None]:
+    """The process-wide memory of a silent server must not refuse the suite's own connections."""
+    yield
+    SILENCE.heard_back()
 
 
 @pytest.fixture
@@ -70,6 +83,22 @@ def test_a_hung_server_fails_the_query_within_the_bound_and_the_connection_is_dr
     assert "no reply from the database server within 0.5 s" in str(error)
     assert not isinstance(error, errors._WaitTimeout)  # a public error Django maps to its own
     assert conn.closed  # never reused: its protocol state is unknown
+    with pytest.raises(psycopg.OperationalError, match="stopped answering"):
+        SILENCE.check()  # new connections are held off for a while
+
+
+def test_new_connections_are_held_off_for_the_hold_period_then_tried_again() -> None:
+    memory = SilenceMemory(hold_s=0.3)
+    memory.check()  # nothing heard yet: go ahead
+
+    memory.heard_nothing()
+    with pytest.raises(psycopg.OperationalError, match=r"next attempt in 0\.[0-3] s"):
+        memory.check()
+    time.sleep(0.35)  # the hold period itself is what is tested
+    memory.check()
+    memory.heard_nothing()
+    memory.heard_back()
+    memory.check()
 
 
 def test_a_commit_on_a_hung_server_is_bounded_too(proxy: TcpProxy) -> None:
