@@ -79,6 +79,66 @@ def test_register_refuses_invalid_input(anon_client: APIClient, payload: dict[st
     assert not User.objects.exists()
 
 
+@pytest.mark.parametrize(("password", "status"), [("kx7#qpz", 400), ("kx7#qpzw", 201)])
+def test_register_refuses_passwords_shorter_than_the_documented_8(
+    anon_client: APIClient, password: str, status: int
+) -> None:
+    response = anon_client.post(
+        REGISTER_URL, {"username": "carol", "password": password}, format="json"
+    )
+
+    assert response.status_code == status
+    if status == 400:
+        assert response.json() == {"password": ["Ensure this field has at least 8 characters."]}
+
+
+def test_a_password_with_surrounding_spaces_registers_and_logs_in_as_typed(
+    anon_client: APIClient,
+) -> None:
+    """simplejwt trimmed the login password while registration kept it: no way to log in."""
+    password = "  spaced-out secret "
+    registered = anon_client.post(
+        REGISTER_URL, {"username": "carol", "password": password}, format="json"
+    )
+
+    assert registered.status_code == 201
+    assert obtain(anon_client, "carol", password).status_code == 200
+    assert obtain(anon_client, "carol", password.strip()).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("url", "payload"),
+    [
+        (TOKEN_URL, {"username": "a" * 151, "password": "x"}),
+        (TOKEN_URL, {"username": "alice", "password": "x" * 129}),
+        (REFRESH_URL, {"refresh": "x" * 1025}),
+    ],
+)
+def test_token_inputs_over_their_maximum_length_are_a_400(
+    alice: User, anon_client: APIClient, url: str, payload: dict[str, str]
+) -> None:
+    response = anon_client.post(url, payload, format="json")
+
+    assert response.status_code == 400
+    ((field, (message,)),) = response.json().items()
+    assert field in payload
+    assert message.startswith("Ensure this field has no more than")
+
+
+@pytest.mark.parametrize("username", ["alice\ufeff", "\u3000alice", " alice\n"])
+def test_the_login_username_is_trimmed_of_the_schemas_whitespace(
+    alice: User, anon_client: APIClient, username: str
+) -> None:
+    assert obtain(anon_client, username).status_code == 200
+
+
+@pytest.mark.parametrize("username", ["alice\x1c", "\x85alice"])
+def test_python_only_whitespace_is_part_of_the_login_username(
+    alice: User, anon_client: APIClient, username: str
+) -> None:
+    assert obtain(anon_client, username).status_code == 401
+
+
 def test_register_never_echoes_the_password(anon_client: APIClient) -> None:
     response = anon_client.post(
         REGISTER_URL, {"username": "carol", "password": "a-long-secret-pass"}, format="json"
