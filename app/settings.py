@@ -228,6 +228,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",  # the default hook
+        "app.api.schema_probes.add_probe_paths",  # /healthz and /readyz, outside DRF
+    ],
 }
 
 # ------------------------------------------------------------------ request limits
