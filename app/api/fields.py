@@ -12,12 +12,16 @@ class StrictCharField(serializers.CharField):
     """A string field that refuses numbers and booleans instead of converting them.
 
     With ``trim_whitespace`` it trims, and tests for blank, with ``app.whitespace`` (ECMA-262
-    ``\\s``, the set the schema's patterns spell out), not with ``str.strip()``.
+    ``\\s``, the set the schema's patterns spell out), not with ``str.strip()``. The maximum
+    length applies to the value as sent, as the schema's ``maxLength`` does, not to the
+    trimmed value (which would accept a long value the schema calls invalid).
     """
 
     default_error_messages = {"invalid": "Must be a string."}
 
     def run_validation(self, data: Any = empty) -> Any:
+        if isinstance(data, str) and self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         if isinstance(data, str) and (data == "" or (self.trim_whitespace and is_blank(data))):
             if not self.allow_blank:
                 self.fail("blank")

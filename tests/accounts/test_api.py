@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import jsonschema
+import jsonschema_rs
 import jwt
 import pytest
 from django.conf import settings
@@ -14,6 +16,7 @@ from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle, User
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.support.openapi import generate_schema
 
 pytestmark = pytest.mark.django_db
 
@@ -137,6 +140,36 @@ def test_python_only_whitespace_is_part_of_the_login_username(
     alice: User, anon_client: APIClient, username: str
 ) -> None:
     assert obtain(anon_client, username).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("username", "valid"),
+    [
+        ("carol", True),
+        ("C.a_r+o-l@x9", True),
+        ("j\u00f3zef", False),  # a Unicode letter: `\w` to Python's re, not to ECMA-262
+        ("a\u0663", False),  # an Arabic-Indic digit, the same
+        ("\u01c5", False),
+        (" carol", False),  # not trimmed: the pattern sees the value as sent
+        ("carol\ufeff", False),
+        ("carol\n", False),
+    ],
+)
+def test_register_accepts_a_username_exactly_when_the_schemas_pattern_does(
+    anon_client: APIClient, django_db_blocker: Any, username: str, valid: bool
+) -> None:
+    with django_db_blocker.unblock():
+        documented = generate_schema()["components"]["schemas"]["RegisterRequest"]
+    field = documented["properties"]["username"]
+
+    response = anon_client.post(
+        REGISTER_URL, {"username": username, "password": "a-long-secret-pass"}, format="json"
+    )
+
+    assert jsonschema_rs.validator_for(field).is_valid(username) is valid  # ECMA-262's reading
+    assert response.status_code == (201 if valid else 400), response.content
+    if not username.endswith("\n"):  # Python's `$` also matches before a final newline
+        assert jsonschema.Draft7Validator(field).is_valid(username) is valid
 
 
 def test_register_never_echoes_the_password(anon_client: APIClient) -> None:

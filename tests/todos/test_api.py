@@ -395,6 +395,16 @@ def test_a_100_character_title_is_accepted(alice_client: APIClient) -> None:
     assert response.status_code == 201
 
 
+def test_the_maximum_length_applies_to_the_title_as_sent(alice_client: APIClient) -> None:
+    """The schema's maxLength reads the raw string: 100 characters after trimming is not
+    enough when the spaces around them make it longer."""
+    response = alice_client.post(LIST_URL, {"title": f"  {'x' * 99}  "}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"title": ["Ensure this field has no more than 100 characters."]}
+    assert not Todo.objects.exists()
+
+
 def test_an_oversized_body_is_refused_with_413(alice_client: APIClient, settings: Any) -> None:
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
     body = b'{"title": "' + b"x" * 2048 + b'"}'
