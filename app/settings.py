@@ -230,7 +230,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",  # the default hook
-        "app.api.schema_probes.add_probe_paths",  # /healthz and /readyz, outside DRF
+        "app.api.schema_hooks.add_probe_paths",  # /healthz and /readyz, outside DRF
+        "app.api.schema_hooks.describe_jwt_scheme",
     ],
 }
 

@@ -63,8 +63,9 @@ class PageNumberPagination(pagination.PageNumberPagination):
         ]
 
     def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
-        """DRF's page schema, with every key required: ``next`` and ``previous`` are always
-        there (``null`` at either end)."""
+        """DRF's page schema, with every key required (``next`` and ``previous`` are always
+        there, ``null`` at either end) and at most ``max_page_size`` results."""
         page: dict[str, Any] = super().get_paginated_response_schema(schema)
         page["required"] = list(page["properties"])
+        page["properties"]["results"] = {**schema, "maxItems": self.max_page_size}
         return page

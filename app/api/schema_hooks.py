@@ -1,8 +1,10 @@
-"""The health probes (``/healthz``, ``/readyz``) in the OpenAPI schema.
+"""drf-spectacular post-processing hooks (listed in ``SPECTACULAR_SETTINGS``): what it cannot
+see by itself.
 
-They are plain Django views answered by ``app.telemetry.health.HealthProbeMiddleware``
-before routing, so drf-spectacular cannot see them; this post-processing hook (listed in
-``SPECTACULAR_SETTINGS``) adds them as anonymous operations with their real bodies.
+- The health probes (``/healthz``, ``/readyz``) are plain Django views answered by
+  ``app.telemetry.health.HealthProbeMiddleware`` before routing: ``add_probe_paths`` adds them
+  as anonymous operations with their real bodies.
+- ``describe_jwt_scheme`` says how the bearer tokens are checked (the RFC 8725 practices).
 """
 
 from __future__ import annotations
@@ -61,9 +63,9 @@ def _body(description: str, name: str) -> dict[str, Any]:
 
 def add_probe_paths(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     """drf-spectacular post-processing hook: document ``GET /healthz`` and ``GET /readyz``."""
-    result.setdefault("components", {}).setdefault("schemas", {}).update(
-        {"Liveness": _LIVENESS, "Check": _CHECK, "Readiness": _READINESS}
-    )
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update({"Liveness": _LIVENESS, "Check": _CHECK, "Readiness": _READINESS})
+    result["components"]["schemas"] = dict(sorted(schemas.items()))
     result["paths"] = {
         **result["paths"],
         "/healthz": _probe(
@@ -80,4 +82,20 @@ def add_probe_paths(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
             },
         ),
     }
+    return result
+
+
+JWT_DESCRIPTION = (
+    "An access token from `POST /api/auth/token/` (or `/api/auth/token/refresh/`), sent as "
+    "`Authorization: Bearer <access>`. Checked as RFC8725 recommends: the algorithm is "
+    "pinned to HS256 (`alg: none` and any other algorithm are refused), the signature and "
+    "the expiry are required, and a refresh token is not accepted as an access token."
+)
+
+
+def describe_jwt_scheme(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """drf-spectacular post-processing hook: a description on the ``jwtAuth`` scheme."""
+    scheme = result.get("components", {}).get("securitySchemes", {}).get("jwtAuth")
+    if scheme is not None:
+        scheme["description"] = JWT_DESCRIPTION
     return result
