@@ -231,6 +231,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",  # the default hook
+        "app.api.schema_hooks.add_probe_paths",  # /healthz and /readyz, outside DRF
+        "app.api.schema_hooks.describe_jwt_scheme",
+    ],
 }
 
 # ------------------------------------------------------------------ request limits

@@ -19,6 +19,7 @@ from app.telemetry import identity
 from app.telemetry import logging as telemetry_logging
 from tests.factories import UserFactory
 from tests.support.api_clients import client_for
+from tests.support.openapi import generate_schema, validate_response
 
 URL = "/api/faults/"
 FAIL_LIST = {"error_rate": 1.0, "routes": ["/api/todos/"]}
@@ -130,6 +131,23 @@ def test_invalid_faults_are_400_and_change_nothing(
     assert response.status_code == 400
     assert not FaultSetting.objects.exists()
     assert not state.current().active
+
+
+def test_an_invalid_route_is_named_by_its_path_as_the_documented_400_says(
+    staff_client: APIClient, django_db_blocker: Any
+) -> None:
+    with django_db_blocker.unblock():
+        schema = generate_schema()
+
+    response = staff_client.put(URL, {"routes": ["/api/todos/", "   ", 7]}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "routes.1": ["This field may not be blank."],
+        "routes.2": ["Must be a string."],
+    }
+    validate_response(schema, URL, "put", 400, response.json())
+    assert not FaultSetting.objects.exists()
 
 
 def test_production_refuses_the_switch(
