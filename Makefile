@@ -95,9 +95,10 @@ load: install ## headless Locust run (LOAD_SHAPE=smoke) against HOST; fails when
 # `make soak` (opt-in, not in `make test`): 10 minutes of the Locust soak shape against a local
 # gunicorn (2 workers, PostgreSQL if reachable); RSS per worker, errors, latency, PASS/FAIL.
 SOAK_ARGS ?=
-soak: install ## opt-in 10-min soak: RSS per worker, errors, latency percentiles, PASS/FAIL
+SOAK_MINUTES ?= 10
+soak: install ## opt-in soak (SOAK_MINUTES=10): a progress line per sample, RSS per worker, PASS/FAIL
 	@mkdir -p loadtests/results
-	TEST_POSTGRES_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m loadtests.soak $(SOAK_ARGS)
+	TEST_POSTGRES_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m loadtests.soak --minutes $(SOAK_MINUTES) $(SOAK_ARGS)
 
 # `make fuzz`: the long schemathesis run of tests/security/test_fuzz.py against a fresh server.
 # FUZZ_EXAMPLES per operation and phase; FUZZ_SEED picks another reproducible sample.
