@@ -310,6 +310,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             f"soak: {args.shape} for {args.duration:g} s against {server.url} "
             f"({database_url.split(':')[0]})"
         )
+        Path(f"{prefix}_stats_history.csv").unlink(missing_ok=True)  # an earlier run's
         started = time.monotonic()
         locust = subprocess.Popen(  # noqa: S603  # nosec B603
             locust_command(server, args.shape, prefix),
