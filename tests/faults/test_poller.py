@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from django.db import DatabaseError
@@ -30,18 +31,11 @@ def _clean_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def events(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, object]]]:
-    """The JSON events logged during the test (read when the test looks)."""
+def logged(monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[dict[str, Any]]]:
+    """The JSON events logged so far in the test."""
     output = io.StringIO()
     monkeypatch.setattr(telemetry_logging, "output_stream", lambda: output)
-    seen: list[dict[str, object]] = []
-
-    class Events(list[dict[str, object]]):
-        def __iter__(self) -> Iterator[dict[str, object]]:
-            seen[:] = [json.loads(line) for line in output.getvalue().splitlines()]
-            return iter(seen)
-
-    yield Events()
+    return lambda: [json.loads(line) for line in output.getvalue().splitlines()]
 
 
 def test_refresh_applies_a_stored_override() -> None:
@@ -83,7 +77,7 @@ def test_refresh_returns_to_the_environment_when_the_setting_is_forgotten(
 
 
 def test_an_unreadable_switch_keeps_the_last_faults_and_is_logged_once(
-    monkeypatch: pytest.MonkeyPatch, events: list[dict[str, object]]
+    monkeypatch: pytest.MonkeyPatch, logged: Callable[[], list[dict[str, Any]]]
 ) -> None:
     FaultSetting.objects.create(pk=1, error_rate=0.25)
     poller.refresh()
@@ -97,7 +91,7 @@ def test_an_unreadable_switch_keeps_the_last_faults_and_is_logged_once(
 
     assert failing
     assert state.current().error_rate == 0.25
-    assert [e["event"] for e in events if e["event"] == "fault_switch_unreadable"] == [
+    assert [e["event"] for e in logged() if e["event"] == "fault_switch_unreadable"] == [
         "fault_switch_unreadable"
     ]
 
@@ -120,7 +114,7 @@ def test_the_poller_thread_reads_the_switch_at_once(monkeypatch: pytest.MonkeyPa
 
 
 def test_a_worker_starting_on_a_switched_off_database_says_its_defaults_are_ignored(
-    monkeypatch: pytest.MonkeyPatch, events: list[dict[str, object]]
+    monkeypatch: pytest.MonkeyPatch, logged: Callable[[], list[dict[str, Any]]]
 ) -> None:
     monkeypatch.setenv("FAULT_ERROR_RATE", "1")
     FaultSetting.objects.create(pk=1)
@@ -128,18 +122,18 @@ def test_a_worker_starting_on_a_switched_off_database_says_its_defaults_are_igno
 
     poller._log_start()
 
-    names = [e["event"] for e in events]
+    names = [e["event"] for e in logged()]
     assert "fault_environment_defaults_ignored" in names
     assert "fault_injection_active" not in names
 
 
 def test_a_worker_starting_with_active_defaults_says_so(
-    monkeypatch: pytest.MonkeyPatch, events: list[dict[str, object]]
+    monkeypatch: pytest.MonkeyPatch, logged: Callable[[], list[dict[str, Any]]]
 ) -> None:
     monkeypatch.setenv("FAULT_ERROR_RATE", "1")
     poller.refresh()
 
     poller._log_start()
 
-    (active,) = [e for e in events if e["event"] == "fault_injection_active"]
+    (active,) = [e for e in logged() if e["event"] == "fault_injection_active"]
     assert (active["source"], active["error_rate"]) == ("environment", 1.0)
