@@ -1,4 +1,4 @@
-"""gunicorn configuration for the todo service (read by `gunicorn -c gunicorn.conf.py`).
+"""gunicorn configuration for the todo service (`python -m app.serve --config gunicorn.conf.py`).
 
 Used by `make run`, the end-to-end tests and the container image alike. Everything is tunable
 from the environment: WEB_CONCURRENCY, PORT, BIND_HOST, METRICS_PORT, GUNICORN_TIMEOUT,
@@ -51,7 +51,8 @@ bind = [f"{BIND_HOST}:{_env.integer('PORT', 8000)}"]
 
 # Sync workers: one request at a time per process; the classic (2 x CPUs) + 1 default.
 worker_class = "sync"
-workers = _env.integer("WEB_CONCURRENCY", 2 * _cpu_count() + 1)
+# gunicorn also reads WEB_CONCURRENCY itself, before this file: app.serve checks it first.
+workers = _env.integer("WEB_CONCURRENCY", 2 * _cpu_count() + 1, minimum=1)
 
 # A request running past `timeout` is killed; on SIGTERM workers stop accepting, finish what
 # they are serving for up to `graceful_timeout` seconds, then exit. Keep the Kubernetes
