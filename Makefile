@@ -47,7 +47,7 @@ run: install var/secret_key ## serve the API with gunicorn on http://127.0.0.1:8
 		--password demo-admin-password-2024 --base-url http://127.0.0.1:$(PORT) >/dev/null
 	@echo "Staff user 'demo-admin' (password demo-admin-password-2024): /admin/ and /api/faults/"
 	@echo "API docs: http://127.0.0.1:$(PORT)/api/docs/  metrics: http://127.0.0.1:$${METRICS_PORT:-9464}/metrics  (Ctrl-C stops)"
-	exec $(BIN)/gunicorn --config gunicorn.conf.py
+	exec $(BIN)/python -m app.serve --config gunicorn.conf.py
 
 var/secret_key: | $(VENV)/.installed
 	@mkdir -p var

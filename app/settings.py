@@ -296,4 +296,5 @@ telemetry_logging.configure_structlog(level=LOG_LEVEL)
 # django-prometheus reads these when first imported (in the workers, after settings load).
 PROMETHEUS_LATENCY_BUCKETS = LATENCY_BUCKETS
 # Not PROMETHEUS_EXPORT_MIGRATIONS: it queries the database while a worker boots, so a
-# database outage would stop workers from starting at all.
+# database outage would stop workers from starting at all. The same gauges are computed in the
+# background instead (app/telemetry/prometheus/migrations.py, MIGRATIONS_REFRESH_SECONDS).
