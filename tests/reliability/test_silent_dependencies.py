@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.db import connection
 
+from app.dbbackends.replies import SILENCE_HOLD_S
 from tests.support.accounts import create_account
 from tests.support.backing_services import REDIS_URL, reachable, require
 from tests.support.databases import temporary_database
@@ -52,6 +53,9 @@ REQUESTS_BEFORE = 20
 REQUESTS_DURING = 16  # at up to ~4 s each over 4 clients: the silence lasts >= ~10 s
 REQUESTS_AFTER = 20
 PROBE_TIMEOUT_S = 15.0
+# After the heal, a worker may finish a request that times out (reply bound 3.5 s) and then
+# hold new connections off (SILENCE_HOLD_S = 3 s): by then every worker serves again.
+SETTLE_S = 3.5 + SILENCE_HOLD_S + 0.5
 CONSECUTIVE_READY = 2 * WORKERS  # readiness answered by (very likely) every worker in a row
 SCENARIOS = [
     ("database", "hang"),
@@ -85,8 +89,9 @@ class Silence:
         return max((o.started + o.elapsed_s - self.healed_at for o in failed), default=0.0)
 
     def after_recovery(self) -> list[Outcome]:
-        """Requests started once readiness had recovered."""
-        return [o for o in self.outcomes if o.started >= self.healed_at + self.recovered_s]
+        """Requests started once every worker can have reconnected (see ``SETTLE_S``)."""
+        settled = self.healed_at + max(self.recovered_s, SETTLE_S)
+        return [o for o in self.outcomes if o.started >= settled]
 
 
 @dataclass(frozen=True)
@@ -197,7 +202,11 @@ def _observe(
             failure=lambda count: f"/readyz not ok {CONSECUTIVE_READY}x in a row ({count})",
         )
         recovered_s = time.monotonic() - healed_at
-        load.wait_for(REQUESTS_AFTER, after=time.monotonic())
+        # Readiness can be answered by the workers that already reconnected: the last one may
+        # still be finishing a timed-out request and then holding off new connections.
+        settled_at = max(time.monotonic(), healed_at + SETTLE_S)
+        time.sleep(max(0.0, settled_at - time.monotonic()))  # the bound itself is under test
+        load.wait_for(REQUESTS_AFTER, after=settled_at)
     after = processes(server)
     return Silence(
         dependency,
