@@ -73,4 +73,6 @@ EXPOSE 8000 9464
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('PORT', '8000') + '/healthz', timeout=3)"]
 
-CMD ["gunicorn", "--config", "gunicorn.conf.py"]
+# app.serve checks WEB_CONCURRENCY (which gunicorn parses itself, with a bare traceback on a bad
+# value) and then runs gunicorn in the same process.
+CMD ["python", "-m", "app.serve", "--config", "gunicorn.conf.py"]

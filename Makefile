@@ -47,7 +47,7 @@ run: install var/secret_key ## serve the API with gunicorn on http://127.0.0.1:8
 		--password demo-admin-password-2024 --base-url http://127.0.0.1:$(PORT) >/dev/null
 	@echo "Staff user 'demo-admin' (password demo-admin-password-2024): /admin/ and /api/faults/"
 	@echo "API docs: http://127.0.0.1:$(PORT)/api/docs/  metrics: http://127.0.0.1:$${METRICS_PORT:-9464}/metrics  (Ctrl-C stops)"
-	exec $(BIN)/gunicorn --config gunicorn.conf.py
+	exec $(BIN)/python -m app.serve --config gunicorn.conf.py
 
 var/secret_key: | $(VENV)/.installed
 	@mkdir -p var
@@ -95,9 +95,10 @@ load: install ## headless Locust run (LOAD_SHAPE=smoke) against HOST; fails when
 # `make soak` (opt-in, not in `make test`): 10 minutes of the Locust soak shape against a local
 # gunicorn (2 workers, PostgreSQL if reachable); RSS per worker, errors, latency, PASS/FAIL.
 SOAK_ARGS ?=
-soak: install ## opt-in 10-min soak: RSS per worker, errors, latency percentiles, PASS/FAIL
+SOAK_MINUTES ?= 10
+soak: install ## opt-in soak (SOAK_MINUTES=10): a progress line per sample, RSS per worker, PASS/FAIL
 	@mkdir -p loadtests/results
-	TEST_POSTGRES_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m loadtests.soak $(SOAK_ARGS)
+	TEST_POSTGRES_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m loadtests.soak --minutes $(SOAK_MINUTES) $(SOAK_ARGS)
 
 # `make fuzz`: the long schemathesis run of tests/security/test_fuzz.py against a fresh server.
 # FUZZ_EXAMPLES per operation and phase; FUZZ_SEED picks another reproducible sample.

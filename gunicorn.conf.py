@@ -1,13 +1,15 @@
-"""gunicorn configuration for the todo service (read by `gunicorn -c gunicorn.conf.py`).
+"""gunicorn configuration for the todo service (`python -m app.serve --config gunicorn.conf.py`).
 
 Used by `make run`, the end-to-end tests and the container image alike. Everything is tunable
 from the environment: WEB_CONCURRENCY, PORT, BIND_HOST, METRICS_PORT, GUNICORN_TIMEOUT,
 GUNICORN_GRACEFUL_TIMEOUT, GUNICORN_KEEPALIVE, FORWARDED_ALLOW_IPS, LOG_LEVEL, LOG_FORMAT.
 
 Metrics: workers write samples to PROMETHEUS_MULTIPROC_DIR (wiped when the master starts);
-the master serves them, aggregated, on METRICS_PORT. Per-worker telemetry (traces, Sentry)
-starts in app/wsgi.py, which each worker imports after fork, and is flushed by the worker
-hooks below within the graceful timeout when the worker exits.
+the master serves them, aggregated, on METRICS_PORT. The master logs each worker exit as a
+`worker_exited` event with its pid and exit code or signal (app/telemetry/worker_exits.py).
+Per-worker telemetry (traces, Sentry) starts in app/wsgi.py, which each worker imports after
+fork, and is flushed by the worker hooks below within the graceful timeout when the worker
+exits (app/telemetry/exit_flush.py).
 """
 
 import os
@@ -31,6 +33,7 @@ if _OWN_METRICS_DIR:
 from app.telemetry.logging import logging_config  # noqa: E402
 from app.telemetry.prometheus import server as metrics_server  # noqa: E402
 from app.telemetry.setup import telemetry_enabled  # noqa: E402
+from app.telemetry.worker_exits import ExitStatuses, log_worker_exit  # noqa: E402
 
 
 def _cpu_count() -> int:
@@ -49,7 +52,8 @@ bind = [f"{BIND_HOST}:{_env.integer('PORT', 8000)}"]
 
 # Sync workers: one request at a time per process; the classic (2 x CPUs) + 1 default.
 worker_class = "sync"
-workers = _env.integer("WEB_CONCURRENCY", 2 * _cpu_count() + 1)
+# gunicorn also reads WEB_CONCURRENCY itself, before this file: app.serve checks it first.
+workers = _env.integer("WEB_CONCURRENCY", 2 * _cpu_count() + 1, minimum=1)
 
 # A request running past `timeout` is killed; on SIGTERM workers stop accepting, finish what
 # they are serving for up to `graceful_timeout` seconds, then exit. Keep the Kubernetes
@@ -84,13 +88,16 @@ control_socket_disable = True
 METRICS_DIR = Path(_env.string("PROMETHEUS_MULTIPROC_DIR"))
 METRICS_PORT = _env.integer("METRICS_PORT", metrics_server.DEFAULT_METRICS_PORT)
 _worker_exits = metrics_server.WorkerExits()
+_exit_statuses = ExitStatuses()
 # TELEMETRY_ENABLED=off: no metrics endpoint either (and a bad value stops start-up here).
 TELEMETRY_ENABLED = telemetry_enabled(_env)
 
 
 def on_starting(server: Any) -> None:
-    """Before any worker exists: forget samples a previous run left in the directory."""
+    """Before any worker exists: forget samples a previous run left in the directory, and read
+    each worker's exit status when the master reaps it (for ``child_exit``)."""
     metrics_server.reset_directory(METRICS_DIR)
+    _exit_statuses.watch(server)
 
 
 def when_ready(server: Any) -> None:
@@ -115,12 +122,12 @@ def on_exit(server: Any) -> None:
 # ---------------------------------------------------------------- worker exit (in the worker)
 # On SIGTERM a worker finishes its request, then flushes its queued spans within what is left
 # of graceful_timeout and counts the rest as dropped, so it exits before the master's SIGKILL
-# even with a hung collector (app/telemetry/worker_exit.py).
+# even with a hung collector (app/telemetry/exit_flush.py).
 
 
 def post_worker_init(worker: Any) -> None:
     """In each worker, its signal handlers installed: note when it is told to stop."""
-    from app.telemetry.worker_exit import note_stop_signals  # noqa: PLC0415  # worker only
+    from app.telemetry.exit_flush import note_stop_signals  # noqa: PLC0415  # worker only
 
     note_stop_signals(graceful_timeout_s=worker.cfg.graceful_timeout)
 
@@ -132,12 +139,14 @@ def worker_exit(server: Any, worker: Any) -> None:
     """
     if worker.pid != os.getpid():
         return
-    from app.telemetry.worker_exit import flush_at_exit  # noqa: PLC0415  # worker only
+    from app.telemetry.exit_flush import flush_at_exit  # noqa: PLC0415  # worker only
 
     flush_at_exit(graceful_timeout_s=worker.cfg.graceful_timeout)
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    """A worker died or was recycled: keep its counts, drop its live gauges and exemplars."""
+    """A worker died or was recycled: log how (``worker_exited``), keep its counts, drop its
+    live gauges and exemplars."""
+    log_worker_exit(worker.pid, _exit_statuses.pop(worker.pid), timed_out=worker.aborted)
     _worker_exits.count += 1
     metrics_server.forget_worker(METRICS_DIR, worker.pid)

@@ -182,12 +182,16 @@ def tune_database(
     conn_max_age: int,
     connect_timeout_s: int,
     statement_timeout_ms: int,
+    reply_timeout_s: float | None = None,
     instrumented: bool = False,
 ) -> dict[str, Any]:
     """Add connection reuse and timeouts to a parsed ``DATABASE_URL``.
 
-    PostgreSQL: persistent connections with health checks, a libpq connect timeout and a
-    server-side statement timeout, so a stuck database fails a request in seconds.
+    PostgreSQL: persistent connections with health checks, a libpq connect timeout, a
+    server-side statement timeout, TCP keepalives and ``tcp_user_timeout`` (a partition is
+    noticed by the kernel), and a client-side bound on every reply (``reply_timeout_s``,
+    default: the statement timeout plus half a second, so the server's own cancel comes first;
+    ``app.dbbackends.replies``): a silent database fails a request in seconds.
     SQLite: WAL journal and a busy timeout so several gunicorn workers can share the file.
     ``instrumented`` swaps in the project's backends: django-prometheus' query counts, latency
     and errors, plus a client span per query (``app.dbbackends``).
@@ -200,6 +204,12 @@ def tune_database(
         tuned["CONN_HEALTH_CHECKS"] = True
         options.setdefault("connect_timeout", connect_timeout_s)
         options.setdefault("options", f"-c statement_timeout={statement_timeout_ms}")
+        for key, value in POSTGRES_TCP_OPTIONS.items():
+            options.setdefault(key, value)
+        tuned["REPLY_TIMEOUT_SECONDS"] = (
+            reply_timeout_s if reply_timeout_s is not None else statement_timeout_ms / 1000 + 0.5
+        )
+        tuned["ENGINE"] = _BOUNDED_POSTGRES
     elif engine.endswith("sqlite3"):
         tuned["CONN_MAX_AGE"] = conn_max_age
         tuned["CONN_HEALTH_CHECKS"] = True
@@ -207,14 +217,24 @@ def tune_database(
         options.setdefault("transaction_mode", "IMMEDIATE")
         options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
     tuned["OPTIONS"] = options
-    if instrumented and engine in _INSTRUMENTED_ENGINES:
-        tuned["ENGINE"] = _INSTRUMENTED_ENGINES[engine]
+    if instrumented and tuned.get("ENGINE") in _INSTRUMENTED_ENGINES:
+        tuned["ENGINE"] = _INSTRUMENTED_ENGINES[tuned["ENGINE"]]
     return tuned
 
 
+_BOUNDED_POSTGRES = "app.dbbackends.bounded_postgresql"
 _INSTRUMENTED_ENGINES = {
-    "django.db.backends.postgresql": "app.dbbackends.postgresql",
+    _BOUNDED_POSTGRES: "app.dbbackends.postgresql",
     "django.db.backends.sqlite3": "app.dbbackends.sqlite3",
+}
+# libpq's TCP settings: an idle connection to a partitioned server is found dead by keepalives
+# within 10 + 3 x 5 s; data left unacknowledged for 5 s aborts the connection.
+POSTGRES_TCP_OPTIONS: dict[str, int] = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 5000,
 }
 
 

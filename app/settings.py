@@ -132,14 +132,17 @@ TEMPLATES = [
 # ------------------------------------------------------------------ database
 # DATABASE_URL: postgres://user:pass@host:5432/name or sqlite:////abs/path.db (the default).
 # https://docs.djangoproject.com/en/5.2/ref/databases/#persistent-connections
+_STATEMENT_TIMEOUT_MS = env.integer("DATABASE_STATEMENT_TIMEOUT_MS", 3000)
 DATABASES = {
     "default": envconfig.tune_database(
         environ.Env.db_url_config(
             env.string("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
         ),
         conn_max_age=env.integer("DATABASE_CONN_MAX_AGE", 600),
-        connect_timeout_s=env.integer("DATABASE_CONNECT_TIMEOUT", 5),
-        statement_timeout_ms=env.integer("DATABASE_STATEMENT_TIMEOUT_MS", 5000),
+        connect_timeout_s=env.integer("DATABASE_CONNECT_TIMEOUT", 3),
+        statement_timeout_ms=_STATEMENT_TIMEOUT_MS,
+        # How long a request waits for any reply before the connection is dropped (503).
+        reply_timeout_s=env.duration("DATABASE_REPLY_TIMEOUT", _STATEMENT_TIMEOUT_MS / 1000 + 0.5),
         instrumented=TELEMETRY_ENABLED,
     )
 }
@@ -230,6 +233,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",  # the default hook
+        "app.api.schema_hooks.add_probe_paths",  # /healthz and /readyz, outside DRF
+        "app.api.schema_hooks.describe_jwt_scheme",
+    ],
 }
 
 # ------------------------------------------------------------------ request limits
@@ -290,4 +298,5 @@ telemetry_logging.configure_structlog(level=LOG_LEVEL)
 # django-prometheus reads these when first imported (in the workers, after settings load).
 PROMETHEUS_LATENCY_BUCKETS = LATENCY_BUCKETS
 # Not PROMETHEUS_EXPORT_MIGRATIONS: it queries the database while a worker boots, so a
-# database outage would stop workers from starting at all.
+# database outage would stop workers from starting at all. The same gauges are computed in the
+# background instead (app/telemetry/prometheus/migrations.py, MIGRATIONS_REFRESH_SECONDS).

@@ -51,8 +51,9 @@ def free_port() -> int:
 
 
 def gunicorn_command(config_flag: str = "--config") -> list[str]:
-    """gunicorn from this virtualenv with the project's ``gunicorn.conf.py``."""
-    return [str(BIN / "gunicorn"), config_flag, "gunicorn.conf.py"]
+    """gunicorn from this virtualenv with the project's ``gunicorn.conf.py``, started as the
+    image and ``make run`` start it (``app.serve`` checks WEB_CONCURRENCY first)."""
+    return [str(BIN / "python"), "-m", "app.serve", config_flag, "gunicorn.conf.py"]
 
 
 def base_environment(

@@ -1,4 +1,5 @@
-"""``gunicorn.conf.py`` refuses a bad variable with one line naming it, before any worker."""
+"""``gunicorn.conf.py`` refuses a bad variable with one line naming it, before any worker; so
+does ``app.serve`` for ``WEB_CONCURRENCY``, which gunicorn itself parses before the file."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from loadtests import local_server
 from tests.support.python import run_python
 
 LOAD_CONFIG = "import runpy; runpy.run_path('gunicorn.conf.py')"
+SERVE_VERSION = ["-m", "app.serve", "--version"]  # the image's command, asking only the version
 
 
 def _load_config(tmp_path: Path, **values: str) -> subprocess.CompletedProcess[str]:
@@ -23,6 +26,7 @@ def _load_config(tmp_path: Path, **values: str) -> subprocess.CompletedProcess[s
     ("name", "value", "message"),
     [
         ("WEB_CONCURRENCY", "abc", "WEB_CONCURRENCY: expected an integer, got 'abc'"),
+        ("WEB_CONCURRENCY", "0", "WEB_CONCURRENCY: expected an integer >= 1, got '0'"),
         ("PORT", "80.5", "PORT: expected an integer, got '80.5'"),
         (
             "TELEMETRY_ENABLED",
@@ -46,12 +50,39 @@ def test_good_values_load(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("two", "WEB_CONCURRENCY: expected an integer, got 'two'"),
+        ("-1", "WEB_CONCURRENCY: expected an integer >= 1, got '-1'"),
+    ],
+)
+def test_the_entry_point_refuses_a_bad_worker_count_before_gunicorn_reads_it(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "WEB_CONCURRENCY": value}
+
+    result = local_server.run_python(SERVE_VERSION, env, 60)
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == message  # not gunicorn's ValueError traceback
+
+
+def test_the_entry_point_hands_its_arguments_to_gunicorn(tmp_path: Path) -> None:
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "WEB_CONCURRENCY": "3"}
+
+    result = local_server.run_python(SERVE_VERSION, env, 60)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("gunicorn (version ")
+
+
 WORKER_EXIT_IN_THE_MASTER = """
 import runpy, sys, types
 config = runpy.run_path('gunicorn.conf.py')
 gone = types.SimpleNamespace(pid=2**22 + 1, cfg=types.SimpleNamespace(graceful_timeout=25))
 config['worker_exit'](None, gone)
-print('app.telemetry.worker_exit' in sys.modules, 'app.telemetry.tracing.provider' in sys.modules)
+print('app.telemetry.exit_flush' in sys.modules, 'app.telemetry.tracing.provider' in sys.modules)
 """
 
 

@@ -15,14 +15,28 @@ def test_statements_time_out_after_the_configured_limit() -> None:
         cursor.execute("SHOW statement_timeout")
         (value,) = cursor.fetchone()
 
-    assert value == "5s"
+    assert value == "3s"
 
 
 def test_connections_have_a_connect_timeout() -> None:
     connection.ensure_connection()
     parameters = connection.connection.info.get_parameters()
 
-    assert parameters["connect_timeout"] == "5"
+    assert parameters["connect_timeout"] == "3"
+
+
+def test_connections_give_up_on_a_silent_server() -> None:
+    """Replies bounded by the client (statement timeout + 0.5 s) and TCP keepalives on."""
+    from app.dbbackends.replies import ReplyBoundConnection  # noqa: PLC0415
+
+    connection.ensure_connection()
+    raw = connection.connection
+    parameters = raw.info.get_parameters()
+
+    assert isinstance(raw, ReplyBoundConnection)
+    assert raw.reply_timeout_s == 3.5
+    assert parameters["keepalives"] == "1"
+    assert parameters["tcp_user_timeout"] == "5000"
 
 
 def test_connections_are_kept_between_requests_with_health_checks() -> None:

@@ -233,8 +233,10 @@ def test_it_tunes_a_postgres_database_url_for_connection_reuse_and_timeouts() ->
     assert (database["USER"], database["PASSWORD"]) == ("u", "p")
     assert database["CONN_MAX_AGE"] > 0
     assert database["CONN_HEALTH_CHECKS"] is True
-    assert database["OPTIONS"]["connect_timeout"] > 0
-    assert "statement_timeout=" in database["OPTIONS"]["options"]
+    assert database["OPTIONS"]["connect_timeout"] == 3
+    assert database["OPTIONS"]["options"] == "-c statement_timeout=3000"
+    assert database["OPTIONS"]["tcp_user_timeout"] > 0
+    assert database["REPLY_TIMEOUT_SECONDS"] == 3.5  # the statement timeout, plus half a second
 
 
 def test_it_uses_redis_for_the_cache_when_redis_url_is_set() -> None:
@@ -260,13 +262,14 @@ def test_redis_keys_start_with_todos_unless_cache_key_prefix_says_otherwise() ->
 
 
 def test_bare_mode_uses_uninstrumented_backends() -> None:
-    """``TELEMETRY_ENABLED=false`` (the benchmark's baseline) keeps Django's own backends."""
+    """``TELEMETRY_ENABLED=false`` (the benchmark's baseline): Django's own PostgreSQL backend,
+    only reply-bound (a reliability bound, not telemetry), and no metered cache."""
     loaded = _settings_with(
         TELEMETRY_ENABLED="false",
         DATABASE_URL="postgres://u:p@db.example:5433/todos",
         REDIS_URL="redis://127.0.0.1:6379/1",
     )
-    assert loaded["database"]["ENGINE"] == "django.db.backends.postgresql"
+    assert loaded["database"]["ENGINE"] == "app.dbbackends.bounded_postgresql"
     assert loaded["cache"]["BACKEND"] == "app.cache.backends.ResilientRedisCache"
 
 
@@ -317,8 +320,28 @@ def test_it_tunes_postgres_for_reuse_health_checks_and_timeouts() -> None:
     )
     assert tuned["CONN_MAX_AGE"] == 600
     assert tuned["CONN_HEALTH_CHECKS"] is True
-    assert tuned["OPTIONS"] == {"connect_timeout": 5, "options": "-c statement_timeout=5000"}
+    assert tuned["OPTIONS"] == {
+        "connect_timeout": 5,
+        "options": "-c statement_timeout=5000",
+        **envconfig.POSTGRES_TCP_OPTIONS,
+    }
+    assert tuned["ENGINE"] == "app.dbbackends.bounded_postgresql"
+    assert tuned["REPLY_TIMEOUT_SECONDS"] == 5.5
     assert parsed == {"ENGINE": "django.db.backends.postgresql", "NAME": "todos"}
+
+
+def test_it_bounds_postgres_replies_as_configured_and_instruments_the_bounded_backend() -> None:
+    """An explicit reply timeout wins; telemetry swaps in the metered, equally bounded engine."""
+    tuned = envconfig.tune_database(
+        {"ENGINE": "django.db.backends.postgresql", "NAME": "todos"},
+        conn_max_age=600,
+        connect_timeout_s=3,
+        statement_timeout_ms=3000,
+        reply_timeout_s=1.25,
+        instrumented=True,
+    )
+    assert tuned["REPLY_TIMEOUT_SECONDS"] == 1.25
+    assert tuned["ENGINE"] == "app.dbbackends.postgresql"
 
 
 def test_it_keeps_postgres_options_given_in_the_url() -> None:
@@ -334,6 +357,7 @@ def test_it_keeps_postgres_options_given_in_the_url() -> None:
         "connect_timeout": 1,
         "sslmode": "require",
         "options": "-c statement_timeout=100",
+        **envconfig.POSTGRES_TCP_OPTIONS,
     }
     assert parsed["OPTIONS"] == {"connect_timeout": 1, "sslmode": "require"}
 

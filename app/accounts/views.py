@@ -15,7 +15,11 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework_simplejwt import views as jwt_views
 
 from app.accounts import services
-from app.accounts.serializers import RegisterSerializer
+from app.accounts.serializers import (
+    RegisterSerializer,
+    TokenObtainPairSerializer,
+    TokenRefreshSerializer,
+)
 from app.accounts.throttling import LoginUsernameThrottle
 from app.api.throttling import AnonRateThrottle, ScopedRateThrottle
 
@@ -44,6 +48,7 @@ class RegisterView(generics.GenericAPIView[Any]):
 class TokenObtainPairView(jwt_views.TokenObtainPairView):
     """Exchange username and password for an access and a refresh JWT."""
 
+    serializer_class = TokenObtainPairSerializer
     throttle_classes = [*AUTH_THROTTLES, LoginUsernameThrottle]
     throttle_scope = "auth"
     rejects_credentials = True  # 401 on a bad password or token (documented in the schema)
@@ -66,6 +71,7 @@ class TokenObtainPairView(jwt_views.TokenObtainPairView):
 class TokenRefreshView(jwt_views.TokenRefreshView):
     """Exchange a refresh JWT for a new access JWT."""
 
+    serializer_class = TokenRefreshSerializer
     throttle_classes = AUTH_THROTTLES
     throttle_scope = "auth"
     rejects_credentials = True  # 401 on a bad password or token (documented in the schema)

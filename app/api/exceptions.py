@@ -1,6 +1,7 @@
 """DRF exception handling: every error is JSON, and services' Django errors become 400s."""
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -66,4 +67,32 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         # a bare list (``ValidationError("...")`` outside a serializer) is not the documented
         # 400 body, an object of field errors: file it under `non_field_errors`
         exc = exceptions.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: exc.detail})
+    if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
+        exc = exceptions.ValidationError(flatten_field_errors(exc.detail))
     return drf_exception_handler(exc, context)
+
+
+def flatten_field_errors(detail: Mapping[Any, Any]) -> dict[str, Any]:
+    """Field errors one level deep, as the schema documents them: ``{"<field>": [messages]}``.
+
+    DRF nests the errors of list items and nested serializers (``{"routes": {"0": [...]}}``,
+    ``{"items": [{}, {"title": [...]}]}``); those become dotted paths (``"routes.0"``,
+    ``"items.1.title"``), each with its list of messages.
+    """
+    flat: dict[str, Any] = {}
+
+    def visit(value: Any, path: str) -> None:
+        nested = isinstance(value, Mapping) or (
+            isinstance(value, list) and any(isinstance(item, Mapping | list) for item in value)
+        )
+        if not nested:
+            flat[path] = value
+            return
+        items = value.items() if isinstance(value, Mapping) else enumerate(value)
+        for key, item in items:
+            if item:  # a valid item of a many=True list is an empty dict
+                visit(item, f"{path}.{key}")
+
+    for field, value in detail.items():
+        visit(value, str(field))
+    return flat

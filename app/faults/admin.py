@@ -16,7 +16,7 @@ from app.faults.models import FaultSetting
 
 @admin.register(FaultSetting)
 class FaultSettingAdmin(admin.ModelAdmin[FaultSetting]):
-    """Switch faults on (add or change the one row) and off (delete it)."""
+    """Switch faults on (add or change the one row) and off (delete it: stored as "off")."""
 
     list_display = ["__str__", "routes", "updated_at", "updated_by"]
     readonly_fields = ["updated_at", "updated_by"]

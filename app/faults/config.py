@@ -3,9 +3,10 @@
 Fault injection (``app.faults``) adds errors and latency on chosen routes for demos and alert
 tests. Defaults come from the environment: off unless ``FAULT_ERROR_RATE`` (0..1) or
 ``FAULT_LATENCY_MS`` (+ ``FAULT_LATENCY_JITTER_MS``) is set; ``FAULT_ROUTES``
-(comma-separated route templates such as ``/api/todos/``, or ``*``) limits them. A staff user
-can override them at runtime (``app.faults``: API and admin); the override reaches every
-worker through the database. Refused, with an error log, when ``DEPLOYMENT_ENVIRONMENT`` is
+(comma-separated route templates such as ``/api/todos/``, or ``*``) limits them. They are the
+runtime switch's starting position only: once a staff user sets or clears the switch (API and
+admin), its setting, stored in the database, applies in every worker instead (``state``).
+Refused, with an error log, when ``DEPLOYMENT_ENVIRONMENT`` is
 ``production``. Injected in ``process_view`` (after routing, inside the metrics middlewares),
 so injected errors are real unhandled exceptions: counted as 5xx, logged, sent to Sentry
 (``middleware``). The active faults are always visible as gauges (``metrics``); this process's
@@ -26,6 +27,13 @@ from app.telemetry.identity import service_identity
 logger = structlog.get_logger(__name__)
 
 
+# What staff need to switch faults off is never faulted, even with every route chosen: the
+# switch, the token endpoints that let them call it, and the admin (probes are answered before
+# routing and never reach the fault middleware).
+CONTROL_ROUTES = frozenset({"/api/faults/", "/api/auth/token/", "/api/auth/token/refresh/"})
+CONTROL_PREFIX = "/admin/"
+
+
 @dataclass(frozen=True)
 class FaultConfig:
     """What to inject and where."""
@@ -41,7 +49,9 @@ class FaultConfig:
         return self.error_rate > 0 or self.latency_ms > 0 or self.jitter_ms > 0
 
     def applies_to(self, route: str) -> bool:
-        """True for a route the faults target (probes and unmatched paths never)."""
+        """True for a route the faults target (never the controls that switch them off)."""
+        if route in CONTROL_ROUTES or route.startswith(CONTROL_PREFIX):
+            return False
         return "*" in self.routes or route in self.routes
 
 
@@ -65,8 +75,6 @@ def faults_from_environment() -> FaultConfig:
     if config.active and not faults_allowed():
         logger.error("fault_injection_refused", reason="deployment environment is production")
         return FaultConfig()
-    if config.active:
-        logger.warning("fault_injection_active", **describe(config))
     return config
 
 

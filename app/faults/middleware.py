@@ -28,7 +28,7 @@ class FaultInjectionMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        state.current()  # log and publish the environment's faults when a worker starts
+        state.defaults()  # a bad FAULT_* value stops the worker from booting
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         return self.get_response(request)

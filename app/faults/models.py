@@ -1,4 +1,4 @@
-"""The runtime fault override: one row while it is set, none otherwise."""
+"""The fault switch's setting: one row once staff set or cleared it, none before."""
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -10,7 +10,7 @@ MAX_LATENCY_MS = 60_000
 
 
 class FaultSetting(models.Model):
-    """Faults a staff user switched on; its absence means the environment's defaults."""
+    """Faults a staff user switched on, or off (all zero); no row: the environment's defaults."""
 
     SINGLETON_ID = 1
 

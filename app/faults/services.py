@@ -1,4 +1,4 @@
-"""Writes to the fault switch: set or clear the runtime override (never in production)."""
+"""Writes to the fault switch: set it or switch it off (never in production), or forget it."""
 
 from __future__ import annotations
 
@@ -53,9 +53,22 @@ def fault_set(
 
 
 @transaction.atomic
-def fault_clear(*, user: User | None) -> None:
-    """Switch the runtime faults off: back to the environment's defaults."""
+def fault_clear(*, user: User | None) -> FaultSetting:
+    """Switch faults off for every worker until they are set again, whatever ``FAULT_*`` say.
+
+    Stored as an "off" setting (not a missing one), so workers that start later and server
+    restarts keep it off too; refused in production.
+    """
     _refuse_in_production(user, "clear")
+    setting = FaultSetting(pk=FaultSetting.SINGLETON_ID, routes=[], updated_by=user)
+    setting.save()
+    transaction.on_commit(lambda: _applied(config=setting, user=user))
+    return setting
+
+
+@transaction.atomic
+def fault_reset(*, user: User | None) -> None:
+    """Forget the switch's setting: the environment's ``FAULT_*`` defaults apply again."""
     FaultSetting.objects.filter(pk=FaultSetting.SINGLETON_ID).delete()
     transaction.on_commit(lambda: _applied(config=None, user=user))
 
@@ -63,9 +76,11 @@ def fault_clear(*, user: User | None) -> None:
 def _applied(*, config: FaultSetting | None, user: User | None) -> None:
     """Apply in this worker at once (others follow within a second) and log the change."""
     state.set_override(config.to_config() if config is not None else None)
+    current = state.current()
     logger.warning(
         "fault_changed",
         source="runtime" if config is not None else "environment",
+        active=current.active,
         by_user_id=getattr(user, "pk", None),
-        **describe(state.current()),
+        **describe(current),
     )

@@ -1,4 +1,4 @@
-"""``/api/faults/``: staff read, set and clear the runtime faults."""
+"""``/api/faults/``: staff read the active faults, set them, and switch them off."""
 
 from __future__ import annotations
 
@@ -48,7 +48,11 @@ class FaultSwitchView(APIView):
         services.fault_set(user=services.acting_user(request.user), **serializer.validated_data)
         return Response(_current_state())
 
-    @extend_schema(summary="Switch runtime faults off", responses={204: None}, tags=["faults"])
+    @extend_schema(
+        summary="Switch faults off for every worker until set again (FAULT_* defaults too)",
+        responses={204: None},
+        tags=["faults"],
+    )
     def delete(self, request: Request) -> Response:
         services.fault_clear(user=services.acting_user(request.user))
         return Response(status=status.HTTP_204_NO_CONTENT)

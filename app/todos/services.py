@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from app import whitespace
 from app.todos import metrics
 from app.todos.models import Todo
 
@@ -13,8 +14,9 @@ UPDATABLE_FIELDS = frozenset({"title", "completed"})
 
 @transaction.atomic
 def todo_create(*, owner: User, title: str, completed: bool = False) -> Todo:
-    """Create a todo for ``owner``; the title is trimmed and must not end up empty."""
-    todo = Todo(owner=owner, title=title.strip(), completed=completed)
+    """Create a todo for ``owner``; the title is trimmed (``app.whitespace``) and must not
+    end up empty."""
+    todo = Todo(owner=owner, title=whitespace.strip(title), completed=completed)
     _validate(todo)
     todo.save()
     transaction.on_commit(metrics.todos_created.inc)
@@ -30,7 +32,7 @@ def todo_update(*, todo: Todo, data: dict[str, Any]) -> Todo:
     if unknown:
         raise ValueError(f"todo_update cannot change {sorted(unknown)}")
     if "title" in data:
-        data = {**data, "title": data["title"].strip()}
+        data = {**data, "title": whitespace.strip(data["title"])}
     changed = [field for field, value in data.items() if getattr(todo, field) != value]
     if not changed:
         return todo

@@ -12,7 +12,13 @@ from rest_framework.exceptions import NotAuthenticated
 
 from app.api.schema import NUL_FREE_PATTERN
 from app.todos import selectors, services
-from app.todos.filters import FieldErrorSearchFilter, StableOrderingFilter, TodoFilter
+from app.todos.filters import (
+    ORDERING_MAX_LENGTH,
+    SEARCH_MAX_LENGTH,
+    FieldErrorSearchFilter,
+    StableOrderingFilter,
+    TodoFilter,
+)
 from app.todos.models import Todo
 from app.todos.serializers import TodoSerializer
 
@@ -22,26 +28,24 @@ ORDERING_PATTERN = f"^(?:{_ORDERING_KEY}(?:,{_ORDERING_KEY})*)?$"  # empty: the 
 
 LIST_PARAMETERS = [
     OpenApiParameter(
-        "completed", OpenApiTypes.BOOL, description="Only completed (`true`) or open (`false`)."
+        "completed",
+        OpenApiTypes.BOOL,
+        description="Only completed (`true`) or open (`false`) todos. Any other value, the "
+        "empty one included, is a 400: leave the parameter out for all todos.",
     ),
     OpenApiParameter(
         "search",
-        OpenApiTypes.STR,
-        pattern=NUL_FREE_PATTERN,
-        description="Case-insensitive match in title (NUL characters are a 400).",
+        {"type": "string", "maxLength": SEARCH_MAX_LENGTH, "pattern": NUL_FREE_PATTERN},
+        description="Case-insensitive match in the title (several words: each must match). "
+        "Empty: no filter. Longer than the maximum or with NUL characters: 400.",
     ),
     OpenApiParameter(
         "ordering",
-        OpenApiTypes.STR,
-        pattern=ORDERING_PATTERN,
+        {"type": "string", "maxLength": ORDERING_MAX_LENGTH, "pattern": ORDERING_PATTERN},
         description="Sort keys, comma-separated: "
         + ", ".join(f"`{prefix}{field}`" for field in ORDERING_FIELDS for prefix in ("", "-"))
-        + "; `-` for descending. Default: `-created_at` (newest first). An unknown key is a 400.",
-    ),
-    OpenApiParameter(
-        "page_size",
-        {"type": "integer", "minimum": 1},
-        description="Items per page; larger values are capped at 100.",
+        + "; `-` for descending. Empty: the default, `-created_at` (newest first). An unknown "
+        "key is a 400.",
     ),
 ]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import jsonschema
+import jsonschema_rs
 import jwt
 import pytest
 from django.conf import settings
@@ -14,6 +16,7 @@ from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle, User
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.support.openapi import generate_schema
 
 pytestmark = pytest.mark.django_db
 
@@ -77,6 +80,96 @@ def test_register_refuses_invalid_input(anon_client: APIClient, payload: dict[st
 
     assert response.status_code == 400
     assert not User.objects.exists()
+
+
+@pytest.mark.parametrize(("password", "status"), [("kx7#qpz", 400), ("kx7#qpzw", 201)])
+def test_register_refuses_passwords_shorter_than_the_documented_8(
+    anon_client: APIClient, password: str, status: int
+) -> None:
+    response = anon_client.post(
+        REGISTER_URL, {"username": "carol", "password": password}, format="json"
+    )
+
+    assert response.status_code == status
+    if status == 400:
+        assert response.json() == {"password": ["Ensure this field has at least 8 characters."]}
+
+
+def test_a_password_with_surrounding_spaces_registers_and_logs_in_as_typed(
+    anon_client: APIClient,
+) -> None:
+    """simplejwt trimmed the login password while registration kept it: no way to log in."""
+    password = "  spaced-out secret "
+    registered = anon_client.post(
+        REGISTER_URL, {"username": "carol", "password": password}, format="json"
+    )
+
+    assert registered.status_code == 201
+    assert obtain(anon_client, "carol", password).status_code == 200
+    assert obtain(anon_client, "carol", password.strip()).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("url", "payload"),
+    [
+        (TOKEN_URL, {"username": "a" * 151, "password": "x"}),
+        (TOKEN_URL, {"username": "alice", "password": "x" * 129}),
+        (REFRESH_URL, {"refresh": "x" * 1025}),
+    ],
+)
+def test_token_inputs_over_their_maximum_length_are_a_400(
+    alice: User, anon_client: APIClient, url: str, payload: dict[str, str]
+) -> None:
+    response = anon_client.post(url, payload, format="json")
+
+    assert response.status_code == 400
+    ((field, (message,)),) = response.json().items()
+    assert field in payload
+    assert message.startswith("Ensure this field has no more than")
+
+
+@pytest.mark.parametrize("username", ["alice\ufeff", "\u3000alice", " alice\n"])
+def test_the_login_username_is_trimmed_of_the_schemas_whitespace(
+    alice: User, anon_client: APIClient, username: str
+) -> None:
+    assert obtain(anon_client, username).status_code == 200
+
+
+@pytest.mark.parametrize("username", ["alice\x1c", "\x85alice"])
+def test_python_only_whitespace_is_part_of_the_login_username(
+    alice: User, anon_client: APIClient, username: str
+) -> None:
+    assert obtain(anon_client, username).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("username", "valid"),
+    [
+        ("carol", True),
+        ("C.a_r+o-l@x9", True),
+        ("j\u00f3zef", False),  # a Unicode letter: `\w` to Python's re, not to ECMA-262
+        ("a\u0663", False),  # an Arabic-Indic digit, the same
+        ("\u01c5", False),
+        (" carol", False),  # not trimmed: the pattern sees the value as sent
+        ("carol\ufeff", False),
+        ("carol\n", False),
+    ],
+)
+def test_register_accepts_a_username_exactly_when_the_schemas_pattern_does(
+    anon_client: APIClient, django_db_blocker: Any, username: str, valid: bool
+) -> None:
+    with django_db_blocker.unblock():
+        documented = generate_schema()["components"]["schemas"]["RegisterRequest"]
+    field = documented["properties"]["username"]
+
+    response = anon_client.post(
+        REGISTER_URL, {"username": username, "password": "a-long-secret-pass"}, format="json"
+    )
+
+    assert jsonschema_rs.validator_for(field).is_valid(username) is valid  # ECMA-262's reading
+    assert response.status_code == (201 if valid else 400), response.content
+    if not username.endswith("\n"):  # Python's `$` also matches before a final newline
+        assert jsonschema.Draft7Validator(field).is_valid(username) is valid
 
 
 def test_register_never_echoes_the_password(anon_client: APIClient) -> None:

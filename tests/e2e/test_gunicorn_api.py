@@ -106,3 +106,26 @@ def test_it_serves_the_admin_login_page_and_its_css_itself(server: Server) -> No
         # A manifest-hashed name, served as immutable: WhiteNoise, not a fallback view.
         assert re.search(r"\.[0-9a-f]{12}\.css$", href), href
         assert "immutable" in css.headers["Cache-Control"]
+
+
+def test_it_refuses_read_only_keys_and_unknown_sort_keys_over_http(server: Server) -> None:
+    """Strict bodies and queries, as served: a 400 naming the read-only keys, a 400 listing the
+    allowed sort keys; nothing is stored or silently re-ordered."""
+    auth = create_account(server).headers
+    todos = f"{server.url}/api/todos/"
+
+    refused = http(
+        "POST",
+        todos,
+        json_body={"title": "x", "id": 7, "created_at": "2020-01-01T00:00:00Z"},
+        headers=auth,
+    )
+    unsorted = http("GET", f"{todos}?ordering=priority", headers=auth)
+    listed = http("GET", todos, headers=auth)
+
+    assert refused.status == 400, refused
+    assert refused.body == {"id": ["Read-only field."], "created_at": ["Read-only field."]}
+    assert unsorted.status == 400, unsorted
+    (message,) = unsorted.body["ordering"]
+    assert "allowed: created_at, -created_at, updated_at, -updated_at, title, -title" in message
+    assert listed.body["count"] == 0

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from app.faults import metrics as fault_metrics
@@ -19,6 +20,7 @@ from app.telemetry import identity
 from app.telemetry import logging as telemetry_logging
 from tests.factories import UserFactory
 from tests.support.api_clients import client_for
+from tests.support.openapi import generate_schema, validate_response
 
 URL = "/api/faults/"
 FAIL_LIST = {"error_rate": 1.0, "routes": ["/api/todos/"]}
@@ -77,7 +79,36 @@ def test_switching_on_applies_at_once_and_fails_the_chosen_route(
     assert fault_metrics.fault_error_rate._value.get() == 1.0
 
 
-def test_switching_off_returns_to_the_environment(
+def test_switching_off_stays_off_over_the_environment_defaults(
+    staff_client: APIClient,
+    alice_client: APIClient,
+    committed: Callable[[], Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FAULT_ERROR_RATE", "1")
+    monkeypatch.setenv("FAULT_ROUTES", "/api/todos/")
+    alice_client.raise_request_exception = False
+    assert alice_client.get("/api/todos/").status_code == 500  # the defaults apply
+
+    with committed():
+        response = staff_client.delete(URL)
+
+    assert response.status_code == 204
+    stored = FaultSetting.objects.get()
+    assert not stored.to_config().active  # stored as "off", not removed
+    assert alice_client.get("/api/todos/").status_code == 200
+    assert staff_client.get(URL).json() == {
+        "error_rate": 0.0,
+        "latency_ms": 0,
+        "latency_jitter_ms": 0,
+        "routes": [],
+        "active": False,
+        "source": "runtime",
+    }
+    assert fault_metrics.fault_error_rate._value.get() == 0.0
+
+
+def test_switching_off_after_switching_on_stores_off(
     staff_client: APIClient, alice_client: APIClient, committed: Callable[[], Any]
 ) -> None:
     with committed():
@@ -86,9 +117,31 @@ def test_switching_off_returns_to_the_environment(
         response = staff_client.delete(URL)
 
     assert response.status_code == 204
-    assert not FaultSetting.objects.exists()
+    assert not FaultSetting.objects.get().to_config().active
     assert alice_client.get("/api/todos/").status_code == 200
     assert fault_metrics.fault_error_rate._value.get() == 0.0
+
+
+def test_resetting_the_switch_brings_the_environment_defaults_back(
+    staff_client: APIClient,
+    alice_client: APIClient,
+    committed: Callable[[], Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FAULT_ERROR_RATE", "1")
+    with committed():
+        staff_client.delete(URL)
+    output = io.StringIO()
+
+    with committed():
+        call_command("reset_fault_switch", stdout=output)
+
+    assert not FaultSetting.objects.exists()
+    assert "FAULT_* defaults apply again" in output.getvalue()
+    shown = staff_client.get(URL).json()
+    assert (shown["active"], shown["source"], shown["error_rate"]) == (True, "environment", 1.0)
+    alice_client.raise_request_exception = False
+    assert alice_client.get("/api/todos/").status_code == 500
 
 
 def test_latency_faults_report_their_worst_case_in_the_gauge(
@@ -132,6 +185,23 @@ def test_invalid_faults_are_400_and_change_nothing(
     assert not state.current().active
 
 
+def test_an_invalid_route_is_named_by_its_path_as_the_documented_400_says(
+    staff_client: APIClient, django_db_blocker: Any
+) -> None:
+    with django_db_blocker.unblock():
+        schema = generate_schema()
+
+    response = staff_client.put(URL, {"routes": ["/api/todos/", "   ", 7]}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "routes.1": ["This field may not be blank."],
+        "routes.2": ["Must be a string."],
+    }
+    validate_response(schema, URL, "put", 400, response.json())
+    assert not FaultSetting.objects.exists()
+
+
 def test_production_refuses_the_switch(
     staff_client: APIClient, monkeypatch: pytest.MonkeyPatch, committed: Callable[[], Any]
 ) -> None:
@@ -168,4 +238,4 @@ def test_the_change_is_logged_once_with_who_did_it(
     events = [json.loads(line) for line in output.getvalue().splitlines()]
     (change,) = [event for event in events if event["event"] == "fault_changed"]
     assert change["by_user_id"] == User.objects.get(username="ops").pk
-    assert change["error_rate"] == 1.0
+    assert (change["error_rate"], change["active"], change["source"]) == (1.0, True, "runtime")

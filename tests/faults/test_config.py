@@ -48,3 +48,16 @@ def test_production_refuses_faults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAULT_ERROR_RATE", "1")
 
     assert not faults.faults_from_environment().active
+
+
+@pytest.mark.parametrize(
+    "route",
+    ["/api/faults/", "/api/auth/token/", "/api/auth/token/refresh/", "/admin/login/"],
+)
+def test_the_controls_that_switch_faults_off_are_never_faulted(route: str) -> None:
+    every_route = FaultConfig(error_rate=1.0)
+    named = FaultConfig(error_rate=1.0, routes=frozenset({route}))
+
+    assert not every_route.applies_to(route)
+    assert not named.applies_to(route)
+    assert every_route.applies_to("/api/auth/register/")

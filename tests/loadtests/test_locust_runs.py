@@ -143,7 +143,8 @@ def healthy(servers: dict[str, Server]) -> Server:
 
 @pytest.fixture(scope="module")
 def faulty(servers: dict[str, Server]) -> Server:
-    """Every route but the probes fails half the time (FAULT_ERROR_RATE=0.5, no FAULT_ROUTES)."""
+    """Every route but the probes and the fault switch's controls (token, /api/faults/) fails
+    half the time (FAULT_ERROR_RATE=0.5, no FAULT_ROUTES)."""
     return servers["faulty"]
 
 

@@ -478,7 +478,7 @@ def test_the_runtime_stage_has_no_compiler_and_runs_gunicorn_as_a_fixed_non_root
     users = [line.split()[1] for line in runtime if line.startswith("USER ")]
     assert users, "the runtime stage sets USER"
     assert users[-1].split(":")[0] == "10001"
-    assert runtime[-1] == 'CMD ["gunicorn", "--config", "gunicorn.conf.py"]'
+    assert runtime[-1] == 'CMD ["python", "-m", "app.serve", "--config", "gunicorn.conf.py"]'
     assert "EXPOSE 8000 9464" in runtime
     assert any(line.startswith("HEALTHCHECK") and "/healthz" in line for line in runtime)
     assert "requirements/base.txt" in DOCKERFILE.read_text(encoding="utf-8")

@@ -10,7 +10,8 @@ gets SIGKILL. Asserted:
   backlog are taken by the other workers, never refused);
 - the aggregated 200-response counter, scraped all along, never decreases (the dead worker's
   counts are kept), and over the run it grew by exactly the requests answered 200 (a request
-  killed between being counted and being answered may add one per error; none expected).
+  killed between being counted and being answered may add one per error; none expected);
+- the master logs one ``worker_exited`` JSON event for it, with its pid and signal 9.
 
 ``tests/e2e/test_metrics.py`` proves the exact counts across a kill on an idle server; this is
 the same accounting with traffic flowing through the kill.
@@ -18,6 +19,7 @@ the same accounting with traffic flowing through the kill.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -31,6 +33,7 @@ from tests.support.accounts import create_account
 from tests.support.load import Load, Outcome, call, wait_for_workers
 from tests.support.prometheus import scrape
 from tests.support.servers import Server, run_server_on_new_database
+from tests.support.waiting import poll
 
 pytestmark = pytest.mark.e2e
 
@@ -153,3 +156,26 @@ def test_the_counter_stays_monotonic_and_counts_every_answer(crash: Crash) -> No
     ]
     assert not decreases, decreases
     assert answered <= grew <= answered + failed
+
+
+def test_the_master_logs_the_exit_with_the_pid_and_signal_9(crash: Crash, server: Server) -> None:
+    def exits() -> list[dict[str, object]]:
+        events = (json.loads(line) for line in server.log().splitlines() if line.startswith("{"))
+        return [event for event in events if event["event"] == "worker_exited"]
+
+    logged = poll(
+        exits,
+        lambda events: any(event["pid"] == crash.victim for event in events),
+        timeout=10,
+        failure=lambda events: f"no worker_exited event for {crash.victim}: {events}",
+    )
+    print(f"\n{logged}")  # noqa: T201
+    (event,) = [event for event in logged if event["pid"] == crash.victim]
+    assert event["signal"] == signal.SIGKILL
+    assert (event["signal_name"], event["exit_code"], event["level"]) == (
+        "SIGKILL",
+        None,
+        "error",
+    )
+    assert (event["status_known"], event["timed_out"]) == (True, False)
+    assert event["logger"] == "app.telemetry.worker_exits"

@@ -154,6 +154,17 @@ def test_a_successful_login_gives_its_attempt_back_while_redis_is_down(
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("rates", "generous_ip_rate", "clock")
+def test_spellings_that_log_in_as_one_user_share_its_budget(alice: User) -> None:
+    """The throttle trims the username as the token endpoint does (app.whitespace)."""
+    spellings = ["alice\ufeff", "\u3000alice", "ALICE "]
+    failures = [login(name, "wrong", ip=address(n)).status_code for n, name in enumerate(spellings)]
+
+    assert failures == [401] * USER_BUDGET
+    assert_throttled(login("alice", ip=address(99)))
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("rates", "generous_ip_rate", "clock")
 def test_a_throttled_username_does_not_affect_other_users(alice: User, bob: User) -> None:
     for n in range(USER_BUDGET + 2):
         login("alice", "wrong", ip=address(n))

@@ -12,5 +12,7 @@ A conftest.py holds fixtures and hooks only; what they and the tests share lives
 - load, tcp_proxy: client load with timed outcomes, and a proxy that fakes backend outages;
 - backing_services: whether PostgreSQL, Redis and the tool binaries are there (skip or fail);
 - api_clients, doubles, locust_environment: in-process API clients, a fake clock and logger,
-  a clean environment for Locust subprocesses.
+  a clean environment for Locust subprocesses;
+- openapi, generated_client: the generated OpenAPI schema and bodies checked against it, and
+  a client generated from a running server's schema by openapi-python-client.
 """

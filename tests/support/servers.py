@@ -1,10 +1,11 @@
 """Run the real gunicorn server for the system tests (e2e, reliability, security, load).
 
-``run_server`` migrates, collects static files and starts ``gunicorn --config gunicorn.conf.py``
-with production-like settings on a free port of 127.0.0.1; ``run_server_on_new_database`` does
-so on a fresh temporary database (on the suite's PostgreSQL server when the suite runs on
-PostgreSQL, else a SQLite file). The environment, the command and the process handling are
-``loadtests.local_server``'s, the launcher ``make bench`` and ``make soak`` use too.
+``run_server`` migrates, collects static files and starts gunicorn (``python -m app.serve
+--config gunicorn.conf.py``) with production-like settings on a free port of 127.0.0.1;
+``run_server_on_new_database`` does so on a fresh temporary database (on the suite's
+PostgreSQL server when the suite runs on PostgreSQL, else a SQLite file). The environment,
+the command and the process handling are ``loadtests.local_server``'s, the launcher
+``make bench`` and ``make soak`` use too.
 """
 
 from __future__ import annotations

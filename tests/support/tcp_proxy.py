@@ -1,4 +1,4 @@
-"""A threaded TCP proxy on 127.0.0.1 that a test can cut, hang and restore, to fake outages.
+"""A threaded TCP proxy (127.0.0.1 by default) a test can cut, hang and restore, to fake outages.
 
 Point a client (the service's ``DATABASE_URL``, ``REDIS_URL``, ...) at the proxy instead of the
 real backend, then switch the proxy's state while the service runs::
@@ -132,7 +132,16 @@ class TcpProxy(Background):
     (the socket is bound then); the acceptor starts on ``start()`` or entering ``with``.
     """
 
-    def __init__(self, target_host: str, target_port: int, *, connect_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        target_host: str,
+        target_port: int,
+        *,
+        connect_timeout: float = 5.0,
+        host: str = HOST,
+        port: int = 0,
+    ) -> None:
+        self.host = host  # the address it listens on (a partition's veth address, say)
         self.target = (target_host, target_port)
         self.connect_timeout = connect_timeout
         self.accepted = 0
@@ -146,14 +155,14 @@ class TcpProxy(Background):
         self._listener: socket.socket | None = None
         self._acceptor: threading.Thread | None = None
         self._stop_accepting = threading.Event()
-        self._listener = self._listen(0)
+        self._listener = self._listen(port)
         self.port: int = self._listener.getsockname()[1]
 
     # -------------------------------------------------------------- public API
     @property
     def address(self) -> tuple[str, int]:
         """``(host, port)`` clients should connect to."""
-        return (HOST, self.port)
+        return (self.host, self.port)
 
     @property
     def state(self) -> State:
@@ -167,16 +176,17 @@ class TcpProxy(Background):
             return len(self._links)
 
     def url(self, scheme: str, path: str = "", *, userinfo: str = "") -> str:
-        """``scheme://[userinfo@]127.0.0.1:port/path``, e.g. ``url("redis", "/0")``."""
+        """``scheme://[userinfo@]host:port/path``, e.g. ``url("redis", "/0")``."""
         user = f"{userinfo}@" if userinfo else ""
-        return f"{scheme}://{user}{HOST}:{self.port}/{path.lstrip('/')}"
+        return f"{scheme}://{user}{self.host}:{self.port}/{path.lstrip('/')}"
 
     def rewrite_url(self, url: str) -> str:
         """``url`` (pointing at the target) with its host and port replaced by the proxy's;
         scheme, credentials, path and query are kept."""
         parts = urlsplit(url)
         userinfo, _, _ = parts.netloc.rpartition("@")
-        netloc = f"{userinfo}@{HOST}:{self.port}" if userinfo else f"{HOST}:{self.port}"
+        address = f"{self.host}:{self.port}"
+        netloc = f"{userinfo}@{address}" if userinfo else address
         return urlunsplit(parts._replace(netloc=netloc))
 
     def start(self) -> Self:
@@ -235,19 +245,20 @@ class TcpProxy(Background):
     stop = close  # leaving a ``with`` block closes the proxy
 
     def __repr__(self) -> str:
-        return f"<TcpProxy {HOST}:{self.port} -> {self.target[0]}:{self.target[1]} {self._state}>"
+        return (
+            f"<TcpProxy {self.host}:{self.port} -> {self.target[0]}:{self.target[1]} {self._state}>"
+        )
 
     # -------------------------------------------------------------- internals
     def _require_open(self) -> None:
         if self._state == "closed":
             raise RuntimeError("the proxy is closed")
 
-    @staticmethod
-    def _listen(port: int) -> socket.socket:
+    def _listen(self, port: int) -> socket.socket:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            listener.bind((HOST, port))
+            listener.bind((self.host, port))
             listener.listen(128)
         except OSError:
             listener.close()
@@ -328,3 +339,23 @@ class TcpProxy(Background):
                 return
             self._links.add(link)
         link.start()
+
+
+def serve(listen: str, target: str) -> None:
+    """Forward ``listen`` (``host:port``) to ``target`` until SIGTERM: the proxy as a process
+    (for a network namespace: ``ip netns exec NS python -m tests.support.tcp_proxy L T``)."""
+    import signal  # noqa: PLC0415
+
+    host, _, port = listen.rpartition(":")
+    target_host, _, target_port = target.rpartition(":")
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    with TcpProxy(target_host, int(target_port), host=host, port=int(port)):
+        print("forwarding", flush=True)  # noqa: T201  # the parent waits for this line
+        stopped.wait()
+
+
+if __name__ == "__main__":
+    import sys
+
+    serve(*sys.argv[1:3])

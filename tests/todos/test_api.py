@@ -204,11 +204,54 @@ def test_it_filters_by_completed(alice: User, alice_client: APIClient) -> None:
     assert alice_client.get(LIST_URL, {"completed": "false"}).json()["count"] == 3
 
 
-def test_an_invalid_completed_filter_is_a_400(alice: User, alice_client: APIClient) -> None:
-    response = alice_client.get(LIST_URL, {"completed": "maybe"})
+@pytest.mark.parametrize("value", ["maybe", "True", "1", " ", ""])
+def test_an_invalid_completed_filter_is_a_400_the_empty_one_too(
+    alice: User, alice_client: APIClient, value: str
+) -> None:
+    response = alice_client.get(f"{LIST_URL}?completed={value}")
 
     assert response.status_code == 400
-    assert "completed" in response.json()
+    (message,) = response.json()["completed"]
+    assert "valid choice" in message
+
+
+@pytest.mark.parametrize("name", ["page", "page_size"])
+@pytest.mark.parametrize("value", ["", "%20", "0", "-1", "abc", "1.5", "last", "%EF%BC%91"])
+def test_a_page_or_page_size_that_is_not_a_positive_integer_is_a_400(
+    alice: User, alice_client: APIClient, name: str, value: str
+) -> None:
+    make_todos(alice, 3)
+
+    response = alice_client.get(f"{LIST_URL}?{name}={value}")
+
+    assert response.status_code == 400
+    assert response.json() == {name: ["A positive integer is required."]}
+
+
+@pytest.mark.parametrize(("name", "limit"), [("search", 200), ("ordering", 100)])
+def test_search_and_ordering_are_refused_over_their_maximum_length(
+    alice: User, alice_client: APIClient, name: str, limit: int
+) -> None:
+    TodoFactory.create(owner=alice, title="created_at")
+    # the longest values still accepted: a search matching that title, nine sort keys
+    at_limit = {
+        "search": " ".join(["created_at"] * 18) + " cr",
+        "ordering": ",".join(["-created_at"] * 2 + ["created_at"] * 7),
+    }[name]
+    assert len(at_limit) == limit
+
+    accepted = alice_client.get(LIST_URL, {name: at_limit})
+    refused = alice_client.get(LIST_URL, {name: at_limit + "t"})
+
+    assert (accepted.status_code, accepted.json()["count"]) == (200, 1)
+    assert refused.status_code == 400
+    assert refused.json() == {name: [f"Ensure this field has no more than {limit} characters."]}
+
+
+def test_an_empty_search_is_no_filter(alice: User, alice_client: APIClient) -> None:
+    make_todos(alice, 3)
+
+    assert alice_client.get(f"{LIST_URL}?search=").json()["count"] == 3
 
 
 def test_it_searches_titles_case_insensitively(alice: User, alice_client: APIClient) -> None:
@@ -350,6 +393,16 @@ def test_a_100_character_title_is_accepted(alice_client: APIClient) -> None:
     response = alice_client.post(LIST_URL, {"title": "x" * 100}, format="json")
 
     assert response.status_code == 201
+
+
+def test_the_maximum_length_applies_to_the_title_as_sent(alice_client: APIClient) -> None:
+    """The schema's maxLength reads the raw string: 100 characters after trimming is not
+    enough when the spaces around them make it longer."""
+    response = alice_client.post(LIST_URL, {"title": f"  {'x' * 99}  "}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"title": ["Ensure this field has no more than 100 characters."]}
+    assert not Todo.objects.exists()
 
 
 def test_an_oversized_body_is_refused_with_413(alice_client: APIClient, settings: Any) -> None:

@@ -13,7 +13,7 @@ Shutdown is bounded: the queue is flushed until the timeout, and not at all past
 failed export (a collector that just failed gets no second timeout per remaining batch). What
 is left is counted and logged once (``spans_dropped_at_shutdown``). The SDK's own shutdown
 waits up to 30 s and forgets what it could not send; the gunicorn worker calls this one with
-what remains of its graceful window (``app.telemetry.worker_exit``).
+what remains of its graceful window (``app.telemetry.exit_flush``).
 """
 
 from __future__ import annotations

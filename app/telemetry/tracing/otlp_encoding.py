@@ -101,10 +101,34 @@ def encode_key_value(key: str, value: Any) -> bytes:
 
 # The bytes of whole attribute fields already encoded, by field number, key and typed value.
 _encoded_attributes: dict[tuple[int, str, type, Any], bytes] = {}
+# Only attributes whose values repeat are remembered. Per-request values (``url.path`` with an
+# id, ``url.query``, captured headers such as ``x-request-id``, client addresses, user agents)
+# would never be hit again, only fill the cache up to its limit (tracemalloc named this cache
+# the largest growing allocation of a worker serving thousands of requests).
+_REPEATING_KEYS = frozenset(
+    {
+        "http.request.method",
+        "http.route",
+        "http.response.status_code",
+        "url.scheme",
+        "server.address",
+        "server.port",
+        "network.protocol.version",
+        "error.type",
+        "db.system.name",
+        "db.namespace",
+        "db.operation.name",
+        "db.collection.name",
+        "db.query.text",  # parameterised: one per statement in the code
+        "db.response.status_code",
+    }
+)
 
 
 def _attribute(field: int, key: str, value: Any) -> bytes:
-    """One attribute as a ``KeyValue`` field, remembered when its value is hashable."""
+    """One attribute as a ``KeyValue`` field, remembered when its value repeats."""
+    if key not in _REPEATING_KEYS:
+        return _field(field, encode_key_value(key, value))
     try:
         cache_key = (field, key, type(value), value)
         cached = _encoded_attributes.get(cache_key)

@@ -19,6 +19,7 @@ from opentelemetry.trace import (
     set_span_in_context,
 )
 
+from app.telemetry.tracing import otlp_encoding
 from app.telemetry.tracing.otlp_encoding import encode_spans, varint
 
 
@@ -91,6 +92,33 @@ def test_repeated_attribute_pairs_are_encoded_identically_from_the_cache() -> No
 
     assert encode_spans(spans) == encode_spans(spans)
     assert ExportTraceServiceRequest.FromString(encode_spans(spans)) == official(spans)
+
+
+def test_per_request_values_are_encoded_but_never_remembered() -> None:
+    """Only attributes whose values repeat are cached: unique paths or request ids would only
+    fill the cache (a worker's memory grew that way)."""
+    provider = TracerProvider()
+    tracer = provider.get_tracer("app.telemetry")
+    before = len(otlp_encoding._encoded_attributes)
+    spans = []
+    for number in range(50):
+        span = tracer.start_span(
+            "GET /api/todos/{id}/",
+            attributes={
+                "http.request.method": "GET",
+                "http.route": "/api/todos/{id}/",
+                "url.path": f"/api/todos/{number}/",
+                "http.request.header.x-request-id": (f"request-{number}",),
+            },
+        )
+        span.end()
+        assert isinstance(span, ReadableSpan)
+        spans.append(span)
+
+    assert ExportTraceServiceRequest.FromString(encode_spans(spans)) == official(spans)
+    remembered = {key for _field, key, _type, _value in otlp_encoding._encoded_attributes}
+    assert len(otlp_encoding._encoded_attributes) <= before + 2  # method and route, once each
+    assert {"url.path", "http.request.header.x-request-id"}.isdisjoint(remembered)
 
 
 def test_an_empty_batch_is_an_empty_request() -> None:

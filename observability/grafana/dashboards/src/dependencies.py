@@ -15,6 +15,7 @@ from .common import (
     quantile,
     sel,
     slo_free_build,
+    stat_panel,
     sum_rate,
     timeseries_panel,
 )
@@ -23,7 +24,8 @@ UID = DEPENDENCIES_DASHBOARD_UID
 TITLE = "Todo API / Dependencies"
 DESCRIPTION = (
     "Database and cache as the Todo API sees them: throughput, latency, errors, "
-    "connection churn, cache efficiency and whether the cache is served without Redis."
+    "connection churn, unapplied migrations, cache efficiency and whether the cache is served "
+    "without Redis."
 )
 DB_BY = "alias, vendor"
 DB_LEGEND = "{{alias}} ({{vendor}})"
@@ -91,7 +93,7 @@ def _database() -> Row:
                 "database",
                 "Errors per second talking to the database (connection refused, timeouts, "
                 "operational errors; 0 when healthy). Bad: above 0 (TodoApiDatabaseErrors).",
-                width=12,
+                width=9,
             ),
             timeseries_panel(
                 "New database connections",
@@ -99,6 +101,26 @@ def _database() -> Row:
                 "connections are not reused (CONN_MAX_AGE=0 costs about 5x throughput).",
                 "ops",
                 [Query(sum_rate("django_db_new_connections_total", by=DB_BY), DB_LEGEND)],
+                width=9,
+            ),
+            stat_panel(
+                "Unapplied migrations",
+                "Migrations of the running code that the database has not applied, by database "
+                "alias (django-prometheus' django_migrations_unapplied_total; each worker "
+                "recounts every minute). Bad: above 0 (TodoApiMigrationsUnapplied): the migrate "
+                "Job failed or did not run, so requests touching new tables or columns fail.",
+                "short",
+                [
+                    Query(
+                        f"max by (connection) (django_migrations_unapplied_total{sel()})",
+                        "{{connection}}",
+                    )
+                ],
+                width=6,
+                height=8,
+                steps=[(None, GREEN), (1, RED)],
+                decimals=0,
+                graph=False,
             ),
         ],
     )

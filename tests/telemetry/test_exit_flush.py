@@ -1,4 +1,4 @@
-"""A worker's exit (app.telemetry.worker_exit): the span flush gets what is left of the stop
+"""A worker's exit (app.telemetry.exit_flush): the span flush gets what is left of the stop
 window gunicorn's master allows, minus the reserve; the stop signals note that window; the
 heap is frozen afterwards so the interpreter's exit is quick."""
 
@@ -12,8 +12,8 @@ from types import FrameType
 
 import pytest
 
-from app.telemetry import worker_exit
-from app.telemetry.worker_exit import (
+from app.telemetry import exit_flush
+from app.telemetry.exit_flush import (
     EXIT_RESERVE_S,
     QUICK_STOP_S,
     flush_at_exit,
@@ -27,7 +27,7 @@ GRACEFUL_S = 25.0
 
 @pytest.fixture(autouse=True)
 def _no_stop_noted(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(worker_exit, "_stop_deadline", None)
+    monkeypatch.setattr(exit_flush, "_stop_deadline", None)
 
 
 def test_without_a_stop_signal_the_flush_gets_the_graceful_timeout_less_the_reserve() -> None:
@@ -91,9 +91,9 @@ def test_the_exit_flush_leaves_the_reserve_and_sentrys_own_flush_then_freezes_th
 ) -> None:
     calls: list[tuple[str, float]] = []
     monkeypatch.setattr(
-        worker_exit, "shutdown_tracing", lambda *, timeout_s: calls.append(("flush", timeout_s))
+        exit_flush, "shutdown_tracing", lambda *, timeout_s: calls.append(("flush", timeout_s))
     )
-    monkeypatch.setattr(worker_exit, "exit_flush_seconds", lambda: 2.0)  # Sentry on, 2 s
+    monkeypatch.setattr(exit_flush, "exit_flush_seconds", lambda: 2.0)  # Sentry on, 2 s
     monkeypatch.setattr(gc, "freeze", lambda: calls.append(("freeze", 0.0)))
 
     flush_at_exit(graceful_timeout_s=10.0)

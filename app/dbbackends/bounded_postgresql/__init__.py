@@ -1,0 +1,1 @@
+"""Django's PostgreSQL backend with a bound on silent servers (no telemetry)."""
