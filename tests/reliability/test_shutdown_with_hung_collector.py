@@ -9,12 +9,13 @@ a slow request (``FAULT_LATENCY_MS``) in flight in every worker.
 
 Asserted, with the measured figures printed (``-s`` or ``-rA`` shows them): the master exits 0
 within ``GRACEFUL_TIMEOUT_S + 2`` s of the signal, and in fact before the graceful timeout
-(every worker exited by itself, none was SIGKILLed); the in-flight requests are answered; every
-worker logs the spans it dropped at shutdown, having flushed for no longer than its budget;
-and the sample files the workers left (``PROMETHEUS_MULTIPROC_DIR``, kept by the test) count
-those drops as ``todos_otel_spans_dropped_total{reason="shutdown"}``, as many as the workers
-logged, with nothing counted as exported: every span of the load is accounted for as dropped,
-at least one per request.
+(every worker exited by itself with status 0, as the master's ``worker_exited`` events say;
+none was SIGKILLed); the in-flight requests are answered; every worker logs the spans it
+dropped at shutdown, having flushed for no longer than its budget; and the sample files the
+workers left (``PROMETHEUS_MULTIPROC_DIR``, kept by the test) count those drops as
+``todos_otel_spans_dropped_total{reason="shutdown"}``, as many as the workers logged, with
+nothing counted as exported: every span of the load is accounted for as dropped, at least one
+per request.
 """
 
 from __future__ import annotations
@@ -172,6 +173,8 @@ def test_sigterm_exits_within_the_graceful_timeout_and_counts_the_queued_spans(
     assert shutdown.exited_s <= GRACEFUL_TIMEOUT_S + EXIT_ALLOWANCE_S, shutdown.log[-5000:]
     # the workers were gone before the master's SIGKILL deadline: none died with spans in hand
     assert shutdown.exited_s < GRACEFUL_TIMEOUT_S, shutdown.log[-5000:]
+    exits = [e for e in shutdown.events if e.get("event") == "worker_exited"]
+    assert [(e["exit_code"], e["signal"]) for e in exits] == [(0, None)] * WORKERS, exits
     assert [o.status for o in shutdown.in_flight] == [404] * len(shutdown.in_flight)
     assert all(o.elapsed_s >= LATENCY_MS / 1000 for o in shutdown.in_flight)
 
