@@ -8,7 +8,8 @@ Metrics: workers write samples to PROMETHEUS_MULTIPROC_DIR (wiped when the maste
 the master serves them, aggregated, on METRICS_PORT. The master logs each worker exit as a
 `worker_exited` event with its pid and exit code or signal (app/telemetry/worker_exits.py).
 Per-worker telemetry (traces, Sentry) starts in app/wsgi.py, which each worker imports after
-fork.
+fork, and is flushed by the worker hooks below within the graceful timeout when the worker
+exits (app/telemetry/exit_flush.py).
 """
 
 import os
@@ -116,6 +117,31 @@ def on_exit(server: Any) -> None:
     """The master is leaving: remove the metrics directory if this file created it."""
     if _OWN_METRICS_DIR:
         shutil.rmtree(METRICS_DIR, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- worker exit (in the worker)
+# On SIGTERM a worker finishes its request, then flushes its queued spans within what is left
+# of graceful_timeout and counts the rest as dropped, so it exits before the master's SIGKILL
+# even with a hung collector (app/telemetry/exit_flush.py).
+
+
+def post_worker_init(worker: Any) -> None:
+    """In each worker, its signal handlers installed: note when it is told to stop."""
+    from app.telemetry.exit_flush import note_stop_signals  # noqa: PLC0415  # worker only
+
+    note_stop_signals(graceful_timeout_s=worker.cfg.graceful_timeout)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """In the exiting worker: deliver queued spans in time, count the ones left behind.
+
+    gunicorn also calls this in the master for a worker found already gone: nothing to do.
+    """
+    if worker.pid != os.getpid():
+        return
+    from app.telemetry.exit_flush import flush_at_exit  # noqa: PLC0415  # worker only
+
+    flush_at_exit(graceful_timeout_s=worker.cfg.graceful_timeout)
 
 
 def child_exit(server: Any, worker: Any) -> None:

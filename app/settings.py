@@ -15,7 +15,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from app import __version__, envconfig
-from app.cache.config import cache_config, with_circuit_breaker
+from app.cache.config import DEFAULT_KEY_PREFIX, cache_config, with_circuit_breaker
 from app.telemetry import logging as telemetry_logging
 from app.telemetry.prometheus.buckets import LATENCY_BUCKETS
 from app.telemetry.setup import telemetry_enabled
@@ -158,6 +158,7 @@ CACHES = {
             env.string("REDIS_URL", "") or None,
             timeout_s=env.duration("REDIS_TIMEOUT_SECONDS", 1.0),
             instrumented=TELEMETRY_ENABLED,
+            key_prefix=env.string("CACHE_KEY_PREFIX", DEFAULT_KEY_PREFIX),
         ),
         retry_seconds=env.duration("CACHE_RETRY_SECONDS", 5.0),
     )
@@ -187,9 +188,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["app.api.parsers.SafeJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's throttles, counting per worker while Redis is down (app/api/throttling.py).
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "app.api.throttling.AnonRateThrottle",
+        "app.api.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": envconfig.throttle_rate(

@@ -12,8 +12,11 @@ from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
+from app.accounts.throttling import LOGIN_COUNTERS
+from app.api.throttling import REQUEST_COUNTERS
 from tests.factories import UserFactory
 from tests.support.api_clients import client_for
+from tests.support.caches import resilient_cache, unreachable_redis_url
 from tests.support.receivers import BlackHole, OtlpReceiver, SentryReceiver
 
 
@@ -44,10 +47,20 @@ def _fast_password_hashing(settings: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def _empty_cache() -> Iterator[None]:
-    """Throttle counters and cached values never leak between tests."""
-    cache.clear()
+    """Throttle counters and cached values never leak between tests (nor do the per-process
+    counters kept while Redis was down)."""
+    stores = (cache, REQUEST_COUNTERS.local, LOGIN_COUNTERS.local)
+    for store in stores:
+        store.clear()
     yield
-    cache.clear()
+    for store in stores:
+        store.clear()
+
+
+@pytest.fixture
+def redis_down(settings: Any) -> Any:
+    """The default cache is the resilient Redis backend, and that Redis is unreachable."""
+    return resilient_cache(settings, unreachable_redis_url())
 
 
 @pytest.fixture

@@ -75,3 +75,23 @@ def test_the_entry_point_hands_its_arguments_to_gunicorn(tmp_path: Path) -> None
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("gunicorn (version ")
+
+
+WORKER_EXIT_IN_THE_MASTER = """
+import runpy, sys, types
+config = runpy.run_path('gunicorn.conf.py')
+gone = types.SimpleNamespace(pid=2**22 + 1, cfg=types.SimpleNamespace(graceful_timeout=25))
+config['worker_exit'](None, gone)
+print('app.telemetry.exit_flush' in sys.modules, 'app.telemetry.tracing.provider' in sys.modules)
+"""
+
+
+def test_the_worker_exit_hook_does_nothing_in_the_master(tmp_path: Path) -> None:
+    """gunicorn also calls it in the master for a worker found gone: no flush, no telemetry
+    imported there (the master never loads the app)."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+
+    result = run_python(WORKER_EXIT_IN_THE_MASTER, env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"]

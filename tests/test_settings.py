@@ -253,6 +253,14 @@ def test_it_takes_the_cache_retry_interval_from_the_environment() -> None:
     assert cache["cache"]["OPTIONS"]["retry_seconds"] == 2.5
 
 
+def test_redis_keys_start_with_todos_unless_cache_key_prefix_says_otherwise() -> None:
+    """``CACHE_KEY_PREFIX``: deployments sharing one Redis database keep their keys apart."""
+    default = _settings_with(REDIS_URL="redis://127.0.0.1:6379/1")["cache"]
+    staging = _settings_with(REDIS_URL="redis://127.0.0.1:6379/1", CACHE_KEY_PREFIX="staging")
+    assert default["KEY_PREFIX"] == "todos"
+    assert staging["cache"]["KEY_PREFIX"] == "staging"
+
+
 def test_bare_mode_uses_uninstrumented_backends() -> None:
     """``TELEMETRY_ENABLED=false`` (the benchmark's baseline): Django's own PostgreSQL backend,
     only reply-bound (a reliability bound, not telemetry), and no metered cache."""

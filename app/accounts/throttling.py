@@ -10,6 +10,11 @@ succeed, whatever address they came from, at ``THROTTLE_LOGIN_USER_RATE`` (defau
   atomically *before* the password is checked, so a burst of parallel guesses cannot slip
   past it; a successful login gives its attempt back (``refund``), so users who type their
   password right are never slowed down.
+- While Redis is unavailable the counter lives in the worker's memory (``app.cache.fallback``)
+  instead of being forgotten: the limit then holds per worker, so one username gets at most
+  ``WEB_CONCURRENCY`` times the rate of failed attempts per pod, never an unlimited number.
+  That store is its own (bounded, least recently used culled first), so a flood of other
+  clients' request histories cannot push an attacked username's counter out.
 - Once the window's budget is spent, every login for that username is refused with 429 and
   ``Retry-After`` until the window ends, the right password included: answering it
   differently would tell the guesser it was right.
@@ -26,10 +31,14 @@ from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
+from app.cache.fallback import FallbackCache
 from app.whitespace import is_blank, strip
 
 _KEY_SALT = "app.accounts.throttling.LoginUsernameThrottle"
 _MAX_USERNAME_CHARS = 256  # longer input is not a username; hash a bounded prefix anyway
+
+# Failed-login counters (two small entries per username), apart from the request histories.
+LOGIN_COUNTERS = FallbackCache("login_user", max_entries=50_000)
 
 
 def submitted_username(request: Request) -> str | None:
@@ -50,6 +59,7 @@ class LoginUsernameThrottle(SimpleRateThrottle):
     """At most ``login_user`` rate failed logins per username and window, from any address."""
 
     scope = "login_user"
+    cache = LOGIN_COUNTERS
 
     def __init__(self) -> None:
         super().__init__()

@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle, BaseThrottle, ScopedRateThrottle
+from rest_framework.throttling import BaseThrottle
 from rest_framework_simplejwt import views as jwt_views
 
 from app.accounts import services
@@ -21,6 +21,7 @@ from app.accounts.serializers import (
     TokenRefreshSerializer,
 )
 from app.accounts.throttling import LoginUsernameThrottle
+from app.api.throttling import AnonRateThrottle, ScopedRateThrottle
 
 # Password hashing is expensive: these endpoints also get the stricter `auth` scope.
 AUTH_THROTTLES = [AnonRateThrottle, ScopedRateThrottle]

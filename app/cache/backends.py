@@ -19,8 +19,10 @@ the cache were empty and forgot every write (Django's ``DummyCache``, but ``incr
 ``delete_many``, ``clear``          nothing
 ==================================  =========================================================
 
-DRF's throttles only ``get`` the request history and ``set`` it back: while Redis is down
-every history is empty, so each request is allowed (throttling turns lenient) and succeeds.
+State that must outlive an outage asks for another answer instead: ``call_or_fallback`` runs
+an operation on Redis through the same circuit, and the same operation on another cache while
+Redis is unavailable. The throttles count that way (``app.cache.fallback``), in the worker's
+memory while Redis is down, instead of finding every history empty and letting all requests by.
 Other Redis errors (a wrong command, out of memory) are not outages and still raise.
 """
 
@@ -30,7 +32,7 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any, TypeVar
 
-from django.core.cache.backends.base import DEFAULT_TIMEOUT
+from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 from django.core.cache.backends.redis import RedisCache
 from django_prometheus.cache.backends.redis import NativeRedisCache
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -46,6 +48,9 @@ T = TypeVar("T")
 # Redis is unreachable or too slow (refused, reset, DNS, connect or read timeout, loading).
 OUTAGE_ERRORS = (RedisConnectionError, RedisTimeoutError)
 DEFAULT_RETRY_SECONDS = 5.0
+# The operations ``call_or_fallback`` accepts: single-key ones with the same signature on every
+# Django cache (``decr`` is ``incr`` of ``-delta`` there: BaseCache's would call the guarded one).
+FALLBACK_OPERATIONS = frozenset({"get", "set", "add", "incr", "touch", "delete", "has_key"})
 
 
 class ResilientRedisCache(RedisCache):
@@ -72,18 +77,36 @@ class ResilientRedisCache(RedisCache):
 
     def _guarded(self, call: Callable[[], T], bypassed: T) -> T:
         """``call()`` through the circuit; ``bypassed`` when Redis is (or just proved) down."""
+        return self._through_circuit(call, lambda: bypassed)
+
+    def _through_circuit(self, call: Callable[[], T], otherwise: Callable[[], T]) -> T:
+        """``call()`` through the circuit; ``otherwise()`` when Redis is (or just proved) down."""
         circuit = self.circuit
         if not circuit.allow():
             circuit.record_bypass()
-            return bypassed
+            return otherwise()
         try:
             result = call()
         except OUTAGE_ERRORS as error:
             circuit.record_failure(error)
             circuit.record_bypass()
-            return bypassed
+            return otherwise()
         circuit.record_success()
         return result
+
+    def call_or_fallback(self, operation: str, *args: Any, fallback: BaseCache) -> Any:
+        """``operation(*args)`` on Redis through the circuit; on ``fallback`` while Redis is
+        unavailable (the circuit is open, or this very call met the outage).
+
+        ``operation`` is one of ``FALLBACK_OPERATIONS``; the Redis side is this backend's
+        unguarded method (django-prometheus' counting one on the instrumented backend).
+        """
+        if operation not in FALLBACK_OPERATIONS:
+            raise ValueError(f"{operation!r} cannot fall back; use one of {FALLBACK_OPERATIONS}")
+        return self._through_circuit(
+            partial(getattr(super(), operation), *args),
+            partial(getattr(fallback, operation), *args),
+        )
 
     def get(self, key: Any, default: Any | None = None, version: int | None = None) -> Any:
         """The cached value, or ``default`` (also while Redis is unreachable)."""

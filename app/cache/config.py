@@ -39,6 +39,8 @@ CACHE_BACKENDS = {
     ),
 }
 
+DEFAULT_KEY_PREFIX = "todos"
+
 # Derived lookups: each Redis backend's guarded subclass, and the label of every class path.
 RESILIENT_BACKENDS = {b.path: b.resilient for b in CACHE_BACKENDS.values() if b.resilient}
 _METRICS_LABELS = {
@@ -55,11 +57,17 @@ def metrics_label(backend: str) -> str | None:
 
 
 def cache_config(
-    redis_url: str | None, *, timeout_s: float, instrumented: bool = False
+    redis_url: str | None,
+    *,
+    timeout_s: float,
+    instrumented: bool = False,
+    key_prefix: str = DEFAULT_KEY_PREFIX,
 ) -> dict[str, Any]:
     """Build the default cache: Redis when ``REDIS_URL`` is set, else per-process memory.
 
-    ``instrumented`` uses django-prometheus' backends (get/hit/miss counters).
+    ``instrumented`` uses django-prometheus' backends (get/hit/miss counters); ``key_prefix``
+    (``CACHE_KEY_PREFIX``) starts every Redis key, so deployments sharing one Redis database
+    keep their throttle counters apart.
     """
     if not redis_url:
         memory = CACHE_BACKENDS["memory", instrumented]
@@ -72,7 +80,7 @@ def cache_config(
     return {
         "BACKEND": CACHE_BACKENDS["redis", instrumented].path,
         "LOCATION": redis_url,
-        "KEY_PREFIX": "todos",
+        "KEY_PREFIX": key_prefix,
         "OPTIONS": {
             "socket_connect_timeout": timeout_s,
             "socket_timeout": timeout_s,

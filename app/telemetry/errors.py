@@ -50,6 +50,15 @@ def _quiet_exit(pending: int, timeout: float) -> None:
     """At worker exit, flush without printing plain-text lines into the JSON log."""
 
 
+def exit_flush_seconds() -> float:
+    """How long Sentry may spend sending queued events when the process exits (its
+    ``shutdown_timeout``, 2 s by default); 0 while Sentry is off."""
+    client = sentry_sdk.get_client()
+    if not client.is_active():
+        return 0.0
+    return float(client.options.get("shutdown_timeout") or 0.0)
+
+
 def sentry_dsn() -> str:
     """The contents of the file ``SENTRY_DSN_FILE`` names (a mounted secret: the DSN's key lets
     anyone send events), else ``SENTRY_DSN``; empty when neither is set."""

@@ -8,56 +8,22 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.locmem import LocMemCache
 from django_prometheus.cache.metrics import django_cache_get_fail_total
 from redis.exceptions import ResponseError
-from rest_framework.test import APIClient
-from rest_framework.throttling import ScopedRateThrottle
 
 from app.cache.backends import ResilientNativeRedisCache, ResilientRedisCache
-from app.cache.config import cache_config, with_circuit_breaker
-from tests.support.backing_services import REDIS_URL, reachable, require
-from tests.support.ports import closed_port
+from tests.support.backing_services import REDIS_URL
+from tests.support.caches import TIMEOUT_S
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import poll
 
-TIMEOUT_S = 0.3  # socket connect and read timeout: what one failing call may cost
-RETRY_S = 5.0
-
 MakeCache = Callable[..., Any]
-
-
-@pytest.fixture
-def make_cache(settings: Any) -> MakeCache:
-    """Make the default cache the resilient one for ``url``; return it."""
-
-    def make(url: str, *, retry_seconds: float = RETRY_S, instrumented: bool = False) -> Any:
-        config = cache_config(url, timeout_s=TIMEOUT_S, instrumented=instrumented)
-        settings.CACHES = {"default": with_circuit_breaker(config, retry_seconds=retry_seconds)}
-        return caches["default"]
-
-    return make
-
-
-@pytest.fixture
-def redis_proxy() -> Iterator[TcpProxy]:
-    """A proxy in front of the test Redis (database 15); skips without a Redis."""
-    require("redis", reachable(REDIS_URL, default_port=6379))
-    parts = urlsplit(REDIS_URL)
-    with TcpProxy(parts.hostname or "127.0.0.1", parts.port or 6379) as proxy:
-        yield proxy
-
-
-@pytest.fixture
-def down_url() -> str:
-    """A Redis URL where nothing listens (connections refused)."""
-    return f"redis://127.0.0.1:{closed_port()}/0"
 
 
 def timed(call: Callable[[], Any]) -> tuple[Any, float]:
@@ -212,20 +178,48 @@ def test_redis_errors_that_are_not_an_outage_still_raise(
     cache.delete("text")
 
 
-@pytest.mark.django_db
-def test_throttled_requests_are_allowed_while_redis_is_down(
-    make_cache: MakeCache, down_url: str, monkeypatch: pytest.MonkeyPatch
+def test_call_or_fallback_goes_to_redis_while_it_answers(
+    make_cache: MakeCache, redis_proxy: TcpProxy
 ) -> None:
-    """DRF's throttle finds no history (a miss) and cannot store one: it lets requests by."""
-    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"auth": "2/minute"})
-    make_cache(down_url)
-    client = APIClient()
+    cache = make_cache(redis_proxy.rewrite_url(REDIS_URL))
+    local = LocMemCache("test-call-or-fallback", {})
+    cache.delete("hits")
 
-    statuses = [
-        client.post(
-            "/api/auth/token/", {"username": "x", "password": "y"}, format="json"
-        ).status_code
-        for _ in range(4)
-    ]
+    assert cache.call_or_fallback("add", "hits", 0, 30, None, fallback=local)
+    assert cache.call_or_fallback("incr", "hits", 2, None, fallback=local) == 2
 
-    assert statuses == [401] * 4  # wrong credentials, never 429 or 503
+    assert cache.get("hits") == 2  # in Redis
+    assert local.get("hits") is None
+    cache.delete("hits")
+
+
+@pytest.mark.parametrize("instrumented", [False, True], ids=["django", "django-prometheus"])
+def test_call_or_fallback_answers_from_the_fallback_while_redis_is_down(
+    make_cache: MakeCache,
+    redis_proxy: TcpProxy,
+    metric: Callable[[str], float],
+    instrumented: bool,
+) -> None:
+    cache = make_cache(redis_proxy.rewrite_url(REDIS_URL), instrumented=instrumented)
+    local = LocMemCache(f"test-call-or-fallback-down-{instrumented}", {})
+    local.clear()
+    cache.set("hits", 40, timeout=30)
+    redis_proxy.cut()
+    bypassed_before = metric("todos_cache_bypassed_total")
+
+    added = cache.call_or_fallback("add", "hits", 0, 30, None, fallback=local)  # meets the cut
+    counted = [cache.call_or_fallback("incr", "hits", 1, None, fallback=local) for _ in range(3)]
+
+    assert cache.degraded
+    assert added  # the local store had no such key
+    assert counted == [1, 2, 3]
+    assert local.get("hits") == 3
+    assert metric("todos_cache_bypassed_total") == bypassed_before + 4
+    redis_proxy.restore()
+
+
+def test_only_single_key_operations_can_fall_back(make_cache: MakeCache, down_url: str) -> None:
+    cache = make_cache(down_url)
+
+    with pytest.raises(ValueError, match="'clear' cannot fall back"):
+        cache.call_or_fallback("clear", fallback=LocMemCache("unused", {}))

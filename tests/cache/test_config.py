@@ -84,6 +84,11 @@ def test_it_caches_in_redis_with_bounded_socket_timeouts(redis_url: str) -> None
     }
 
 
+def test_it_prefixes_redis_keys_as_asked() -> None:
+    config = cache_config("redis://127.0.0.1:6379/1", timeout_s=0.5, key_prefix="staging")
+    assert config["KEY_PREFIX"] == "staging"
+
+
 def test_it_rejects_a_cache_url_that_is_not_redis() -> None:
     """A memcached (or mistyped) URL is a configuration error, not a silent fallback."""
     with pytest.raises(ImproperlyConfigured, match="REDIS_URL"):

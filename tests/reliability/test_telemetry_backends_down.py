@@ -176,7 +176,8 @@ def test_the_spans_a_hung_collector_cannot_take_are_counted_as_dropped(
     print(f"\ndropped spans right after the traffic: {dropped}")  # noqa: T201
     assert sum(dropped.values()) > 0, dropped
     reasons = {dict(labels).get("reason") for labels in dropped}
-    assert reasons <= {"queue_full", "export_failed"}, reasons
+    assert reasons <= {"queue_full", "export_failed", "shutdown"}, reasons
+    assert dropped.get((("reason", "shutdown"),), 0) == 0  # running: none lost to a shutdown
 
 
 def test_the_batches_a_hung_collector_times_out_on_are_counted_too(

@@ -125,6 +125,35 @@ def test_failed_logins_for_one_username_are_throttled_from_any_address(alice: Us
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("rates", "generous_ip_rate", "clock")
+def test_failed_logins_are_still_throttled_per_username_while_redis_is_down(
+    alice: User, redis_down: Any
+) -> None:
+    """The counter moves to this process's memory: a Redis outage opens no guessing window."""
+    failures = [login("alice", "wrong", ip=address(n)).status_code for n in range(USER_BUDGET)]
+
+    assert redis_down.degraded
+    assert failures == [401] * USER_BUDGET
+    assert_throttled(login("alice", ip=address(99)))
+    assert login("bob-or-anyone", "wrong", ip=address(98)).status_code == 401
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("rates", "generous_ip_rate", "clock")
+def test_a_successful_login_gives_its_attempt_back_while_redis_is_down(
+    alice: User, redis_down: Any
+) -> None:
+    statuses = [
+        login("alice", "wrong").status_code,
+        login("alice").status_code,
+        *(login("alice", "wrong").status_code for _ in range(USER_BUDGET - 1)),
+    ]
+
+    assert statuses == [401, 200, *[401] * (USER_BUDGET - 1)]
+    assert_throttled(login("alice"))
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("rates", "generous_ip_rate", "clock")
 def test_spellings_that_log_in_as_one_user_share_its_budget(alice: User) -> None:
     """The throttle trims the username as the token endpoint does (app.whitespace)."""
     spellings = ["alice\ufeff", "\u3000alice", "ALICE "]

@@ -2,10 +2,11 @@
 
 ``scrape`` fetches ``server.metrics_url`` (Prometheus text, or OpenMetrics with exemplars) and
 parses it with prometheus_client's own parsers; ``Scrape.value`` sums the samples that carry
-the given labels. ``run_prometheus`` starts Debian's ``prometheus`` binary on a free port with a
-temporary config and data directory; without the binary the calling test skips, saying how to
-get it, unless ``REQUIRE_SERVICES=1`` makes that a failure
-(``tests.support.backing_services.require``).
+the given labels. ``read_directory`` merges the workers' sample files of a
+``PROMETHEUS_MULTIPROC_DIR`` the test gave the server, also after the master is gone.
+``run_prometheus`` starts Debian's ``prometheus`` binary on a free port with a temporary config
+and data directory; without the binary the calling test skips, saying how to get it, unless
+``REQUIRE_SERVICES=1`` makes that a failure (``tests.support.backing_services.require``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as parse_openmetrics,
 )
@@ -100,6 +102,14 @@ def wait_for_workers(
             f"(workers now {sorted(metrics.worker_pids())}):\n{server.log()[-5000:]}"
         ),
     )
+
+
+def read_directory(directory: Path) -> Scrape:
+    """The samples the workers left in a ``PROMETHEUS_MULTIPROC_DIR``, merged as the master
+    merges them: what the last scrape would have shown, readable after the master exited."""
+    merged = MultiProcessCollector.merge([str(path) for path in directory.glob("*.db")])
+    samples = tuple(sample for metric in merged for sample in metric.samples)
+    return Scrape(samples=samples, text="")
 
 
 # ------------------------------------------------------------------ a real Prometheus

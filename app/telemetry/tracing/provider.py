@@ -8,7 +8,8 @@ a client span per SQL query (``db_spans``) and per Redis command (``redis_spans`
 OTLP endpoint configured, spans are still made (their ids tie logs, exemplars and errors
 together) but exported nowhere. A slow or dead collector
 costs requests nothing: spans wait in a bounded queue exported by a background thread, and the
-spans dropped are counted.
+spans dropped are counted (``export``). ``shutdown_tracing`` flushes within a time limit when
+the worker exits.
 """
 
 from __future__ import annotations
@@ -26,27 +27,18 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
 )
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.semconv.attributes import deployment_attributes, service_attributes
-from prometheus_client import Counter
 
 from app.envconfig import ENV
 from app.telemetry.identity import service_identity
+from app.telemetry.tracing.export import CountingBatchSpanProcessor
 from app.telemetry.tracing.otlp_encoding import encode_spans
 
 logger = logging.getLogger(__name__)
 
 # The instrumentation scope of every span the project makes.
 INSTRUMENTATION_NAME = "app.telemetry"
-
-spans_dropped = Counter(
-    "todos_otel_spans_dropped",
-    "Spans not delivered to the OTLP endpoint, by reason (queue_full, export_failed).",
-    ["reason"],
-)
-spans_exported = Counter("todos_otel_spans_exported", "Spans the OTLP endpoint accepted.")
-for _reason in ("queue_full", "export_failed"):  # exported at 0, so rates and alerts see them
-    spans_dropped.labels(_reason)
 
 
 def otlp_endpoint() -> str | None:
@@ -107,40 +99,6 @@ class DirectlyEncodedHttpExporter(HttpExporter):
         return SpanExportResult.SUCCESS if result.success else SpanExportResult.FAILURE
 
 
-class CountingExporter(SpanExporter):
-    """Delegates to an exporter and counts spans delivered and lost."""
-
-    def __init__(self, inner: SpanExporter) -> None:
-        self._inner = inner
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
-            result = self._inner.export(spans)
-        except Exception:  # an exporter bug must not kill the export thread
-            result = SpanExportResult.FAILURE
-        if result is SpanExportResult.SUCCESS:
-            spans_exported.inc(len(spans))
-        else:
-            spans_dropped.labels("export_failed").inc(len(spans))
-        return result
-
-    def shutdown(self) -> None:
-        self._inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self._inner.force_flush(timeout_millis)
-
-
-class CountingBatchSpanProcessor(BatchSpanProcessor):
-    """The SDK's batch processor, counting the spans it drops when its queue is full."""
-
-    def on_end(self, span: ReadableSpan) -> None:
-        processor = self._batch_processor
-        if len(processor._queue) >= processor._max_queue_size:
-            spans_dropped.labels("queue_full").inc()
-        super().on_end(span)
-
-
 # Smaller, more frequent batches than the SDK's defaults (512 spans every 5 s): encoding a big
 # batch holds the GIL for tens of milliseconds, which showed as p99 spikes in the benchmark.
 DEFAULT_EXPORT_BATCH_SIZE = 64
@@ -189,6 +147,7 @@ def process_instance_id() -> str:
 
 
 _active = False
+_processor: CountingBatchSpanProcessor | None = None  # this process's span export, if any
 
 
 def traces(instrumentation: str) -> bool:
@@ -207,21 +166,33 @@ def qualified_name(error: BaseException) -> str:
 
 def configure_tracing() -> TracerProvider | None:
     """Set up the SDK's tracer provider for this process (call once per process)."""
-    global _active  # noqa: PLW0603  # process-wide, like the SDK's global provider
+    global _active, _processor  # noqa: PLW0603  # process-wide, like the SDK's global provider
     if ENV.boolean("OTEL_SDK_DISABLED", False):
         return None
     provider = TracerProvider(resource=resource())
     if otlp_endpoint():
-        provider.add_span_processor(
-            CountingBatchSpanProcessor(
-                CountingExporter(make_exporter()),
-                max_export_batch_size=_batch_size(),
-                schedule_delay_millis=_schedule_delay_ms(),
-            )
+        _processor = CountingBatchSpanProcessor(
+            make_exporter(),
+            max_export_batch_size=_batch_size(),
+            schedule_delay_millis=_schedule_delay_ms(),
         )
+        provider.add_span_processor(_processor)
     trace.set_tracer_provider(provider)
     _active = True
     return provider
+
+
+def shutdown_tracing(*, timeout_s: float) -> None:
+    """Flush this process's queued spans for at most ``timeout_s``, count the rest as dropped
+    (``app.telemetry.tracing.export``), and shut the provider down. A no-op without tracing.
+
+    The SDK's own exit hook then finds everything shut down and returns at once.
+    """
+    if _processor is not None:
+        _processor.shutdown(timeout_millis=max(0.0, timeout_s) * 1000)
+    provider = trace.get_tracer_provider()
+    if _active and isinstance(provider, TracerProvider):
+        provider.shutdown()
 
 
 # The names OTEL_PYTHON_DISABLED_INSTRUMENTATIONS understands for the project's own spans.

@@ -1,9 +1,11 @@
-"""Tracing plumbing: exporter choice, and counting what a bad collector costs."""
+"""Tracing set-up: exporter choice, its transport, and shutting tracing down.
+
+Counting what a bad collector costs: test_export.py.
+"""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Sequence
+import time
 from pathlib import Path
 
 import pytest
@@ -14,40 +16,11 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
     OTLPSpanExporter as HttpExporter,
 )
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import TracerProvider
 
 from app.telemetry.tracing import provider as tracing
-from app.telemetry.tracing.provider import CountingBatchSpanProcessor, CountingExporter
-
-
-class StubExporter(SpanExporter):
-    """An exporter answering with a fixed result (a stand-in for the network, not the SDK)."""
-
-    def __init__(self, result: SpanExportResult) -> None:
-        self.result = result
-        self.received = 0
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        self.received += len(spans)
-        return self.result
-
-
-class BlockedExporter(StubExporter):
-    """A collector that hangs until released, so the queue cannot drain."""
-
-    def __init__(self) -> None:
-        super().__init__(SpanExportResult.SUCCESS)
-        self.release = threading.Event()
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        self.release.wait(timeout=10)
-        return super().export(spans)
-
-
-def dropped(reason: str) -> float:
-    value = tracing.spans_dropped.labels(reason)._value.get()
-    return float(value)
+from app.telemetry.tracing.export import CountingBatchSpanProcessor
+from tests.support.doubles import HungExporter
 
 
 def test_http_protobuf_is_the_default_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,41 +43,6 @@ def test_no_endpoint_means_no_exporter(monkeypatch: pytest.MonkeyPatch) -> None:
     assert tracing.otlp_endpoint() is None
 
 
-def test_failed_exports_count_their_spans_as_dropped() -> None:
-    before = dropped("export_failed")
-    exporter = CountingExporter(StubExporter(SpanExportResult.FAILURE))
-
-    exporter.export([_span(), _span()])
-
-    assert dropped("export_failed") - before == 2
-
-
-def test_a_full_queue_counts_each_dropped_span() -> None:
-    before = dropped("queue_full")
-    inner = BlockedExporter()
-    processor = CountingBatchSpanProcessor(
-        inner, max_queue_size=2, max_export_batch_size=2, schedule_delay_millis=60_000
-    )
-    provider = TracerProvider()
-    provider.add_span_processor(processor)
-    tracer = provider.get_tracer("test")
-
-    for _ in range(8):
-        tracer.start_span("work").end()
-
-    # at most 2 spans in the blocked export and 2 queued: at least 4 of 8 were dropped
-    assert dropped("queue_full") - before >= 4
-    inner.release.set()
-    provider.shutdown()
-
-
-def _span() -> ReadableSpan:
-    span = TracerProvider().get_tracer("test").start_span("s")
-    span.end()
-    assert isinstance(span, ReadableSpan)
-    return span
-
-
 def test_the_http_exporter_uses_the_urllib3_transport_with_the_otel_tls_settings(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -122,3 +60,26 @@ def test_the_http_exporter_uses_the_urllib3_transport_with_the_otel_tls_settings
     assert isinstance(transport, Urllib3HTTPTransport)
     assert transport._pool.connection_pool_kw["ca_certs"] == str(bundle)
     assert transport._pool.connection_pool_kw["cert_reqs"] == "CERT_REQUIRED"
+
+
+def test_shutting_tracing_down_gives_the_span_export_the_time_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hung = HungExporter()
+    processor = CountingBatchSpanProcessor(
+        hung, max_export_batch_size=1, schedule_delay_millis=60_000
+    )
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    provider.get_tracer("test").start_span("work").end()
+    assert hung.entered.wait(5)
+    monkeypatch.setattr(tracing, "_processor", processor)
+    monkeypatch.setattr(tracing, "_active", False)  # the process's provider is not this one
+
+    started = time.monotonic()
+    tracing.shutdown_tracing(timeout_s=0.3)
+    took_s = time.monotonic() - started
+    hung.release.set()
+
+    assert 0.25 <= took_s < 1.5
+    assert processor.ledger.pending == 0  # the hung span was counted as dropped

@@ -24,7 +24,8 @@ UID = DEPENDENCIES_DASHBOARD_UID
 TITLE = "Todo API / Dependencies"
 DESCRIPTION = (
     "Database and cache as the Todo API sees them: throughput, latency, errors, "
-    "connection churn, unapplied migrations and cache efficiency."
+    "connection churn, unapplied migrations, cache efficiency and whether the cache is served "
+    "without Redis."
 )
 DB_BY = "alias, vendor"
 DB_LEGEND = "{{alias}} ({{vendor}})"
@@ -156,6 +157,26 @@ def _cache() -> Row:
                 "Errors per second talking to the cache (Redis unreachable, timeouts; 0 when "
                 "healthy). Bad: anything above 0: requests fall back to the database or fail.",
                 width=8,
+            ),
+            timeseries_panel(
+                "Cache circuit open",
+                "1 while workers of an instance serve without Redis (their circuit breaker "
+                "open: Redis unreachable or timing out), by instance. Throttles then count per "
+                "worker. Bad: 1 for more than a few minutes (TodoApiCacheDegraded).",
+                "short",
+                [Query(f"max by (instance) (todos_cache_degraded{sel()})", "{{instance}}")],
+                maximum=1,
+                decimals=0,
+                steps=[(None, GREEN), (1, RED)],
+            ),
+            timeseries_panel(
+                "Cache calls without Redis",
+                "Cache calls per second answered without Redis while a circuit is open "
+                "(throttle counters kept in the worker's memory, other reads missed, writes "
+                "dropped), by instance. Bad: above 0: Redis is down for those instances.",
+                "ops",
+                [Query(sum_rate("todos_cache_bypassed_total", by="instance"), "{{instance}}")],
+                steps=[(None, GREEN), (0.001, YELLOW)],
             ),
         ],
     )

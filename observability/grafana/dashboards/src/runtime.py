@@ -111,8 +111,9 @@ def _gunicorn() -> Row:
             timeseries_panel(
                 "Spans exported / dropped",
                 "Trace spans per second accepted by the OTLP endpoint, and spans dropped by "
-                "reason (queue_full, export_failed). Bad: any drops (TodoApiSpansDropped): "
-                "traces go missing; export_failed means the collector is unreachable.",
+                "reason (queue_full, export_failed, shutdown: still queued when a worker "
+                "exited). Bad: any drops (TodoApiSpansDropped): traces go missing; "
+                "export_failed means the collector is unreachable.",
                 "ops",
                 [
                     Query(sum_rate("todos_otel_spans_exported_total"), "exported"),
