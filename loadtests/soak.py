@@ -8,8 +8,8 @@ and exported over OTLP to a local sink, as in production. Runs ``locust --shape 
 samples every worker's RSS from the master's metrics endpoint
 (``process_resident_memory_bytes{role="worker"}``) every ``--sample-every`` seconds, printing
 one progress line per sample: elapsed time, requests so far and Locust's current p95 (its own
-statistics history), RSS per worker. Locust's output goes to
-``loadtests/results/<shape>_locust.log``.
+statistics history), RSS per worker. Locust's output goes to ``loadtests/results/<shape>_locust.log``, gunicorn's
+(JSON access and error logs) to ``<shape>_gunicorn.log`` beside it.
 
 Memory is judged from a **warm baseline** (the first sample once ``--warmup`` seconds of load
 have passed: imports, caches and connection pools are filled by then) to the end; the RSS at
@@ -119,9 +119,10 @@ def tracing_environment(sink_url: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def run_server(
-    database_url: str, workers: int, workdir: Path, tracing: dict[str, str]
+    database_url: str, workers: int, workdir: Path, tracing: dict[str, str], log_path: Path
 ) -> Iterator[Server]:
-    """Migrate, then run gunicorn on a free port; SIGTERM it (then SIGKILL) at the end."""
+    """Migrate, then run gunicorn on a free port, its output in ``log_path`` (kept after the
+    run: a failed request is explained there); SIGTERM it (then SIGKILL) at the end."""
     port, metrics_port = free_port(), free_port()
     env = {
         **local_server.base_environment(
@@ -134,7 +135,6 @@ def run_server(
     migrate = local_server.manage("migrate", "--noinput", "-v0", env=env)
     if migrate.returncode:
         raise SystemExit(f"migrate failed:\n{migrate.stdout}{migrate.stderr}")
-    log_path = workdir / "gunicorn.log"
     process = local_server.start(local_server.gunicorn_command(), env=env, log_path=log_path)
     server = Server(
         url=f"http://{HOST}:{port}",
@@ -300,7 +300,13 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory(prefix="todos-soak-") as tmp,
         soak_database(Path(tmp), args.postgres_url) as database_url,
-        run_server(database_url, args.workers, Path(tmp), tracing_environment(sink.url)) as server,
+        run_server(
+            database_url,
+            args.workers,
+            Path(tmp),
+            tracing_environment(sink.url),
+            log_path=Path(f"{prefix}_gunicorn.log"),
+        ) as server,
         Path(f"{prefix}_locust.log").open("wb") as locust_log,
     ):
         boot = scrape(server)
