@@ -8,8 +8,9 @@ and exported over OTLP to a local sink, as in production. Runs ``locust --shape 
 samples every worker's RSS from the master's metrics endpoint
 (``process_resident_memory_bytes{role="worker"}``) every ``--sample-every`` seconds, printing
 one progress line per sample: elapsed time, requests so far and Locust's current p95 (its own
-statistics history), RSS per worker. Locust's output goes to ``loadtests/results/<shape>_locust.log``, gunicorn's
-(JSON access and error logs) to ``<shape>_gunicorn.log`` beside it.
+statistics history), RSS per worker. Locust's output goes to
+``loadtests/results/<shape>_locust.log``, gunicorn's (JSON access and error logs) to
+``<shape>_gunicorn.log`` beside it.
 
 Memory is judged from a **warm baseline** (the first sample once ``--warmup`` seconds of load
 have passed: imports, caches and connection pools are filled by then) to the end; the RSS at
