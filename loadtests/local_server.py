@@ -43,9 +43,34 @@ NO_THROTTLES = {
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+# Ports handed out below the kernel's ephemeral range: a port the OS picks for ``bind(0)`` is
+# ephemeral, and between picking it and the server binding it (migrations, imports: seconds) an
+# outgoing connection can take it ("Address already in use", seen in CI). Outgoing connections
+# never use ports below the range.
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LOWEST_PORT = 10_000
+
+
+def _below_ephemeral() -> range:
+    try:
+        first = int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        first = 32_768  # Linux's default
+    return range(_LOWEST_PORT, max(first, _LOWEST_PORT + 1_000))
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that the OS reports free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """A TCP port on 127.0.0.1, below the ephemeral range, that can be bound right now."""
+    candidates = _below_ephemeral()
+    for _ in range(200):
+        port = candidates[secrets.randbelow(len(candidates))]
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # let the OS choose
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
 

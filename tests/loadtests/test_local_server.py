@@ -57,6 +57,16 @@ def test_a_free_port_can_be_listened_on() -> None:
         sock.bind((HOST, port))
 
 
+def test_free_ports_are_below_the_ephemeral_range_outgoing_connections_use() -> None:
+    """Else a client socket can take the port between picking it and the server binding it."""
+    first_ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+
+    ports = {local_server.free_port() for _ in range(50)}
+
+    assert all(10_000 <= port < first_ephemeral for port in ports), sorted(ports)
+    assert len(ports) > 40  # spread out, so parallel servers rarely pick the same one
+
+
 def test_waiting_for_a_process_that_exits_names_its_exit_status(tmp_path: Path) -> None:
     process = local_server.start(
         python("import sys; print('boom'); sys.exit(3)"), env=None, log_path=tmp_path / "log"
