@@ -3,4 +3,11 @@
 ``buckets`` is read while settings load; ``middleware`` and ``histograms`` run in the workers
 (exemplars shared through ``exemplars``), ``migrations`` in a background thread of each
 worker; ``server`` runs only in gunicorn's master.
+
+Importing this package (settings do, before any metric exists) switches prometheus_client's
+multiprocess values to ``values``' fork-aware ones: no system call per metric update.
 """
+
+from app.telemetry.prometheus.values import use_fork_aware_values
+
+use_fork_aware_values()

@@ -18,6 +18,8 @@ from collections.abc import Callable, Hashable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from app.telemetry.prometheus.values import current_pid
+
 FLUSH_INTERVAL_S = 1.0
 FILE_PREFIX = "exemplars_"
 
@@ -122,15 +124,16 @@ _writer_lock = threading.Lock()
 def writer() -> ExemplarWriter | None:
     """This process's writer when metrics are multiprocess (under gunicorn), else ``None``."""
     global _writer, _writer_pid  # noqa: PLW0603  # one writer per process, made lazily
-    if _writer is not None and _writer_pid == os.getpid():
+    pid = current_pid()  # no system call per observation
+    if _writer is not None and _writer_pid == pid:
         return _writer
     # Read as prometheus_client reads it (not through app.envconfig: no *_FILE form).
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not directory:
         return None
-    if _writer is None or _writer_pid != os.getpid():
+    if _writer is None or _writer_pid != pid:
         with _writer_lock:
-            if _writer is None or _writer_pid != os.getpid():
+            if _writer is None or _writer_pid != pid:
                 _writer = ExemplarWriter(Path(directory))
-                _writer_pid = os.getpid()
+                _writer_pid = pid
     return _writer
