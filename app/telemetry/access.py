@@ -45,6 +45,8 @@ class RequestTelemetryMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        # The configured logger itself, not the lazy proxy that resolves it on every call.
+        self.log = access_log.bind()
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
@@ -60,7 +62,7 @@ class RequestTelemetryMiddleware:
             raise
         response[REQUEST_ID_HEADER] = request_id
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
-        log = access_log.error if response.status_code >= 500 else access_log.info
+        log = self.log.error if response.status_code >= 500 else self.log.info
         log(
             "request_finished",
             method=request.method,

@@ -9,13 +9,21 @@ import logging.config
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 import structlog
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import format_span_id, format_trace_id
 
 from app.telemetry import logging as telemetry_logging
-from app.telemetry.logging import REDACTED, log_format, logging_config, redact
+from app.telemetry.logging import (
+    REDACTED,
+    RedactingJSONRenderer,
+    log_format,
+    logging_config,
+    needs_redaction,
+    redact,
+)
 
 
 @pytest.fixture
@@ -110,6 +118,47 @@ def test_secret_keys_and_token_shapes_are_redacted(json_lines: io.StringIO) -> N
 )
 def test_redact(value: Any, expected: Any) -> None:
     assert redact(value) == expected
+
+
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXZhbHVl"
+ACCESS_EVENT = {
+    "method": "GET",
+    "route": "/api/todos/{id}/",
+    "status": 200,
+    "duration_ms": 1.25,
+    "user_id": 7,
+    "event": "request_finished",
+    "request_id": "0a1b2c",
+    "level": "info",
+    "logger": "app.access",
+    "timestamp": "2026-12-02T22:49:05.130776Z",
+    "service": "todo-api",
+}
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        ACCESS_EVENT,
+        {**ACCESS_EVENT, "request_id": JWT},
+        {**ACCESS_EVENT, "note": "sent bearer\tabc.def"},
+        {**ACCESS_EVENT, "note": "BASIC dXNlcjpwYXNz"},
+        {**ACCESS_EVENT, "access": "a", "Authorization": "x"},
+        {**ACCESS_EVENT, "headers": {"Cookie": "c"}, "items": ("Bearer t", 1)},
+        {**ACCESS_EVENT, "when": object, "missing": None, "ok": True},
+    ],
+)
+def test_the_renderer_writes_what_redacting_every_field_writes(event: dict[str, Any]) -> None:
+    expected = orjson.dumps(redact(event), default=str)
+    assert RedactingJSONRenderer(text=False)(None, "info", dict(event)) == expected
+    assert RedactingJSONRenderer(text=True)(None, "info", dict(event)) == expected.decode()
+
+
+def test_a_plain_access_event_is_rendered_without_redacting_each_field() -> None:
+    assert not needs_redaction(ACCESS_EVENT)
+    assert needs_redaction({**ACCESS_EVENT, "token": "t"})
+    assert needs_redaction({**ACCESS_EVENT, "request_id": JWT})
+    assert needs_redaction({**ACCESS_EVENT, "extra": {"a": 1}})
 
 
 def test_format_follows_log_format_then_the_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
