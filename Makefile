@@ -81,7 +81,8 @@ test-postgres: install ## run the suite on PostgreSQL (TEST_POSTGRES_URL=...)
 	fi
 
 # `make load`: Locust against HOST with the SLO gate (loadtests/README.md). LOAD_SHAPE picks the
-# shape; LOAD_USERS, LOAD_DURATION, LOAD_MIX, ... pass through the environment to Locust.
+# shape; Locust's own LOCUST_USERS, LOCUST_SPAWN_RATE, LOCUST_RUN_TIME (or -u/-r/-t in
+# LOCUST_ARGS) size it; LOAD_MIX, LOAD_ACCOUNTS, ... pass through the environment to Locust.
 HOST ?= http://127.0.0.1:8000
 LOAD_SHAPE ?= smoke
 LOAD_RESULTS ?= loadtests/results
