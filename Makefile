@@ -102,12 +102,13 @@ soak: install ## opt-in soak (SOAK_MINUTES=10): a progress line per sample, RSS 
 	TEST_POSTGRES_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m loadtests.soak --minutes $(SOAK_MINUTES) $(SOAK_ARGS)
 
 # `make fuzz`: the long schemathesis run of tests/security/test_fuzz.py against a fresh server.
-# FUZZ_EXAMPLES per operation and phase; FUZZ_SEED picks another reproducible sample.
+# FUZZ_EXAMPLES per operation and phase; FUZZ_SEED picks another reproducible sample. `-s`: the
+# test echoes schemathesis' output as it comes, so the run shows progress instead of nothing.
 FUZZ_EXAMPLES ?= 500
 FUZZ_SEED ?= 20261127
-fuzz: install ## long property-based API fuzzing (FUZZ_EXAMPLES=500, FUZZ_SEED=...), at most 15 min
+fuzz: install ## long property-based API fuzzing, streamed as it runs (FUZZ_EXAMPLES=500, FUZZ_SEED=...), at most 15 min
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_SEED=$(FUZZ_SEED) FUZZ_TIMEOUT_S=900 \
-		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest tests/security/test_fuzz.py -rA $(PYTEST_ARGS)
+		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest tests/security/test_fuzz.py -s -rA $(PYTEST_ARGS)
 
 lint: install lint-observability lint-k8s ## ruff, mypy, bandit, generated files fresh, the observability and k8s checks
 	@$(MAKE) --no-print-directory generate CHECK=1
