@@ -132,8 +132,9 @@ lint-observability: install ## promtool and amtool checks of the rules, tests an
 # (custom resources and policies: tests/k8s), hadolint.
 K8S_VERSION ?= 1.30.0
 K8S_TARGETS ?= k8s/overlays/dev k8s/overlays/production k8s/loadtest
-lint-k8s: install ## k8s manifests rendered and schema-valid; Dockerfile linted
+lint-k8s: install ## k8s manifests rendered and schema-valid; both Dockerfiles linted
 	$(BIN)/hadolint Dockerfile
+	$(BIN)/hadolint loadtests/Dockerfile
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; for target in $(K8S_TARGETS); do \
 		echo "kubectl kustomize $$target | python -m k8s.validate"; \
 		kubectl kustomize "$$target" > "$$tmp/rendered.yaml"; \
@@ -154,7 +155,7 @@ generate: install ## regenerate rules -> dashboards -> k8s manifests (CHECK=1: f
 	if [ $$status -ne 0 ]; then echo "generated files are stale: run \`make generate\`"; fi; \
 	exit $$status
 
-k8s: install ## regenerate the k8s/ files made from observability/ and loadtests/
+k8s: install ## regenerate the k8s/ files made from observability/
 	$(BIN)/python -m k8s.generate
 
 rules: install ## regenerate the SLO rules (observability/prometheus/rules/slo.yml) from slo.yaml
