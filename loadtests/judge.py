@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from locust.env import Environment
-from locust.runners import STATE_STOPPED, WorkerRunner
+from locust.runners import WorkerRunner
 
 from loadtests import gate
 from loadtests.options import load_options
@@ -53,12 +53,14 @@ class Judge:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     latest: Report | None = None
     _printed: bool = False
+    _running: bool = False  # between test_start and test_stop
     _quitting: bool = False
 
     def register(self, environment: Environment) -> None:
         """Listen to ``environment``'s events (not on workers); serve ``/verdict`` in the UI."""
         if isinstance(environment.runner, WorkerRunner):
             return
+        environment.events.test_start.add_listener(self.on_test_start)
         environment.events.test_stop.add_listener(self.on_test_stop)
         environment.events.quitting.add_listener(self.on_quitting)
         environment.events.quit.add_listener(self.on_quit)
@@ -91,8 +93,13 @@ class Judge:
         self._store(environment, self.latest)
         return self.latest
 
+    def on_test_start(self, **_kwargs: Any) -> None:
+        """A run started (Locust has reset the statistics)."""
+        self._running = True
+
     def on_test_stop(self, environment: Environment, **_kwargs: Any) -> None:
         """A run ended: judge it; with the web UI print the verdict now."""
+        self._running = False
         if self._quitting:
             return  # judged at quitting, which Locust fires before it stops a running test
         report = self.judge(environment)
@@ -103,8 +110,7 @@ class Judge:
 
     def on_quitting(self, environment: Environment, **_kwargs: Any) -> None:
         """Locust is about to exit: the exit code is the latest verdict's."""
-        runner = environment.runner
-        if self.latest is None or (runner is not None and runner.state != STATE_STOPPED):
+        if self.latest is None or self._running:
             self.judge(environment)  # still running (Ctrl-C), or never started
         self._quitting = True
         assert self.latest is not None  # noqa: S101  # nosec B101  # judge() sets it

@@ -181,7 +181,14 @@ JUDGE_RUN = """
             request("/api/todos/", ms)
         runner.stop()
         seen.append(out.getvalue().count("VERDICT:"))
+    if {interrupted}:  # Ctrl-C during a third run: Locust fires quitting before it stops
+        events.test_start.fire(environment=environment)
+        runner.stats.reset_all()
+        request("/api/todos/", 30, exception=ConnectionError("refused"))
     events.quitting.fire(environment=environment)
+    if {interrupted}:
+        runner.state = "running"
+        runner.stop()
     events.quit.fire(exit_code=environment.process_exit_code)
     print(json.dumps({{"printed": seen, "after_quit": out.getvalue().count("VERDICT:"),
                       "exit_code": environment.process_exit_code, "text": out.getvalue(),
@@ -191,8 +198,9 @@ JUDGE_RUN = """
 
 def test_the_gate_judges_and_stores_a_verdict_on_every_test_stop(tmp_path: Path) -> None:
     prefix = tmp_path / "run"
+    code = JUDGE_RUN.format(headless=False, prefix=str(prefix), interrupted=False)
 
-    result = json.loads(python(JUDGE_RUN.format(headless=False, prefix=str(prefix))))
+    result = json.loads(python(code))
 
     assert result["printed"] == [1, 2]  # one verdict printed as each run stopped
     assert result["after_quit"] == 2  # quitting printed nothing new
@@ -205,9 +213,18 @@ def test_the_gate_judges_and_stores_a_verdict_on_every_test_stop(tmp_path: Path)
 
 
 def test_headless_the_verdict_is_printed_once_after_locusts_summary(tmp_path: Path) -> None:
-    result = json.loads(python(JUDGE_RUN.format(headless=True, prefix="")))
+    result = json.loads(python(JUDGE_RUN.format(headless=True, prefix="", interrupted=False)))
 
     assert result["printed"] == [0, 0]  # judged at each stop, printed at quit
     assert result["after_quit"] == 1
     assert result["exit_code"] == 1
     assert not list(tmp_path.iterdir())  # no --csv: nothing stored on disk
+
+
+def test_a_run_interrupted_by_ctrl_c_is_judged_before_locust_decides_its_exit_code() -> None:
+    result = json.loads(python(JUDGE_RUN.format(headless=True, prefix="", interrupted=True)))
+
+    assert "measured 1 requests" in result["latest"]  # the third run, not the second
+    assert "violated: failure ratio: measured 1" in result["latest"]
+    assert result["after_quit"] == 1  # printed once, at quit
+    assert result["exit_code"] == 1
