@@ -228,3 +228,17 @@ def test_a_run_interrupted_by_ctrl_c_is_judged_before_locust_decides_its_exit_co
     assert "violated: failure ratio: measured 1" in result["latest"]
     assert result["after_quit"] == 1  # printed once, at quit
     assert result["exit_code"] == 1
+
+
+def test_the_account_pool_is_no_larger_than_the_runs_users() -> None:
+    output = python(
+        """
+        from types import SimpleNamespace
+        from loadtests.options import load_options
+        from loadtests.users import pool_size
+        for users in (2, 50, None):
+            print(pool_size(load_options(SimpleNamespace(num_users=users, accounts=10))))
+        """
+    )
+
+    assert output.split() == ["2", "10", "10"]
