@@ -81,7 +81,8 @@ test-postgres: install ## run the suite on PostgreSQL (TEST_POSTGRES_URL=...)
 	fi
 
 # `make load`: Locust against HOST with the SLO gate (loadtests/README.md). LOAD_SHAPE picks the
-# shape; LOAD_USERS, LOAD_DURATION, LOAD_MIX, ... pass through the environment to Locust.
+# shape; Locust's own LOCUST_USERS, LOCUST_SPAWN_RATE, LOCUST_RUN_TIME (or -u/-r/-t in
+# LOCUST_ARGS) size it; LOAD_MIX, LOAD_ACCOUNTS, ... pass through the environment to Locust.
 HOST ?= http://127.0.0.1:8000
 LOAD_SHAPE ?= smoke
 LOAD_RESULTS ?= loadtests/results
@@ -101,12 +102,13 @@ soak: install ## opt-in soak (SOAK_MINUTES=10): a progress line per sample, RSS 
 	TEST_POSTGRES_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m loadtests.soak --minutes $(SOAK_MINUTES) $(SOAK_ARGS)
 
 # `make fuzz`: the long schemathesis run of tests/security/test_fuzz.py against a fresh server.
-# FUZZ_EXAMPLES per operation and phase; FUZZ_SEED picks another reproducible sample.
+# FUZZ_EXAMPLES per operation and phase; FUZZ_SEED picks another reproducible sample. `-s`: the
+# test echoes schemathesis' output as it comes, so the run shows progress instead of nothing.
 FUZZ_EXAMPLES ?= 500
 FUZZ_SEED ?= 20261127
-fuzz: install ## long property-based API fuzzing (FUZZ_EXAMPLES=500, FUZZ_SEED=...), at most 15 min
+fuzz: install ## long property-based API fuzzing, streamed as it runs (FUZZ_EXAMPLES=500, FUZZ_SEED=...), at most 15 min
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_SEED=$(FUZZ_SEED) FUZZ_TIMEOUT_S=900 \
-		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest tests/security/test_fuzz.py -rA $(PYTEST_ARGS)
+		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest tests/security/test_fuzz.py -s -rA $(PYTEST_ARGS)
 
 lint: install lint-observability lint-k8s ## ruff, mypy, bandit, generated files fresh, the observability and k8s checks
 	@$(MAKE) --no-print-directory generate CHECK=1
@@ -130,8 +132,9 @@ lint-observability: install ## promtool and amtool checks of the rules, tests an
 # (custom resources and policies: tests/k8s), hadolint.
 K8S_VERSION ?= 1.30.0
 K8S_TARGETS ?= k8s/overlays/dev k8s/overlays/production k8s/loadtest
-lint-k8s: install ## k8s manifests rendered and schema-valid; Dockerfile linted
+lint-k8s: install ## k8s manifests rendered and schema-valid; both Dockerfiles linted
 	$(BIN)/hadolint Dockerfile
+	$(BIN)/hadolint loadtests/Dockerfile
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; for target in $(K8S_TARGETS); do \
 		echo "kubectl kustomize $$target | python -m k8s.validate"; \
 		kubectl kustomize "$$target" > "$$tmp/rendered.yaml"; \
@@ -152,7 +155,7 @@ generate: install ## regenerate rules -> dashboards -> k8s manifests (CHECK=1: f
 	if [ $$status -ne 0 ]; then echo "generated files are stale: run \`make generate\`"; fi; \
 	exit $$status
 
-k8s: install ## regenerate the k8s/ files made from observability/ and loadtests/
+k8s: install ## regenerate the k8s/ files made from observability/
 	$(BIN)/python -m k8s.generate
 
 rules: install ## regenerate the SLO rules (observability/prometheus/rules/slo.yml) from slo.yaml

@@ -1,7 +1,7 @@
 """Generate the Kubernetes manifests that copy files kept elsewhere in the repository.
 
-The Prometheus rules, Grafana dashboards, collector configuration and Locust files each live
-in one place (``observability/``, ``loadtests/``); Kubernetes needs them wrapped in objects.
+The Prometheus rules, Grafana dashboards and collector configuration each live in one place
+(``observability/``); Kubernetes needs them wrapped in objects.
 This module writes those wrappers, so the cluster runs the very files compose and the tests
 use:
 
@@ -15,11 +15,9 @@ use:
   patches that rebase every alert's ``dashboard_url`` and ``runbook_url`` from the SLO
   model's links (observability/slo.py: the compose stack's) onto the overlay's;
 - ``k8s/components/dev-dependencies/generated/otel-collector-config.yaml``: a copy of
-  ``observability/otel-collector/config.yaml`` for that component's configMapGenerator;
-- ``k8s/loadtest/generated/locustfiles-configmap.yaml``: the ``loadtests`` package, the SLO
-  model ``observability/slo.py`` and ``observability/slo.yaml`` as one ConfigMap the Locust
-  pods mount, and ``locustfiles-volume-patch.yaml``: the pods' volume mounting each key back
-  at its path.
+  ``observability/otel-collector/config.yaml`` for that component's configMapGenerator.
+
+(The Locust files are not wrapped: the load-test image, ``loadtests/Dockerfile``, carries them.)
 
 Run from the repository root (``make generate`` runs it after the rules and dashboards, ``make k8s``
 alone; ``make lint`` runs ``--check``)::
@@ -53,13 +51,7 @@ COMMAND = "make generate"  # rules, dashboards, then this module (`make k8s`: th
 RULES_DIR = PurePosixPath("observability/prometheus/rules")
 DASHBOARDS_DIR = PurePosixPath("observability/grafana/dashboards")
 COLLECTOR_CONFIG = PurePosixPath("observability/otel-collector/config.yaml")
-LOADTESTS_DIR = PurePosixPath("loadtests")
-# The local drivers (wrk and callgrind benchmarks, soak) and what only they use: not Locust's.
-LOADTESTS_EXCLUDED = frozenset(
-    {"bench.py", "instructions.py", "soak.py", "local_server.py", "machine.py"}
-)
-SLO_FILE = PurePosixPath("observability/slo.yaml")
-SLO_MODULE = PurePosixPath("observability/slo.py")  # the SLO model the gate imports
+SLO_FILE = PurePosixPath("observability/slo.yaml")  # the links the alerts carry
 
 # Targets, relative to the target root. Every file in a generated/ directory is this
 # module's: one it would not write is reported (--check) or removed (write).
@@ -69,19 +61,10 @@ MONITORING_KUSTOMIZATION = MONITORING_DIR / "kustomization.yaml"
 SERVICE_MONITOR = "servicemonitor.yaml"  # hand-written, listed first by the kustomization
 COLLECTOR_GENERATED = PurePosixPath("k8s/components/dev-dependencies/generated")
 COLLECTOR_TARGET = COLLECTOR_GENERATED / "otel-collector-config.yaml"
-LOADTEST_GENERATED = PurePosixPath("k8s/loadtest/generated")
-LOCUSTFILES_TARGET = LOADTEST_GENERATED / "locustfiles-configmap.yaml"
-LOCUSTFILES_PATCH = LOADTEST_GENERATED / "locustfiles-volume-patch.yaml"
-GENERATED_DIRS = (MONITORING_GENERATED, COLLECTOR_GENERATED, LOADTEST_GENERATED)
+GENERATED_DIRS = (MONITORING_GENERATED, COLLECTOR_GENERATED)
 OVERLAYS_DIR = PurePosixPath("k8s/overlays")  # each overlay's generated/ is this module's too
 OVERLAY_LINKS = "monitoring-links.yaml"  # an overlay's Grafana and runbook base URLs
 LINK_ANNOTATIONS = ("dashboard_url", "runbook_url")
-
-LOCUSTFILES_CONFIGMAP = "locustfiles"
-LOCUSTFILES_VOLUME = "locustfiles"  # mounted at /mnt/locust (the pods' working directory)
-# ConfigMap keys allow only [-._a-zA-Z0-9]: a path's "/" becomes "__" (the pods mount each
-# key back at its path with `items:`).
-KEY_SEPARATOR = "__"
 
 APP_LABELS = {
     "app.kubernetes.io/name": "todo-api",
@@ -93,11 +76,6 @@ APP_LABELS = {
 RELEASE_LABEL = {"release": "kube-prometheus-stack"}
 DASHBOARD_LABEL = {"grafana_dashboard": "1"}
 DASHBOARD_FOLDER = {"grafana_folder": "Todo API"}
-LOCUST_LABELS = {
-    "app.kubernetes.io/name": "locust",
-    "app.kubernetes.io/part-of": "todo-observability",
-    "app.kubernetes.io/component": "loadtest",
-}
 
 
 class GenerateError(Exception):
@@ -233,67 +211,6 @@ def collector_config(text: str) -> str:
         "",
     )
     return header(str(COLLECTOR_CONFIG), purpose) + text
-
-
-def configmap_key(path: PurePosixPath) -> str:
-    """The ConfigMap key of a path: ``loadtests/locustfile.py`` -> ``loadtests__locustfile.py``."""
-    return KEY_SEPARATOR.join(path.parts)
-
-
-def locust_files(source_root: Path) -> list[PurePosixPath]:
-    """The files the Locust pods need: the ``loadtests`` package (no drivers), the SLO model
-    and the SLO file."""
-    modules = [
-        path
-        for path in _sources(source_root, LOADTESTS_DIR, "*.py")
-        if path.name not in LOADTESTS_EXCLUDED
-    ]
-    return [*modules, SLO_MODULE, SLO_FILE]
-
-
-def locustfiles_configmap(files: Mapping[PurePosixPath, str]) -> str:
-    """One ConfigMap holding every Locust file, keyed by :func:`configmap_key`."""
-    document = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": LOCUSTFILES_CONFIGMAP, "labels": LOCUST_LABELS},
-        "data": {configmap_key(path): text for path, text in files.items()},
-    }
-    purpose = (
-        "The Locust scenario (the loadtests package without its local drivers bench.py,",
-        "instructions.py and soak.py and their local_server.py and machine.py), the SLO model",
-        "and the SLO file, for the load test's master Job and worker Deployment",
-        "(k8s/loadtest), which mount each key back at its path (loadtests/locustfile.py,",
-        "observability/slo.py, observability/slo.yaml, ...) with `items:`.",
-    )
-    sources = f"{LOADTESTS_DIR}/*.py, {SLO_MODULE} and {SLO_FILE}"
-    return header(sources, purpose) + dump(document)
-
-
-def locustfiles_volume_patch(paths: Sequence[PurePosixPath]) -> str:
-    """A patch giving a pod template the ``locustfiles`` volume: each key at its path."""
-    items = [{"key": configmap_key(path), "path": str(path)} for path in paths]
-    volume = {
-        "name": LOCUSTFILES_VOLUME,
-        "configMap": {"name": LOCUSTFILES_CONFIGMAP, "items": items},
-    }
-    document = {
-        # kustomization.yaml applies this to its targets (the master Job and the worker
-        # Deployment: both have spec.template); the kind and name here only make it parse.
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "locust-pods"},
-        "spec": {"template": {"spec": {"volumes": [volume]}}},
-    }
-    purpose = (
-        "The `locustfiles` volume of the Locust master Job and worker Deployment: the",
-        "ConfigMap of locustfiles-configmap.yaml with each key mounted back at its path, so",
-        "the pods see loadtests/locustfile.py, loadtests/users.py, ..., observability/slo.py",
-        "and observability/slo.yaml under /mnt/locust. A strategic-merge patch, applied by",
-        "k8s/loadtest/kustomization.yaml.",
-    )
-    sources = f"{LOADTESTS_DIR}/*.py, {SLO_MODULE} and {SLO_FILE}"
-    return header(sources, purpose) + dump(document)
 
 
 def _groups(source: PurePosixPath, text: str) -> list[Any]:
@@ -434,9 +351,6 @@ def render(source_root: Path = REPO_ROOT) -> dict[PurePosixPath, str]:
         monitoring.append(str(target.relative_to(MONITORING_DIR)))
     outputs[MONITORING_KUSTOMIZATION] = monitoring_kustomization(monitoring)
     outputs[COLLECTOR_TARGET] = collector_config(_read(source_root, COLLECTOR_CONFIG))
-    files = {path: _read(source_root, path) for path in locust_files(source_root)}
-    outputs[LOCUSTFILES_TARGET] = locustfiles_configmap(files)
-    outputs[LOCUSTFILES_PATCH] = locustfiles_volume_patch(list(files))
     outputs.update(_overlay_outputs(source_root, rules))
     return outputs
 

@@ -1,13 +1,16 @@
 """Locust entry point for the todo service: users, the chosen load shape, and the SLO gate.
 
-    locust -f loadtests/locustfile.py --headless --host http://127.0.0.1:8000 --shape smoke
+    locust --headless -H http://127.0.0.1:8000                      # smoke: 5 users, 20 s
+    locust --headless -H http://127.0.0.1:8000 --shape steady -u 30 -t 10m
 
-Options (each also an environment variable, see ``loadtests/options.py`` and
-loadtests/README.md): --shape / LOAD_SHAPE, --mix / LOAD_MIX, LOAD_USERS, LOAD_DURATION, ...
-When the run ends the gate compares the measured failure ratio and latency percentiles with
-the SLO (observability/slo.yaml), prints a verdict and sets the exit code (0 pass, 1 fail).
-The same file serves local runs, distributed runs (--master / --worker), compose and
-Kubernetes.
+(``locust`` at the repository root finds this file through pyproject.toml's [tool.locust].)
+The shape comes from --shape / LOAD_SHAPE; Locust's own -u, -r and -t (LOCUST_USERS,
+LOCUST_SPAWN_RATE, LOCUST_RUN_TIME) set its users, spawn rate and duration, the shape's
+defaults otherwise; our other knobs are in ``loadtests/options.py`` and loadtests/README.md.
+Whenever a run stops the gate compares the measured failure ratio and latency percentiles with
+the SLO (observability/slo.yaml) and prints a verdict (``loadtests/judge.py``); the exit code
+follows the last one (0 pass, 1 fail). The same file serves local runs, distributed runs
+(--master / --worker), compose and Kubernetes.
 """
 
 from __future__ import annotations
@@ -27,8 +30,16 @@ from locust import events  # noqa: E402
 from locust.env import Environment  # noqa: E402
 from locust.runners import WorkerRunner  # noqa: E402
 
-from loadtests import gate, shapes  # noqa: E402
-from loadtests.options import ARGUMENTS, load_options, selected_shape  # noqa: E402
+from loadtests import shapes  # noqa: E402
+from loadtests.judge import Judge  # noqa: E402
+from loadtests.options import (  # noqa: E402
+    ARGUMENTS,
+    apply_shape_defaults,
+    load_options,
+    renamed_variables,
+    selected_shape,
+)
+from loadtests.schedules import build_schedule  # noqa: E402
 from loadtests.users import TodoApiUser  # noqa: E402
 from observability.slo import SloError, load_slo  # noqa: E402
 
@@ -60,12 +71,19 @@ def _add_options(parser: Any, **_kwargs: Any) -> None:
 
 
 def _check_options(environment: Environment, **_kwargs: Any) -> None:
-    """Fail fast, before any load, on inconsistent options or an unreadable SLO file."""
+    """Fail fast, before any load, on inconsistent options or an unreadable SLO file; give
+    the shape's defaults to the -u / -r / -t not given; register the gate."""
     if isinstance(environment.runner, WorkerRunner):
         return  # workers get their options from the master; the master judges the run
+    parsed = environment.parsed_options
     try:
-        options = load_options(environment.parsed_options)
+        if retired := renamed_variables(os.environ):
+            raise ValueError("; ".join(retired))
+        apply_shape_defaults(parsed, SHAPE_NAME)
+        options = load_options(parsed)
         load_slo(options.slo_file)
+        if SHAPE_NAME in shapes.SHAPES:
+            build_schedule(SHAPE_NAME, options.shape_settings)
     except (ValueError, SloError) as error:
         logger.error("%s", error)
         sys.exit(2)
@@ -77,47 +95,11 @@ def _check_options(environment: Environment, **_kwargs: Any) -> None:
             options.shape,
         )
         sys.exit(2)
-
-
-_report: list[str] = []
-
-
-def _judge(environment: Environment, **_kwargs: Any) -> None:
-    """The SLO gate: judge the whole run's statistics and set the process's exit code."""
-    if isinstance(environment.runner, WorkerRunner):
-        return
-    options = load_options(environment.parsed_options)
-    slo = load_slo(options.slo_file)
-    thresholds = gate.Thresholds.from_slo(
-        slo,
-        max_failure_ratio=options.max_failure_ratio,
-        p99_ms=options.p99_ms,
-        p95_ms=options.p95_ms,
-    )
-    stats = environment.stats
-    measured = gate.measure(stats.entries.values(), stats.errors.values())
-    verdict = gate.evaluate(measured, thresholds)
-    environment.process_exit_code = verdict.exit_code
-    _report.append(
-        gate.render(
-            measured,
-            verdict,
-            title=f"{slo.service} (SLO file {_shown(slo.source)}), shape {SHAPE_NAME}, "
-            f"mix {options.mix}",
-            notes=_notes(environment),
-        )
-    )
-
-
-def _shown(path: Path) -> str:
-    """``path`` relative to the working directory when it lies below it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+    Judge(SHAPE_NAME, notes=_notes).register(environment)
 
 
 def _notes(environment: Environment) -> list[str]:
+    """What the verdict should add: the incident shape's fault switching."""
     shape = environment.shape_class
     if not isinstance(shape, shapes.IncidentShape):
         return []
@@ -133,15 +115,6 @@ def _notes(environment: Environment) -> list[str]:
     return notes
 
 
-def _print_verdict(**_kwargs: Any) -> None:
-    """Print the verdict after Locust's own final statistics, so it is the last word."""
-    for text in _report:
-        sys.stdout.write(f"\n{text}\n")
-    sys.stdout.flush()
-
-
 # Locust's event hooks are untyped: registered by call rather than as decorators.
 events.init_command_line_parser.add_listener(_add_options)
 events.init.add_listener(_check_options)
-events.quitting.add_listener(_judge)
-events.quit.add_listener(_print_verdict)

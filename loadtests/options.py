@@ -4,42 +4,34 @@ Pure: ``ARGUMENTS`` is the list ``locustfile.py`` registers with Locust's parser
 ``env_var`` support makes every option settable either way; the command line wins), and
 :func:`load_options` turns Locust's parsed namespace into typed settings. In distributed mode
 the master sends these options to its workers, so they only need to be given to the master.
+
+Users, spawn rate and run time are not knobs of ours: the shapes read Locust's own -u, -r and -t
+(``LOCUST_USERS``, ``LOCUST_SPAWN_RATE``, ``LOCUST_RUN_TIME``, parsed by Locust, -t with its
+timespan parser), and :func:`apply_shape_defaults` fills the ones not given with the shape's.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from loadtests.mixes import MIXES
-from loadtests.schedules import SHAPE_NAMES, ShapeSettings
+from loadtests.schedules import DEFAULTS, SHAPE_NAMES, ShapeSettings
 
 NO_SHAPE = "none"  # no shape class: users, spawn rate and run time come from -u/-r/-t or the UI
 DEFAULT_SHAPE = "smoke"
 DEFAULT_INCIDENT_ROUTES = "/api/todos/,/api/todos/{id}/"
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([hms]?)")
 _N = TypeVar("_N", int, float)
-_UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1}
-
-
-def duration(text: str) -> float:
-    """Seconds from ``90``, ``90s``, ``5m``, ``1h30m``."""
-    value = text.strip().lower()
-    position, total = 0, 0.0
-    while position < len(value):
-        match = _DURATION_PART.match(value, position)
-        if not match:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 90, 90s, 5m, 1h")
-        number, unit = float(match.group(1)), match.group(2) or "s"
-        total += number * _UNIT_SECONDS[unit]
-        position = match.end()
-    if total <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: a duration must be positive")
-    return total
+# Users, spawn rate and run time are Locust's own -u / -r / -t (LOCUST_USERS, LOCUST_SPAWN_RATE,
+# LOCUST_RUN_TIME): the shapes read them (``use_common_options``). These names did the job once.
+RENAMED_VARIABLES = {
+    "LOAD_USERS": "-u / LOCUST_USERS",
+    "LOAD_SPAWN_RATE": "-r / LOCUST_SPAWN_RATE",
+    "LOAD_DURATION": "-t / LOCUST_RUN_TIME",
+}
 
 
 def _converted(text: str, convert: Callable[[str], _N], noun: str) -> _N:
@@ -117,11 +109,6 @@ ARGUMENTS: tuple[Argument, ...] = (
         default="read",
         choices=tuple(MIXES),
     ),
-    Argument(
-        "--load-users", "LOAD_USERS", "users (the peak for ramp and spike)", type=positive_int
-    ),
-    Argument("--load-spawn-rate", "LOAD_SPAWN_RATE", "users started per second", type=positive),
-    Argument("--load-duration", "LOAD_DURATION", "shape duration: 90, 90s, 5m, 1h", type=duration),
     Argument("--ramp-steps", "LOAD_RAMP_STEPS", "steps of the ramp shape", type=positive_int),
     Argument(
         "--accounts",
@@ -258,7 +245,12 @@ def _value(argument: Argument, value: Any) -> Any:
 
 
 def load_options(namespace: object) -> LoadOptions:
-    """Typed options from Locust's parsed namespace (missing attributes take the defaults)."""
+    """Typed options from Locust's parsed namespace (missing attributes take the defaults).
+
+    The shape's users, spawn rate and duration are Locust's own ``num_users`` (-u),
+    ``spawn_rate`` (-r) and ``run_time`` (-t, seconds from Locust's timespan parser); None
+    keeps the shape's default.
+    """
     values = {arg.dest: _value(arg, getattr(namespace, arg.dest, arg.default)) for arg in ARGUMENTS}
     think_min, think_max = float(values["think_min"]), float(values["think_max"])
     if think_max < think_min:
@@ -268,9 +260,9 @@ def load_options(namespace: object) -> LoadOptions:
         shape=str(values["shape"]),
         mix=str(values["mix"]),
         shape_settings=ShapeSettings(
-            users=values["load_users"],
-            spawn_rate=values["load_spawn_rate"],
-            duration=values["load_duration"],
+            users=getattr(namespace, "num_users", None),
+            spawn_rate=getattr(namespace, "spawn_rate", None),
+            duration=getattr(namespace, "run_time", None),
             ramp_steps=values["ramp_steps"],
         ),
         accounts=int(values["accounts"]),
@@ -290,3 +282,31 @@ def load_options(namespace: object) -> LoadOptions:
             admin_password=str(values["incident_admin_password"]),
         ),
     )
+
+
+def renamed_variables(environ: Mapping[str, str]) -> list[str]:
+    """One message per retired variable still set, naming Locust's option that replaced it."""
+    return [
+        f"{name} is no longer read: use Locust's {RENAMED_VARIABLES[name]}"
+        for name in RENAMED_VARIABLES
+        if environ.get(name, "").strip()
+    ]
+
+
+def apply_shape_defaults(namespace: object, shape: str) -> None:
+    """Fill Locust's unset -u / -r / -t with the shape's defaults, in place.
+
+    Locust sets an unset -u and -r to 1 before a headless run starts, and its web UI shows the
+    parsed values in the start form; filling them first keeps each shape's own numbers in both
+    places (smoke: 5 users at 5/s for 20 s). Given values are kept; no shape (``none``): nothing.
+    """
+    if shape not in DEFAULTS:
+        return
+    defaults = DEFAULTS[shape]
+    for attribute, value in (
+        ("num_users", defaults.users),
+        ("spawn_rate", defaults.spawn_rate),
+        ("run_time", int(defaults.duration)),
+    ):
+        if getattr(namespace, attribute, None) is None:
+            setattr(namespace, attribute, value)

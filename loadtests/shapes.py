@@ -1,9 +1,12 @@
 """Locust load shapes: one ``LoadTestShape`` subclass per named schedule.
 
 ``tick()`` is ``schedule.tick(run time)``: the pure functions in ``loadtests/schedules.py``
-decide users and spawn rate, built once from the options (LOAD_USERS, LOAD_SPAWN_RATE,
-LOAD_DURATION, LOAD_RAMP_STEPS). The incident shape also switches a fault on for the middle
-third of its run and off again (``loadtests/faultswitch.py``).
+decide users and spawn rate. Every shape reads Locust's common options
+(``use_common_options``): the schedule is built when a run starts from -u (users; the peak for
+ramp and spike), -r (spawn rate) and -t (the shape's duration), whether they came from the
+command line, ``LOCUST_*`` variables, a config file or the web UI's start form, plus
+LOAD_RAMP_STEPS. The incident shape also switches a fault on for the middle third of its run
+and off again (``loadtests/faultswitch.py``).
 """
 
 from __future__ import annotations
@@ -26,11 +29,17 @@ class ScheduledShape(LoadTestShape):
     """A shape that follows a named :class:`Schedule`."""
 
     abstract = True
+    use_common_options = True  # -u / -r / -t (and the web UI's form) drive the schedule
     shape_name: ClassVar[str]
 
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Locust's base is unannotated
         self._schedule: Schedule | None = None
+
+    def reset_time(self) -> None:
+        """Restart the clock; the next tick builds the schedule from this run's options."""
+        super().reset_time()  # type: ignore[no-untyped-call]
+        self._schedule = None
 
     def get_run_time(self) -> float:
         """Seconds since the shape (re)started: Locust's clock, annotated."""
@@ -43,7 +52,7 @@ class ScheduledShape(LoadTestShape):
 
     @property
     def schedule(self) -> Schedule:
-        """The schedule, built from the options on first use."""
+        """The schedule, built from this run's options on first use."""
         if self._schedule is None:
             environment = self.environment
             options = load_options(environment.parsed_options if environment else None)
@@ -117,7 +126,8 @@ class IncidentShape(ScheduledShape):
             options = load_options(environment.parsed_options)
             self.switch = FaultSwitch(environment, options.incident)
             self.switch.prepare()
-            environment.events.test_stop.add_listener(self._switch_off)
+            # As the stop begins, so the verdict judged at test_stop knows the fault is off.
+            environment.events.test_stopping.add_listener(self._switch_off)
             environment.events.quitting.add_listener(self._switch_off)
         return self.switch
 

@@ -311,12 +311,13 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         Path(f"{prefix}_locust.log").open("wb") as locust_log,
     ):
         boot = scrape(server)
-        env = {**os.environ, "LOAD_DURATION": f"{args.duration:g}"}
+        # Locust's own -t / -u, as variables: the shape reads them (use_common_options).
+        env = {**os.environ, "LOCUST_RUN_TIME": f"{round(args.duration)}s"}
         if args.users:
-            env["LOAD_USERS"] = str(args.users)
+            env["LOCUST_USERS"] = str(args.users)
         say(
             f"soak: {args.shape} for {args.duration:g} s against {server.url} "
-            f"({database_url.split(':')[0]})"
+            f"({database_url.split(':')[0]}); Locust's output as it runs: {prefix}_locust.log"
         )
         Path(f"{prefix}_stats_history.csv").unlink(missing_ok=True)  # an earlier run's
         started = time.monotonic()

@@ -38,12 +38,19 @@ WORDS = ("milk", "report", "invoice", "garden", "dentist", "tickets", "review", 
 _pools: dict[str, AccountPool] = {}  # one pool per target host, per process
 
 
+def pool_size(options: LoadOptions) -> int:
+    """``LOAD_ACCOUNTS``, but no more accounts than the run has users (-u): each account costs
+    about half a second of setup before the mix starts, which a short run cannot spare."""
+    users = options.shape_settings.users
+    return min(options.accounts, users) if users else options.accounts
+
+
 def pool_for(environment: Environment, options: LoadOptions) -> AccountPool:
     """This process's account pool for the target host (made on first use)."""
     host = environment.host or DEFAULT_HOST
     if host not in _pools:
         _pools[host] = AccountPool(
-            size=options.accounts, run_id=run_id_for(environment, options.run_id)
+            size=pool_size(options), run_id=run_id_for(environment, options.run_id)
         )
     return _pools[host]
 

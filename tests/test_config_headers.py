@@ -28,6 +28,7 @@ CONFIG_PATTERNS = (
 )
 CONFIG_NAMES = (
     "Dockerfile",
+    "loadtests/Dockerfile",
     ".dockerignore",
     "docker-compose.yml",
     ".env.example",

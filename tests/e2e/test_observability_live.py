@@ -66,9 +66,9 @@ WARM_UP_DEADLINE_S = 90.0  # Locust registers its accounts, Prometheus sees the 
 DATA_DEADLINE_S = 60.0  # every panel/recording rule has data within this
 ALERT_DEADLINE_S = 120.0  # from the fault switch to the alert at the webhook
 LOCUST_ENV = {
-    "LOAD_USERS": "4",
-    "LOAD_SPAWN_RATE": "4",
-    "LOAD_DURATION": "15m",  # stopped by the fixture long before
+    "LOCUST_USERS": "4",
+    "LOCUST_SPAWN_RATE": "4",
+    "LOCUST_RUN_TIME": "15m",  # stopped by the fixture long before
     "LOAD_ACCOUNTS": "4",
     "LOAD_THINK_MIN": "0.2",
     "LOAD_THINK_MAX": "0.5",

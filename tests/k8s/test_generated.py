@@ -1,14 +1,13 @@
 """The manifests k8s/generate.py writes match their sources, and ``--check`` notices drift.
 
 The PrometheusRules must hold exactly the rule files' groups, the dashboard ConfigMaps the
-dashboards' JSON byte for byte, the collector ConfigMap the compose collector configuration,
-and the Locust ConfigMap every module the locustfile imports (plus the SLO file), mounted back
-at its path. Offline: no kubectl, no cluster.
+dashboards' JSON byte for byte, and the collector ConfigMap the compose collector
+configuration. Offline: no kubectl, no cluster. (The Locust files are in the load-test image:
+tests/k8s/test_loadtest_image.py.)
 """
 
 from __future__ import annotations
 
-import ast
 import json
 import shutil
 from pathlib import Path, PurePosixPath
@@ -122,72 +121,11 @@ def test_collector_config_equals_the_compose_collector_config() -> None:
     assert generated.endswith(source)  # a plain copy after the header comment
 
 
-def _local_imports(module: str) -> set[str]:
-    """The repository's modules (``loadtests.*``, ``observability.*``) that ``module`` imports
-    (``from loadtests import x`` included)."""
-    path = REPO / PurePosixPath(*module.split(".")).with_suffix(".py")
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    packages = (f"{generate.LOADTESTS_DIR.name}.", f"{generate.SLO_MODULE.parts[0]}.")
-    return {
-        name
-        for name in found
-        if name.startswith(packages)
-        and (REPO / PurePosixPath(*name.split("."))).with_suffix(".py").is_file()
-    }
-
-
-def _imported_closure(root: str) -> set[str]:
-    seen: set[str] = set()
-    pending = [root]
-    while pending:
-        module = pending.pop()
-        if module not in seen:
-            seen.add(module)
-            pending.extend(_local_imports(module))
-    return seen
-
-
-def test_locust_configmap_holds_every_module_the_locustfile_imports_and_the_slo() -> None:
-    manifest = _load(generate.LOCUSTFILES_TARGET)
-    data = manifest["data"]
-    modules = _imported_closure("loadtests.locustfile") | {"loadtests.__init__"}
-    assert len(modules) > 5, modules  # the walk found the package's modules
-    assert "observability.slo" in modules  # and the SLO model the gate imports
-    for module in sorted(modules):
-        path = PurePosixPath(*module.split(".")).with_suffix(".py")
-        key = generate.configmap_key(path)
-        assert key in data, f"{path} (imported by the locustfile) is not in the ConfigMap"
-        assert data[key] == (REPO / path).read_text(encoding="utf-8"), path
-    slo_key = generate.configmap_key(generate.SLO_FILE)
-    assert data[slo_key] == (REPO / generate.SLO_FILE).read_text(encoding="utf-8")
-    for driver in ("bench.py", "instructions.py", "soak.py"):  # local drivers, not Locust's
-        assert f"loadtests__{driver}" not in data
-
-
-def test_locust_pods_mount_every_configmap_key_back_at_its_path() -> None:
-    data = _load(generate.LOCUSTFILES_TARGET)["data"]
-    patch = _load(generate.LOCUSTFILES_PATCH)
-    (volume,) = patch["spec"]["template"]["spec"]["volumes"]
-    items = volume["configMap"]["items"]
-    assert volume["configMap"]["name"] == _load(generate.LOCUSTFILES_TARGET)["metadata"]["name"]
-    assert {item["key"] for item in items} == set(data)
-    for item in items:
-        assert generate.configmap_key(PurePosixPath(item["path"])) == item["key"]
-        assert (REPO / item["path"]).is_file(), item["path"]
-
-
 # ------------------------------------------------------------------ --check on copies
 
 
 def _copy_sources(destination: Path) -> None:
-    for directory in (generate.RULES_DIR, generate.DASHBOARDS_DIR, generate.LOADTESTS_DIR):
+    for directory in (generate.RULES_DIR, generate.DASHBOARDS_DIR):
         target = destination / directory
         target.mkdir(parents=True)
         for path in (REPO / directory).iterdir():
@@ -197,7 +135,7 @@ def _copy_sources(destination: Path) -> None:
         path.relative_to(REPO)
         for path in sorted((REPO / generate.OVERLAYS_DIR).glob(f"*/{generate.OVERLAY_LINKS}"))
     ]
-    for file in (generate.COLLECTOR_CONFIG, generate.SLO_MODULE, generate.SLO_FILE, *links):
+    for file in (generate.COLLECTOR_CONFIG, generate.SLO_FILE, *links):
         (destination / file).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / file, destination / file)
 
@@ -229,16 +167,13 @@ def test_a_changed_rule_file_makes_check_fail(copy_root: Path) -> None:
     assert lines == [f"stale: {generate.MONITORING_GENERATED}/prometheusrule-red.yaml {RUN}"]
 
 
-def test_a_changed_dashboard_or_locust_file_makes_check_fail(copy_root: Path) -> None:
+def test_a_changed_dashboard_makes_check_fail(copy_root: Path) -> None:
     dashboard = copy_root / generate.DASHBOARDS_DIR / "todo-api-slo.json"
     dashboard.write_text(dashboard.read_text(encoding="utf-8") + " ", encoding="utf-8")
-    with (copy_root / generate.LOADTESTS_DIR / "gate.py").open("a", encoding="utf-8") as file:
-        file.write("# changed\n")
     status, lines = _check(copy_root)
     assert status == 1
     assert [line.split(" ")[:2] for line in lines] == [
         ["stale:", f"{generate.MONITORING_GENERATED}/dashboard-todo-api-slo.yaml"],
-        ["stale:", f"{generate.LOCUSTFILES_TARGET}"],
     ]
 
 
@@ -294,10 +229,10 @@ def test_an_alert_link_outside_the_slo_models_links_is_refused(copy_root: Path) 
 
 
 def test_check_writes_nothing(copy_root: Path) -> None:
-    target = copy_root / generate.LOCUSTFILES_TARGET
+    target = copy_root / generate.COLLECTOR_TARGET
     target.unlink()
     status, lines = _check(copy_root)
-    assert (status, lines) == (1, [f"missing: {generate.LOCUSTFILES_TARGET} {RUN}"])
+    assert (status, lines) == (1, [f"missing: {generate.COLLECTOR_TARGET} {RUN}"])
     assert not target.exists()
 
 

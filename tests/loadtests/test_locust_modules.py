@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 from loadtests.gate import Measured
-from loadtests.schedules import SHAPE_NAMES, build_schedule
+from loadtests.schedules import SHAPE_NAMES, ShapeSettings, build_schedule
 from tests.support.locust_environment import clean_environment
 from tests.support.python import run_python
 
@@ -116,3 +116,129 @@ def test_the_gates_percentiles_match_locusts_own() -> None:
         histogram = {int(key): count for key, count in times.items()}
         measured = Measured(requests=sum(histogram.values()), failures=0, response_times=histogram)
         assert measured.percentile(quantile) == expected, (histogram, quantile)
+
+
+def test_every_shape_reads_locusts_users_spawn_rate_and_run_time() -> None:
+    output = python(
+        """
+        import json
+        from types import SimpleNamespace
+        from loadtests.shapes import SHAPES
+        result = {}
+        for name, shape_class in SHAPES.items():
+            shape = shape_class()
+            options = SimpleNamespace(num_users=3, spawn_rate=2.0, run_time=12, ramp_steps=None)
+            environment = SimpleNamespace(parsed_options=options)
+            shape.runner = SimpleNamespace(environment=environment)
+            shape.fault_switch = lambda: None  # the incident shape's API calls are not tested here
+            ticks = []
+            for elapsed in (0, 11.9, 12):
+                shape.get_run_time = lambda elapsed=elapsed: elapsed
+                ticks.append(shape.tick())
+            options.num_users, options.run_time = 9, 30  # the web UI's form, before a new run
+            shape.reset_time()
+            shape.get_run_time = lambda: 29.9
+            ticks.append(shape.tick())
+            result[name] = [shape_class.use_common_options, ticks]
+        print(json.dumps(result))
+        """
+    )
+
+    result = json.loads(output)
+    for name, (uses_common_options, ticks) in result.items():
+        assert uses_common_options is True, name
+        first_run = build_schedule(name, ShapeSettings(users=3, spawn_rate=2.0, duration=12))
+        second_run = build_schedule(name, ShapeSettings(users=9, spawn_rate=2.0, duration=30))
+        expected = [first_run.tick(0), first_run.tick(11.9), None, second_run.tick(29.9)]
+        assert [tuple(tick) if tick else None for tick in ticks] == expected, name
+
+
+JUDGE_RUN = """
+    import io, json, sys
+    from types import SimpleNamespace
+    from locust import events
+    from locust.env import Environment
+    from loadtests.judge import Judge
+    from loadtests.users import TodoApiUser
+
+    options = SimpleNamespace(headless={headless}, csv_prefix={prefix!r}, p99_ms=100.0)
+    environment = Environment(user_classes=[TodoApiUser], events=events, parsed_options=options)
+    runner = environment.create_local_runner()
+    out = io.StringIO()
+    judge = Judge("smoke", out=out)
+    judge.register(environment)
+
+    def request(name, ms, exception=None):
+        events.request.fire(request_type="GET", name=name, response_time=ms, response_length=0,
+                            exception=exception, context={{}})
+
+    seen = []
+    for run, ms in enumerate((20, 900)):  # two runs, as started and stopped from the web UI
+        runner.state = "running"
+        runner.stats.reset_all()
+        request("setup: /api/auth/token/", 5000)
+        for _ in range(10):
+            request("/api/todos/", ms)
+        runner.stop()
+        seen.append(out.getvalue().count("VERDICT:"))
+    if {interrupted}:  # Ctrl-C during a third run: Locust fires quitting before it stops
+        events.test_start.fire(environment=environment)
+        runner.stats.reset_all()
+        request("/api/todos/", 30, exception=ConnectionError("refused"))
+    events.quitting.fire(environment=environment)
+    if {interrupted}:
+        runner.state = "running"
+        runner.stop()
+    events.quit.fire(exit_code=environment.process_exit_code)
+    print(json.dumps({{"printed": seen, "after_quit": out.getvalue().count("VERDICT:"),
+                      "exit_code": environment.process_exit_code, "text": out.getvalue(),
+                      "latest": judge.latest.text}}))
+"""
+
+
+def test_the_gate_judges_and_stores_a_verdict_on_every_test_stop(tmp_path: Path) -> None:
+    prefix = tmp_path / "run"
+    code = JUDGE_RUN.format(headless=False, prefix=str(prefix), interrupted=False)
+
+    result = json.loads(python(code))
+
+    assert result["printed"] == [1, 2]  # one verdict printed as each run stopped
+    assert result["after_quit"] == 2  # quitting printed nothing new
+    assert result["text"].count("VERDICT: PASS") == 1
+    assert "violated: p99 latency: measured 900 ms, limit 100 ms" in result["latest"]
+    assert result["exit_code"] == 1  # the last run's verdict
+    stored = Path(f"{prefix}_verdict.txt").read_text()
+    assert stored == result["latest"] + "\n"
+    assert "measured 10 requests (not counted: 1 setup/control requests)" in stored
+
+
+def test_headless_the_verdict_is_printed_once_after_locusts_summary(tmp_path: Path) -> None:
+    result = json.loads(python(JUDGE_RUN.format(headless=True, prefix="", interrupted=False)))
+
+    assert result["printed"] == [0, 0]  # judged at each stop, printed at quit
+    assert result["after_quit"] == 1
+    assert result["exit_code"] == 1
+    assert not list(tmp_path.iterdir())  # no --csv: nothing stored on disk
+
+
+def test_a_run_interrupted_by_ctrl_c_is_judged_before_locust_decides_its_exit_code() -> None:
+    result = json.loads(python(JUDGE_RUN.format(headless=True, prefix="", interrupted=True)))
+
+    assert "measured 1 requests" in result["latest"]  # the third run, not the second
+    assert "violated: failure ratio: measured 1" in result["latest"]
+    assert result["after_quit"] == 1  # printed once, at quit
+    assert result["exit_code"] == 1
+
+
+def test_the_account_pool_is_no_larger_than_the_runs_users() -> None:
+    output = python(
+        """
+        from types import SimpleNamespace
+        from loadtests.options import load_options
+        from loadtests.users import pool_size
+        for users in (2, 50, None):
+            print(pool_size(load_options(SimpleNamespace(num_users=users, accounts=10))))
+        """
+    )
+
+    assert output.split() == ["2", "10", "10"]

@@ -1,7 +1,8 @@
-"""Real, short headless Locust runs against the real server: the gate's verdict end to end.
+"""Real, short Locust runs against the real server: the gate's verdict end to end.
 
 Locust always runs in a subprocess (it monkey-patches with gevent when imported). Each run is
-a bounded smoke: 4 users for 6 s (account setup included), 2 accounts per load-generator
+a bounded smoke: 4 users for 6 s (account setup included; Locust's own LOCUST_USERS,
+LOCUST_SPAWN_RATE and LOCUST_RUN_TIME, or -u/-r/-t), 2 accounts per load-generator
 process, short think times; the servers have the suite's high throttle rates
 (tests/environment.py), so throttling never decides a verdict here.
 """
@@ -10,8 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import re
+import signal
 import subprocess
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,15 +29,16 @@ from tests.support.http import http
 from tests.support.locust_environment import clean_environment
 from tests.support.ports import free_port
 from tests.support.servers import BIN_DIR, REPO_ROOT, Server, manage, run_server
+from tests.support.waiting import poll
 
 pytestmark = pytest.mark.e2e
 
 LOCUSTFILE = "loadtests/locustfile.py"
 SMOKE = {
     "LOAD_SHAPE": "smoke",
-    "LOAD_USERS": "4",
-    "LOAD_SPAWN_RATE": "4",
-    "LOAD_DURATION": "6",
+    "LOCUST_USERS": "4",
+    "LOCUST_SPAWN_RATE": "4",
+    "LOCUST_RUN_TIME": "6s",
     "LOAD_ACCOUNTS": "2",
     "LOAD_THINK_MIN": "0.1",
     "LOAD_THINK_MAX": "0.5",
@@ -58,9 +64,12 @@ class Run:
         assert f"VERDICT: {'PASS' if passed else 'FAIL'}" in self.stdout, self.output
 
 
-def start_locust(args: Sequence[str], *, env: Mapping[str, str]) -> subprocess.Popen[str]:
+def start_locust(
+    args: Sequence[str], *, env: Mapping[str, str], locustfile: bool = True
+) -> subprocess.Popen[str]:
+    """Locust at the repository root (without ``-f`` it finds the locustfile in pyproject.toml)."""
     return subprocess.Popen(
-        [str(BIN_DIR / "locust"), "-f", LOCUSTFILE, *args],
+        [str(BIN_DIR / "locust"), *(["-f", LOCUSTFILE] if locustfile else []), *args],
         cwd=REPO_ROOT,
         env=clean_environment(env),
         stdin=subprocess.DEVNULL,
@@ -248,7 +257,7 @@ def test_the_incident_shape_switches_the_fault_on_and_off_through_the_api(
         tmp_path,
         env={
             "LOAD_SHAPE": "incident",
-            "LOAD_DURATION": "9",
+            "LOCUST_RUN_TIME": "9",
             "INCIDENT_ERROR_RATE": "1",
             "INCIDENT_ADMIN_USERNAME": admin["username"],
             "INCIDENT_ADMIN_PASSWORD": admin["password"],
@@ -267,3 +276,91 @@ def test_the_incident_shape_switches_the_fault_on_and_off_through_the_api(
     after = http("GET", f"{healthy.url}/api/faults/", headers=staff)
     assert after.status == 200
     assert after.body["active"] is False, after.body
+
+
+def test_locust_alone_at_the_root_runs_the_default_shape_with_u_r_t(
+    healthy: Server, tmp_path: Path
+) -> None:
+    """No -f (pyproject.toml's [tool.locust] names the locustfile), no LOAD_SHAPE: smoke, with
+    Locust's own -u/-r/-t driving it and no "will be ignored" warning."""
+    env = {key: SMOKE[key] for key in ("LOAD_ACCOUNTS", "LOAD_THINK_MIN", "LOAD_THINK_MAX")}
+    args = ["--headless", "-u", "3", "-r", "3", "-t", "5s", "--host", healthy.url]
+
+    run = finish(start_locust(args, env=env, locustfile=False))
+
+    run.assert_verdict(passed=True)
+    assert "load shape smoke: 3 users until 5 s (@3/s)" in run.stderr, run.output
+    assert "will be ignored" not in run.stderr, run.output
+    assert "shape smoke, mix read" in run.stdout
+
+
+def _web(method: str, url: str, fields: Mapping[str, str] | None = None) -> str:
+    """One request to Locust's web UI (form-encoded, no proxies); the body as text."""
+    data = urllib.parse.urlencode(fields).encode() if fields is not None else None
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(urllib.request.Request(url, data=data, method=method), timeout=10) as answer:
+        body: bytes = answer.read()
+    return body.decode()
+
+
+def _mix_requests(web: str) -> int:
+    """Requests of the mix so far (not setup), from the web UI's statistics."""
+    stats = json.loads(_web("GET", f"{web}/stats/requests"))["stats"]
+    return sum(row["num_requests"] for row in stats if row["name"] == "/api/todos/")
+
+
+def test_stopping_a_run_in_the_web_ui_prints_and_stores_its_verdict(
+    healthy: Server, tmp_path: Path
+) -> None:
+    port, prefix = free_port(), tmp_path / "web"
+    stdout_path = tmp_path / "stdout.txt"
+    args = ["--web-host", "127.0.0.1", "--web-port", str(port), "--host", healthy.url]
+    with stdout_path.open("w") as stdout:
+        process = subprocess.Popen(
+            [str(BIN_DIR / "locust"), "-f", LOCUSTFILE, *args, "--csv", str(prefix)],
+            cwd=REPO_ROOT,
+            env=clean_environment({**SMOKE, "LOCUST_RUN_TIME": "60s"}),
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+    web = f"http://127.0.0.1:{port}"
+    try:
+        poll(
+            lambda: _web_or_none(f"{web}/verdict"),
+            lambda page: page is not None,
+            timeout=30,
+            failure=lambda _: "Locust's web UI did not come up",
+        )
+        _web("POST", f"{web}/swarm", {"user_count": "4", "spawn_rate": "4", "host": healthy.url})
+        poll(
+            lambda: _mix_requests(web),
+            lambda count: count >= 5,
+            timeout=30,
+            failure=lambda count: f"only {count} requests of the mix",
+        )
+        _web("POST", f"{web}/stop")  # the Stop button; Locust itself keeps running
+        printed = poll(
+            stdout_path.read_text,
+            lambda text: "VERDICT: " in text,
+            timeout=20,
+            failure=lambda text: f"no verdict printed after Stop:\n{text}",
+        )
+        page = _web("GET", f"{web}/verdict")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        exit_code = process.wait(timeout=30)
+
+    assert "VERDICT: PASS" in printed
+    assert "VERDICT: PASS" in page
+    assert Path(f"{prefix}_verdict.txt").read_text() == page
+    assert exit_code == 0  # quitting after the stop: the stopped run's verdict
+    assert stdout_path.read_text().count("VERDICT: ") == 1  # not printed again at quit
+
+
+def _web_or_none(url: str) -> str | None:
+    try:
+        return _web("GET", url)
+    except OSError:
+        return None

@@ -297,7 +297,7 @@ def test_background_traffic_is_gentle_and_headless_in_the_default_profile() -> N
     spec = services()[BACKGROUND_TRAFFIC]
     assert not spec.get("profiles")
     assert "--headless" in spec["command"]
-    assert int(spec["environment"]["LOAD_USERS"]) <= 2
+    assert int(spec["environment"]["LOCUST_USERS"]) <= 2
 
 
 def test_locust_mounts_the_loadtests_package_the_slo_model_and_the_slo_file() -> None:

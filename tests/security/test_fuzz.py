@@ -26,6 +26,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -106,15 +108,45 @@ def run_schemathesis(
         "--report-dir",
         str(directory / "reports"),
     ]
-    return subprocess.run(
+    return run_streamed(
         command,
         cwd=directory,
         env={**os.environ, "FUZZ_TOKEN": token, "NO_COLOR": "1"},
-        capture_output=True,
-        text=True,
         timeout=FUZZ_TIMEOUT_S,
-        check=False,
     )
+
+
+def run_streamed(
+    command: list[str], *, cwd: Path, env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command``, echoing each output line as it comes (``make fuzz`` runs pytest with
+    ``-s``, so a 15-minute run shows schemathesis' progress instead of nothing); the output is
+    also returned, for the assertions' messages. Killed after ``timeout`` s (a test failure)."""
+    process = subprocess.Popen(  # a fixed argument list, no shell
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
+    timer = threading.Timer(timeout, process.kill)
+    timer.start()
+    lines: list[str] = []
+    try:
+        assert process.stdout is not None  # stdout=PIPE
+        for line in process.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            lines.append(line)
+        returncode = process.wait()
+    finally:
+        timer.cancel()
+        process.kill()  # a no-op once it has exited
+    if returncode < 0:
+        pytest.fail(f"schemathesis ran past {timeout:g} s: {''.join(lines[-40:])}")
+    return subprocess.CompletedProcess(command, returncode, "".join(lines), "")
 
 
 def only_report(directory: Path, prefix: str) -> dict[str, Any]:
