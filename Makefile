@@ -12,7 +12,7 @@ TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
 .PHONY: help install run superuser bench bench-instructions test test-sqlite test-postgres lint lint-observability \
-	lint-k8s generate rules dashboards k8s format lock clean load soak fuzz
+	lint-k8s generate rules dashboards k8s format lock clean load soak fuzz check-django-mixin
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -67,12 +67,14 @@ bench-instructions: install ## the same variants as instructions per request (ca
 
 test: test-sqlite test-postgres ## run the whole suite on SQLite, then on PostgreSQL if reachable
 
+# Deselected in `make test`: django_mixin (needs a rendered copy of the community django-mixin,
+# which this repository does not ship: `make check-django-mixin`); browser on PostgreSQL.
 test-sqlite: install ## run the suite on SQLite
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not django_mixin" $(PYTEST_ARGS)
 
 test-postgres: install ## run the suite on PostgreSQL (TEST_POSTGRES_URL=...)
 	@if $(BIN)/python -m tests.support.backing_services postgres "$(TEST_POSTGRES_URL)"; then \
-		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS); \
+		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest -m "not browser and not django_mixin" $(PYTEST_ARGS); \
 	elif [ "$${REQUIRE_SERVICES:-0}" = "1" ]; then \
 		echo "FAILED: PostgreSQL at $(TEST_POSTGRES_URL) is unreachable and REQUIRE_SERVICES=1"; exit 1; \
 	else \
@@ -143,7 +145,8 @@ lint-k8s: install ## k8s manifests rendered and schema-valid; both Dockerfiles l
 
 # `make generate`: every generated file from its single source, in dependency order: the SLO
 # rules (from observability/slo.yaml), the dashboards' JSON (from their code), then the k8s
-# manifests that wrap both. CHECK=1 writes nothing and fails naming every stale file.
+# manifests that wrap them. CHECK=1 writes nothing and fails naming every stale file.
+# (The community django-mixin's alerts are not generated here: `make check-django-mixin`.)
 GENERATORS := observability.prometheus.slo_rules observability.grafana.dashboards.src.generate \
 	k8s.generate
 CHECK ?=
@@ -154,6 +157,23 @@ generate: install ## regenerate rules -> dashboards -> k8s manifests (CHECK=1: f
 	done; \
 	if [ $$status -ne 0 ]; then echo "generated files are stale: run \`make generate\`"; fi; \
 	exit $$status
+
+# `make check-django-mixin` (opt-in, not in `make test` or `make lint`): for a user who has the
+# community django-mixin (no licence: this repository ships nothing of it; see
+# observability/django-mixin/README.md). Fits DJANGO_MIXIN (its rendered prometheus_alerts.yaml)
+# to this service into a temporary directory, then promtool checks the rules, runs this
+# project's promtool tests on them, and runs the live test against gunicorn and Prometheus.
+DJANGO_MIXIN ?=
+check-django-mixin: install ## opt-in: fit your django-mixin copy (DJANGO_MIXIN=.../prometheus_alerts.yaml), promtool + live tests
+	@[ -n "$(DJANGO_MIXIN)" ] || { echo "usage: make check-django-mixin DJANGO_MIXIN=/path/to/prometheus_alerts.yaml (observability/django-mixin/README.md)"; exit 2; }
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	echo "$(BIN)/python -m observability.prometheus.django_mixin_rules --upstream $(DJANGO_MIXIN) --output $$tmp/django-mixin.yml --unit-tests-output $$tmp/django_mixin_test.yml"; \
+	$(BIN)/python -m observability.prometheus.django_mixin_rules --upstream "$(DJANGO_MIXIN)" \
+		--output "$$tmp/django-mixin.yml" --unit-tests-output "$$tmp/django_mixin_test.yml"; \
+	promtool check rules "$$tmp/django-mixin.yml"; \
+	promtool test rules "$$tmp/django_mixin_test.yml"; \
+	DJANGO_MIXIN="$(abspath $(DJANGO_MIXIN))" DJANGO_MIXIN_RULES="$$tmp/django-mixin.yml" \
+		$(BIN)/python -m pytest tests/e2e/test_django_mixin_live.py -m django_mixin $(PYTEST_ARGS)
 
 k8s: install ## regenerate the k8s/ files made from observability/
 	$(BIN)/python -m k8s.generate

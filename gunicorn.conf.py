@@ -33,6 +33,7 @@ if _OWN_METRICS_DIR:
 from app.telemetry.logging import logging_config  # noqa: E402
 from app.telemetry.prometheus import server as metrics_server  # noqa: E402
 from app.telemetry.setup import telemetry_enabled  # noqa: E402
+from app.telemetry.tracing.exporter_choice import traces_exporters  # noqa: E402
 from app.telemetry.worker_exits import ExitStatuses, log_worker_exit  # noqa: E402
 
 
@@ -91,6 +92,8 @@ _worker_exits = metrics_server.WorkerExits()
 _exit_statuses = ExitStatuses()
 # TELEMETRY_ENABLED=off: no metrics endpoint either (and a bad value stops start-up here).
 TELEMETRY_ENABLED = telemetry_enabled(_env)
+# An unknown OTEL_TRACES_EXPORTER stops the master here too, not each worker as it boots.
+TRACES_EXPORTERS = traces_exporters(_env) if TELEMETRY_ENABLED else ()
 
 
 def on_starting(server: Any) -> None:

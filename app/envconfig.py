@@ -83,6 +83,14 @@ class Env:
             return list(default)
         return [item.strip() for item in value.split(",") if item.strip()]
 
+    def choices(self, name: str, allowed: tuple[str, ...]) -> list[str]:
+        """A comma-separated list of words from ``allowed`` (any case, trimmed, lowercased);
+        empty when unset; any other word is an error."""
+        words = [item.lower() for item in self.strings(name, [])]
+        if any(word not in allowed for word in words):
+            raise self._fail(f"{name}: expected {'/'.join(allowed)}, got {self.raw(name)!r}")
+        return words
+
     def first(self, *names: str) -> str | None:
         """The value of the first of ``names`` that is set (signal-specific names go first)."""
         return next((value for name in names if (value := self.raw(name)) is not None), None)

@@ -108,6 +108,17 @@ def test_an_unreadable_file_variable_is_named(tmp_path: Path) -> None:
         Env({"SECRET_FILE": str(missing)}).string("SECRET")
 
 
+def test_choices_are_words_of_the_allowed_set_in_any_case() -> None:
+    allowed = ("otlp", "console", "none")
+
+    assert Env({"X": " OTLP, console ,"}).choices("X", allowed) == ["otlp", "console"]
+    assert Env({}).choices("X", allowed) == []
+    with pytest.raises(
+        EnvError, match=re.escape("X: expected otlp/console/none, got 'otlp,zipkin'")
+    ):
+        Env({"X": "otlp,zipkin"}).choices("X", allowed)
+
+
 def test_first_takes_the_first_set_name() -> None:
     env = Env({"GENERIC": "g", "SPECIFIC": " "})
 

@@ -33,6 +33,11 @@ def _load_config(tmp_path: Path, **values: str) -> subprocess.CompletedProcess[s
             "maybe",
             "TELEMETRY_ENABLED: expected true/false/1/0/yes/no/on/off, got 'maybe'",
         ),
+        (
+            "OTEL_TRACES_EXPORTER",
+            "zipkin",
+            "OTEL_TRACES_EXPORTER: expected otlp/console/none, got 'zipkin'",
+        ),
     ],
 )
 def test_a_bad_value_stops_the_master_with_one_line(

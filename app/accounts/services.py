@@ -5,11 +5,19 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from app.accounts.selectors import user_username_taken
+
 DUPLICATE_USERNAME = "A user with that username already exists."
 
 
 def user_create(*, username: str, password: str) -> AbstractBaseUser:
-    """Register a user; password validators apply; a taken username is a ValidationError."""
+    """Register a user; password validators apply; a taken username is a ValidationError.
+
+    A taken name is found by a read before the insert, not by the unique constraint failing:
+    a refused insert is a database error (``django_db_errors_total``, the django-mixin's
+    ``DjangoDatabaseException``), and an ordinary taken name is no such thing. The constraint
+    still decides a race between two registrations of one name, with the same answer.
+    """
     user_model = get_user_model()
     user = user_model(username=username)
     user.full_clean(exclude=["password"], validate_unique=False)
@@ -17,6 +25,8 @@ def user_create(*, username: str, password: str) -> AbstractBaseUser:
         password_validation.validate_password(password, user)
     except ValidationError as error:
         raise ValidationError({"password": error.messages}) from None
+    if user_username_taken(username=username):
+        raise ValidationError({"username": [DUPLICATE_USERNAME]})
     user.set_password(password)
     try:
         with transaction.atomic():

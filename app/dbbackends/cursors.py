@@ -6,7 +6,10 @@ loop around a no-op cursor); this class resolves its series once per (cursor cla
 vendor) and times the query with a plain ``try``/``finally`` (3.1 µs). Same families, labels
 and meanings: ``django_db_execute_total``, ``django_db_execute_many_total``,
 ``django_db_query_duration_seconds`` (errors included) and ``django_db_errors_total`` by
-exception class name.
+exception class name. The error types a database commonly raises are exported at 0 as soon as
+the cursor class is built (``COMMON_ERROR_TYPES``): an alert's ``increase()`` or a panel's
+``topk`` over ``django_db_errors_total{type}`` sees no first error otherwise (the community
+django-mixin's ``DjangoDatabaseException`` and ``Top Database Errors``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,39 @@ from typing import Any
 
 from django_prometheus.db import metrics
 
+# The DB-API exception classes (PEP 249), by the name sqlite3 and psycopg give them, raised
+# as such by sqlite3 and by psycopg for errors without a more specific class.
+DB_API_ERROR_TYPES = (
+    "DatabaseError",
+    "DataError",
+    "IntegrityError",
+    "InterfaceError",
+    "InternalError",
+    "NotSupportedError",
+    "OperationalError",
+    "ProgrammingError",
+)
+# psycopg raises a class per SQLSTATE (``psycopg.errors``): the ones a web service meets.
+POSTGRESQL_ERROR_TYPES = (
+    "UniqueViolation",
+    "ForeignKeyViolation",
+    "NotNullViolation",
+    "CheckViolation",
+    "SerializationFailure",
+    "DeadlockDetected",
+    "QueryCanceled",
+    "LockNotAvailable",
+    "UndefinedTable",
+    "UndefinedColumn",
+    "AdminShutdown",
+)
+COMMON_ERROR_TYPES: dict[str, tuple[str, ...]] = {"postgresql": POSTGRESQL_ERROR_TYPES}
+
+
+def common_error_types(vendor: str) -> tuple[str, ...]:
+    """The ``type`` values of ``django_db_errors_total`` exported at 0 for ``vendor``."""
+    return DB_API_ERROR_TYPES + COMMON_ERROR_TYPES.get(vendor, ())
+
 
 @cache
 def metered_cursor_class(cursor_class: type[Any], alias: str, vendor: str) -> type[Any]:
@@ -24,7 +60,10 @@ def metered_cursor_class(cursor_class: type[Any], alias: str, vendor: str) -> ty
     executed = metrics.execute_total.labels(alias, vendor)
     executed_in_bulk = metrics.execute_many_total.labels(alias, vendor)
     duration = metrics.query_duration_seconds.labels(alias, vendor)
-    errors: dict[str, Any] = {}
+    errors: dict[str, Any] = {
+        name: metrics.errors_total.labels(alias, vendor, name)
+        for name in common_error_types(vendor)
+    }
 
     def count_error(error: BaseException) -> None:
         name = type(error).__name__

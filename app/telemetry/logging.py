@@ -157,12 +157,21 @@ SHARED_PROCESSORS: list[Any] = [
 ]
 
 
+# Tracebacks as structured frames, without each frame's local variables (structlog's
+# dict_tracebacks renders them): rendering a lazy QuerySet local runs its query again (a 500
+# from a failing query ran five more, each counted in django_db_errors_total), and locals can
+# hold what the request carried (passwords, tokens) under names the redaction does not know.
+_DICT_TRACEBACKS = structlog.processors.ExceptionRenderer(
+    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+)
+
+
 def _renderers(fmt: str, *, text: bool) -> list[Any]:
     """The last processors: fields, redaction and rendering for ``json`` or ``console``."""
     if fmt == "json":
         return [
             _AddServiceFields(),
-            structlog.processors.dict_tracebacks,
+            _DICT_TRACEBACKS,
             RedactingJSONRenderer(text=text),
         ]
     return [_redact_event, structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())]

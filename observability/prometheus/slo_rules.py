@@ -82,13 +82,17 @@ def _selector(slo: Slo, *matchers: str) -> str:
 
 
 def error_ratio_expr(slo: Slo, name: str, window: str) -> str:
-    """PromQL for the share of bad events of SLO ``name`` over ``window``."""
+    """PromQL for the share of bad events of SLO ``name`` over ``window``, from the raw series.
+
+    No requests in the window: no sample (the denominator is filtered by ``> 0``), rather than
+    a NaN that the period SLI's ``sum_over_time`` would carry for the whole period.
+    """
     if name == "availability":
         total = f"sum(rate({AVAILABILITY_METRIC}{_selector(slo)}[{window}]))"
         server_errors = _selector(slo, 'status=~"5.."')
         # `or vector(0)`: no 5xx series yet means a ratio of 0, not an empty SLI
         bad = f"(sum(rate({AVAILABILITY_METRIC}{server_errors}[{window}])) or vector(0))"
-        return f"{bad}\n/\n{total}"
+        return f"{bad}\n/\n({total} > 0)"
     latency = slo.latency
     excluded = latency.exclusions()
     le = latency.bucket_le()
@@ -96,7 +100,25 @@ def error_ratio_expr(slo: Slo, name: str, window: str) -> str:
     fast_enough = _selector(slo, *excluded, f'le="{le}"')
     total = f"sum(rate({LATENCY_METRIC}_count{counted}[{window}]))"
     good = f"sum(rate({LATENCY_METRIC}_bucket{fast_enough}[{window}]))"
-    return f"(\n  {total}\n  -\n  {good}\n)\n/\n{total}"
+    return f"(\n  {total}\n  -\n  {good}\n)\n/\n({total} > 0)"
+
+
+# The SLI window the period SLI averages: the shortest one, as Sloth's optimised period rule.
+PERIOD_BASE_WINDOW = "5m"
+
+
+def period_error_ratio_expr(slo: Slo, name: str) -> str:
+    """PromQL for the share of bad events of SLO ``name`` over the SLO period (``30d``), in
+    Sloth's optimised form: the recorded 5m ratios summed over the period, divided by how many
+    there are.
+
+    Each evaluation reads one recorded series instead of ``rate(...[30d])`` over every
+    status x view x method series. The price, as Sloth documents: every 5m ratio weighs the
+    same whatever its traffic (a bad quiet hour counts as much as a bad busy one), and minutes
+    without requests do not count. The burn-rate alerts keep the exact, event-weighted ratios.
+    """
+    base = sli_error_series(slo, name, PERIOD_BASE_WINDOW)
+    return f"sum_over_time({base}[{slo.window}])\n/\ncount_over_time({base}[{slo.window}])"
 
 
 def recording_rules(slo: Slo) -> list[dict[str, Any]]:
@@ -105,10 +127,15 @@ def recording_rules(slo: Slo) -> list[dict[str, Any]]:
     for name, objective in slo.objectives().items():
         labels = {"slo": name, "service": slo.service}
         for window in sli_windows(slo):
+            period = window == slo.window
             rules.append(
                 {
                     "record": sli_error_record(window),
-                    "expr": error_ratio_expr(slo, name, window),
+                    "expr": (
+                        period_error_ratio_expr(slo, name)
+                        if period
+                        else error_ratio_expr(slo, name, window)
+                    ),
                     "labels": labels,
                 }
             )
@@ -194,8 +221,9 @@ HEADER = """\
 # when this file is stale. Loaded by Prometheus (compose, tests/e2e) and, through the
 # Kubernetes monitoring component, by the Prometheus Operator.
 #
-# SLI recording rules (slo:sli_error:ratio_rate<window>{slo, service}: share of bad events)
-# and multiwindow, multi-burn-rate alerts (Google SRE Workbook, "Alerting on SLOs").
+# SLI recording rules (slo:sli_error:ratio_rate<window>{slo, service}: share of bad events;
+# the period's, 30d, averages the recorded 5m ratios as Sloth does) and multiwindow,
+# multi-burn-rate alerts (Google SRE Workbook, "Alerting on SLOs").
 """
 
 

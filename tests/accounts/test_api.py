@@ -11,10 +11,13 @@ import jwt
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
+from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
 from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle, UserRateThrottle
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
+from app.accounts import services
+from app.accounts.services import DUPLICATE_USERNAME
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.support.openapi import generate_schema
 
@@ -49,6 +52,50 @@ def test_register_refuses_a_taken_username(alice: User, anon_client: APIClient) 
 
     assert response.status_code == 400
     assert "username" in response.json()
+    assert User.objects.filter(username="alice").count() == 1
+
+
+def database_errors() -> float:
+    """Every ``django_db_errors_total`` of the run, all aliases and types together."""
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "django_db_errors"
+        for sample in metric.samples
+        if sample.name == "django_db_errors_total"
+    )
+
+
+def test_a_taken_username_is_not_a_database_error(alice: User, anon_client: APIClient) -> None:
+    """Found by a read before the insert: the django-mixin's DjangoDatabaseException stays
+    quiet for an ordinary taken name."""
+    errors = database_errors()
+
+    response = anon_client.post(
+        REGISTER_URL, {"username": "alice", "password": "a-long-secret-pass"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["username"] == [DUPLICATE_USERNAME]
+    assert database_errors() == errors
+
+
+def test_a_registration_racing_for_the_name_gets_the_same_answer(
+    alice: User, anon_client: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read said free, then the unique constraint refused the insert (another registration
+    took the name in between): still a 400 on the username, counted as the database error it
+    is."""
+    monkeypatch.setattr(services, "user_username_taken", lambda *, username: False)
+    errors = database_errors()
+
+    response = anon_client.post(
+        REGISTER_URL, {"username": "alice", "password": "a-long-secret-pass"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["username"] == [DUPLICATE_USERNAME]
+    assert database_errors() == errors + 1
     assert User.objects.filter(username="alice").count() == 1
 
 

@@ -9,7 +9,11 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from prometheus_client import REGISTRY
 
-from app.dbbackends.cursors import metered_cursor_class
+from app.dbbackends.cursors import (
+    DB_API_ERROR_TYPES,
+    POSTGRESQL_ERROR_TYPES,
+    metered_cursor_class,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -73,3 +77,49 @@ def test_one_class_per_driver_cursor_alias_and_vendor() -> None:
     assert issubclass(metered, DriverCursor)
     assert metered.__name__ == "MeteredDriverCursor"
     assert metered().execute("SELECT 1") == "SELECT 1"
+
+
+def error_series(alias: str, vendor: str) -> dict[str, float]:
+    """The ``django_db_errors_total`` series of one alias and vendor, by type."""
+    return {
+        sample.labels["type"]: sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "django_db_errors"
+        for sample in metric.samples
+        if sample.name == "django_db_errors_total"
+        and sample.labels["alias"] == alias
+        and sample.labels["vendor"] == vendor
+    }
+
+
+@pytest.mark.parametrize(
+    ("vendor", "types"),
+    [
+        ("sqlite", DB_API_ERROR_TYPES),
+        ("postgresql", DB_API_ERROR_TYPES + POSTGRESQL_ERROR_TYPES),
+    ],
+)
+def test_the_common_error_types_exist_at_zero_once_the_class_is_built(
+    vendor: str, types: tuple[str, ...]
+) -> None:
+    """The mixin's increase() and topk() see the first error of each type."""
+
+    class DriverCursor:
+        pass
+
+    alias = f"zero-{vendor}"
+    assert error_series(alias, vendor) == {}
+
+    metered_cursor_class(DriverCursor, alias, vendor)
+
+    assert error_series(alias, vendor) == dict.fromkeys(types, 0.0)
+    assert "IntegrityError" in types
+
+
+def test_the_database_connection_exports_its_error_types_at_zero() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+    series = error_series("default", vendor())
+
+    assert set(DB_API_ERROR_TYPES) <= set(series)

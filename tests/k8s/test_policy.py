@@ -545,3 +545,65 @@ def test_overlay_namespace_enforces_the_restricted_standard(name: str) -> None:
         != "restricted"
     ]
     _report(name, problems)
+
+
+def _secret_file_problems(objects: list[Object], container: Container) -> Problems:
+    """No secret in the environment (``secretKeyRef``, ``envFrom: secretRef``); every
+    ``<NAME>_FILE`` path is a key of a Secret volume this container mounts."""
+    problems = [
+        f"{container.where}: {variable['name']} from a Secret as a variable (mount it as a file)"
+        for variable in container.spec.get("env") or []
+        if (variable.get("valueFrom") or {}).get("secretKeyRef")
+    ]
+    problems += [
+        f"{container.where}: envFrom a Secret (mount it as files)"
+        for source in container.spec.get("envFrom") or []
+        if source.get("secretRef")
+    ]
+    secret_volumes = {
+        volume["name"]: volume["secret"]
+        for volume in container.pod.spec.get("volumes") or []
+        if "secret" in volume
+    }
+    mounted = {
+        f"{mount['mountPath'].rstrip('/')}/{item['path']}"
+        for mount in container.spec.get("volumeMounts") or []
+        if mount["name"] in secret_volumes
+        for item in secret_volumes[mount["name"]].get("items") or []
+    }
+    problems += [
+        f"{container.where}: {name}={path} is no key of a Secret volume it mounts"
+        for name, path in resolved_env(objects, container).items()
+        if name.endswith("_FILE") and path not in mounted
+    ]
+    return problems
+
+
+@pytest.mark.parametrize("name", OVERLAY_TARGET_NAMES)
+def test_secrets_reach_containers_only_as_mounted_files(name: str) -> None:
+    """The Sentry DSN too (``SENTRY_DSN_FILE``): nothing secret in a process environment, and
+    no ``*_FILE`` variable pointing at a file the container does not have."""
+    objects = render(name)
+    problems = [
+        problem
+        for pod in pod_templates(objects)
+        for container in containers(pod)
+        for problem in _secret_file_problems(objects, container)
+    ]
+    _report(name, problems)
+
+
+def test_the_api_container_reads_the_sentry_dsn_from_a_file() -> None:
+    objects = render("production")
+    api = next(
+        container
+        for pod in pod_templates(objects)
+        if pod.owner["kind"] == "Deployment" and pod.owner["metadata"]["name"] == APP
+        for container in containers(pod)
+        if not container.init
+    )
+
+    env = resolved_env(objects, api)
+
+    assert "SENTRY_DSN" not in env
+    assert env["SENTRY_DSN_FILE"] == "/var/run/secrets/sentry/SENTRY_DSN"

@@ -70,9 +70,12 @@ def test_each_slo_has_a_page_and_a_ticket_alert() -> None:
     }
 
 
+ALERT_NAME = r"TodoApi[A-Z][A-Za-z]+"
+
+
 @pytest.mark.parametrize("rule", alerts(), ids=lambda rule: rule.name)
 def test_every_alert_follows_the_conventions(rule: Rule) -> None:
-    assert re.fullmatch(r"TodoApi[A-Z][A-Za-z]+", rule.name)
+    assert re.fullmatch(ALERT_NAME, rule.name)
     assert rule.body["labels"]["severity"] in {"page", "ticket"}
     assert rule.body["labels"]["service"] == load_slo().service
     assert set(rule.body["annotations"]) == ALERT_ANNOTATIONS

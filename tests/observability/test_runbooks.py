@@ -1,6 +1,9 @@
 """Runbooks: one per alert, every section present, and only real dashboard panels named.
 
-Reads the alert rules (`observability/prometheus/rules/*.yml`), the generated dashboards
+Reads the alert rules (`observability/prometheus/rules/*.yml`, plus the community django-mixin's
+alerts as `observability/django-mixin-overrides.yaml` fits them, for users who bring the mixin:
+their names, severities and links from the generator run on tests/support/django_mixin.py's
+synthetic document), the generated dashboards
 (`observability/grafana/dashboards/*.json`) and the runbooks (`docs/runbooks/`). Runbooks name
 panels as `dashboard "<title>", panel "<panel>"` (or `panels "<a>", "<b>" and "<c>"`), so a
 renamed panel or dashboard breaks this test instead of a 3 a.m. diagnosis.
@@ -18,6 +21,7 @@ import pytest
 import yaml
 
 from tests.support.backing_services import run_tool
+from tests.support.django_mixin import fitted_alerts
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES_DIR = ROOT / "observability" / "prometheus" / "rules"
@@ -68,6 +72,7 @@ def _alert_rules() -> dict[str, dict[str, Any]]:
                     found[str(rule["alert"])] = rule
     if not found:
         pytest.fail(f"no alerting rule in {_shown(RULES_DIR)}/*.yml")
+    found.update(fitted_alerts())  # the django-mixin's, as a user who brings it gets them
     return found
 
 

@@ -88,6 +88,33 @@ def test_exceptions_are_structured_tracebacks(json_lines: io.StringIO) -> None:
     assert frames[0]["exc_value"] == "boom"
 
 
+class _QueriesWhenShown:
+    """Stands for a lazy QuerySet: showing it (``repr``) would run a query."""
+
+    shown = 0
+
+    def __repr__(self) -> str:
+        type(self).shown += 1
+        return "<QuerySet [...]>"
+
+
+def test_a_logged_exception_does_not_render_the_frames_locals(json_lines: io.StringIO) -> None:
+    """Rendering a QuerySet local re-ran its failing query (more DB errors counted), and
+    locals can hold a request's secrets."""
+    todos = _QueriesWhenShown()
+    password = "a-long-secret-pass"  # a local the traceback must not carry
+    try:
+        raise RuntimeError("query failed")
+    except RuntimeError:
+        logging.getLogger("django.request").exception("Internal Server Error: /api/todos/")
+
+    (line,) = lines(json_lines)
+    assert line["exception"][0]["frames"]
+    assert _QueriesWhenShown.shown == 0
+    assert password not in json_lines.getvalue()
+    assert repr(todos)  # the local was there to be shown
+
+
 def test_secret_keys_and_token_shapes_are_redacted(json_lines: io.StringIO) -> None:
     jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXZhbHVl"
     structlog.get_logger("app.test").info(

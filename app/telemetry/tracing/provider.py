@@ -6,7 +6,9 @@ themselves come from the project's own lean instrumentation on the OpenTelemetry
 follows the stable semantic conventions: the HTTP server span (``http_spans`` in this package),
 a client span per SQL query (``db_spans``) and per Redis command (``redis_spans``). With no
 OTLP endpoint configured, spans are still made (their ids tie logs, exemplars and errors
-together) but exported nowhere. A slow or dead collector
+together) but exported nowhere. ``OTEL_TRACES_EXPORTER`` picks the exporters
+(``exporter_choice``): ``otlp`` (to the spec's default endpoint when none is set), ``console``
+(spans printed to stdout) or ``none``. A slow or dead collector
 costs requests nothing: spans wait in a bounded queue exported by a background thread, and the
 spans dropped are counted (``export``). ``shutdown_tracing`` flushes within a time limit when
 the worker exits.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import uuid
 from collections.abc import Sequence
 
@@ -26,24 +29,25 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
     OTLPSpanExporter as HttpExporter,
 )
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SpanExporter,
+    SpanExportResult,
+)
 from opentelemetry.semconv.attributes import deployment_attributes, service_attributes
 
 from app.envconfig import ENV
 from app.telemetry.identity import service_identity
 from app.telemetry.tracing.export import CountingBatchSpanProcessor
+from app.telemetry.tracing.exporter_choice import traces_exporters
 from app.telemetry.tracing.otlp_encoding import encode_spans
 
 logger = logging.getLogger(__name__)
 
 # The instrumentation scope of every span the project makes.
 INSTRUMENTATION_NAME = "app.telemetry"
-
-
-def otlp_endpoint() -> str | None:
-    """The configured OTLP traces endpoint, if any."""
-    return ENV.first("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 
 
 def otlp_protocol() -> str:
@@ -170,16 +174,35 @@ def configure_tracing() -> TracerProvider | None:
     if ENV.boolean("OTEL_SDK_DISABLED", False):
         return None
     provider = TracerProvider(resource=resource())
-    if otlp_endpoint():
-        _processor = CountingBatchSpanProcessor(
-            make_exporter(),
-            max_export_batch_size=_batch_size(),
-            schedule_delay_millis=_schedule_delay_ms(),
-        )
-        provider.add_span_processor(_processor)
+    for processor in span_processors():
+        if isinstance(processor, CountingBatchSpanProcessor):
+            _processor = processor  # the OTLP export, flushed within a limit at exit
+        provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
     _active = True
     return provider
+
+
+def span_processors() -> list[SpanProcessor]:
+    """One batch processor per exporter ``OTEL_TRACES_EXPORTER`` names (none for ``none``).
+
+    ``otlp``: the counted OTLP export (``export``); without an endpoint the exporter uses the
+    spec's default (``http://localhost:4318/v1/traces`` over HTTP, ``localhost:4317`` over
+    gRPC). ``console``: the SDK's console exporter, one JSON document per span on stdout.
+    """
+    processors: list[SpanProcessor] = []
+    for name in traces_exporters():
+        if name == "otlp":
+            processors.append(
+                CountingBatchSpanProcessor(
+                    make_exporter(),
+                    max_export_batch_size=_batch_size(),
+                    schedule_delay_millis=_schedule_delay_ms(),
+                )
+            )
+        elif name == "console":
+            processors.append(BatchSpanProcessor(ConsoleSpanExporter(out=sys.stdout)))
+    return processors
 
 
 def shutdown_tracing(*, timeout_s: float) -> None:

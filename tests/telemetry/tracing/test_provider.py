@@ -5,6 +5,7 @@ Counting what a bad collector costs: test_export.py.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
 )
 from opentelemetry.sdk.trace import TracerProvider
 
+from app.envconfig import EnvError
 from app.telemetry.tracing import provider as tracing
 from app.telemetry.tracing.export import CountingBatchSpanProcessor
 from tests.support.doubles import HungExporter
@@ -36,11 +38,97 @@ def test_grpc_is_selectable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(tracing.make_exporter(), GrpcExporter)
 
 
-def test_no_endpoint_means_no_exporter(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+def _no_otel_exporter_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "OTEL_TRACES_EXPORTER",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    ):
         monkeypatch.delenv(name, raising=False)
 
-    assert tracing.otlp_endpoint() is None
+
+def test_neither_an_endpoint_nor_an_exporter_name_means_no_exporter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _no_otel_exporter_settings(monkeypatch)
+
+    assert tracing.span_processors() == []
+
+
+def test_an_endpoint_alone_means_the_otlp_exporter(monkeypatch: pytest.MonkeyPatch) -> None:
+    _no_otel_exporter_settings(monkeypatch)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector.example:4318")
+
+    (processor,) = tracing.span_processors()
+
+    assert isinstance(processor, CountingBatchSpanProcessor)
+    processor.shutdown(timeout_millis=0)
+
+
+def test_otlp_without_an_endpoint_exports_to_the_spec_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _no_otel_exporter_settings(monkeypatch)
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp")
+
+    (processor,) = tracing.span_processors()
+
+    assert isinstance(processor, CountingBatchSpanProcessor)
+    exporter = processor.counting_exporter._inner
+    assert isinstance(exporter, HttpExporter)
+    assert exporter._endpoint == "http://localhost:4318/v1/traces"
+    processor.shutdown(timeout_millis=0)
+
+
+def test_none_builds_no_exporter_even_with_an_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    _no_otel_exporter_settings(monkeypatch)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector.example:4318")
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+
+    assert tracing.span_processors() == []
+
+
+def test_none_still_makes_spans_with_trace_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Context propagates and logs carry ids: only the export is off."""
+    _no_otel_exporter_settings(monkeypatch)
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+    provider = TracerProvider(shutdown_on_exit=False)
+    for processor in tracing.span_processors():
+        provider.add_span_processor(processor)
+
+    span = provider.get_tracer("test").start_span("work")
+
+    assert span.get_span_context().is_valid
+    span.end()
+
+
+def test_console_prints_each_span_to_stdout(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _no_otel_exporter_settings(monkeypatch)
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "console")
+    provider = TracerProvider(shutdown_on_exit=False)
+    for processor in tracing.span_processors():
+        provider.add_span_processor(processor)
+
+    span = provider.get_tracer("test").start_span("GET /api/todos/")
+    span.end()
+    provider.shutdown()
+
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["name"] == "GET /api/todos/"
+    assert printed["context"]["trace_id"] == f"0x{span.get_span_context().trace_id:032x}"
+
+
+def test_an_unknown_exporter_is_an_error_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "jaeger")
+
+    with pytest.raises(EnvError, match="OTEL_TRACES_EXPORTER: expected otlp/console/none"):
+        tracing.span_processors()
 
 
 def test_the_http_exporter_uses_the_urllib3_transport_with_the_otel_tls_settings(

@@ -100,7 +100,8 @@ def _objectives(slo: Slo) -> Row:
             ),
             stat_panel(
                 f"{name.capitalize()} SLI ({slo.window})",
-                f"Share of {what} over the last {duration_text(slo.window)}. Bad: red, below the "
+                f"Share of {what} over the last {duration_text(slo.window)}: the mean of the "
+                "5-minute SLIs (each 5 minutes with traffic weighs the same). Bad: red, below the "
                 f"{objective:.1%} objective: the SLO is violated.",
                 "percentunit",
                 [Query(f"1 - {sli_error_series(slo, name, slo.window)}", f"SLI {slo.window}")],
