@@ -33,6 +33,7 @@ if _OWN_METRICS_DIR:
 from app.telemetry.logging import logging_config  # noqa: E402
 from app.telemetry.prometheus import server as metrics_server  # noqa: E402
 from app.telemetry.setup import telemetry_enabled  # noqa: E402
+from app.telemetry.tracing import protocol as otlp_protocol  # noqa: E402
 from app.telemetry.worker_exits import ExitStatuses, log_worker_exit  # noqa: E402
 
 
@@ -91,6 +92,10 @@ _worker_exits = metrics_server.WorkerExits()
 _exit_statuses = ExitStatuses()
 # TELEMETRY_ENABLED=off: no metrics endpoint either (and a bad value stops start-up here).
 TELEMETRY_ENABLED = telemetry_enabled(_env)
+# OTEL_EXPORTER_OTLP_PROTOCOL=grpc without the optional `grpc` extra installed stops start-up
+# here, with what to install, instead of every worker failing to boot.
+if TELEMETRY_ENABLED and otlp_protocol.exports(_env):
+    otlp_protocol.require_exporter(_env)
 
 
 def on_starting(server: Any) -> None:

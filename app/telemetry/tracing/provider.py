@@ -34,6 +34,7 @@ from app.envconfig import ENV
 from app.telemetry.identity import service_identity
 from app.telemetry.tracing.export import CountingBatchSpanProcessor
 from app.telemetry.tracing.otlp_encoding import encode_spans
+from app.telemetry.tracing.protocol import GRPC, otlp_endpoint, otlp_protocol, require_exporter
 
 logger = logging.getLogger(__name__)
 
@@ -41,20 +42,14 @@ logger = logging.getLogger(__name__)
 INSTRUMENTATION_NAME = "app.telemetry"
 
 
-def otlp_endpoint() -> str | None:
-    """The configured OTLP traces endpoint, if any."""
-    return ENV.first("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
-
-
-def otlp_protocol() -> str:
-    """``http/protobuf`` (default) or ``grpc``."""
-    protocol = ENV.first("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
-    return (protocol or "http/protobuf").lower()
-
-
 def make_exporter() -> SpanExporter:
-    """The OTLP exporter for the configured protocol (it reads its own ``OTEL_*`` settings)."""
-    if otlp_protocol() == "grpc":
+    """The OTLP exporter for the configured protocol (it reads its own ``OTEL_*`` settings).
+
+    The gRPC exporter is an optional extra, imported only when ``grpc`` is asked for; without
+    it this raises ``EnvError`` saying what to install (``protocol.require_exporter``).
+    """
+    if otlp_protocol() == GRPC:
+        require_exporter()
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
             OTLPSpanExporter as GrpcExporter,
         )

@@ -18,6 +18,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
 )
 from opentelemetry.sdk.trace import TracerProvider
 
+from app.telemetry.tracing import protocol
 from app.telemetry.tracing import provider as tracing
 from app.telemetry.tracing.export import CountingBatchSpanProcessor
 from tests.support.doubles import HungExporter
@@ -40,7 +41,7 @@ def test_no_endpoint_means_no_exporter(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)
 
-    assert tracing.otlp_endpoint() is None
+    assert protocol.otlp_endpoint() is None
 
 
 def test_the_http_exporter_uses_the_urllib3_transport_with_the_otel_tls_settings(
