@@ -156,16 +156,18 @@ lint-observability: install ## promtool and amtool checks of the rules, tests an
 		observability/alertmanager/alertmanager.yml > "$$tmp/alertmanager.yml" && \
 		amtool check-config "$$tmp/alertmanager.yml"
 
-# Offline: every overlay renders and validates strictly against Kubernetes $(K8S_VERSION)
-# (custom resources and policies: tests/k8s), hadolint.
-K8S_VERSION ?= 1.30.0
+# Offline: every overlay renders and validates strictly against each of $(K8S_VERSIONS), the
+# oldest and newest supported Kubernetes releases (k8s/validate.py says why these; custom
+# resources and policies: tests/k8s), hadolint.
+K8S_VERSIONS ?= 1.35.0 1.37.0
 K8S_TARGETS ?= k8s/overlays/dev k8s/overlays/production k8s/loadtest
 lint-k8s: install ## k8s manifests rendered and schema-valid; Dockerfile linted
 	$(BIN)/hadolint Dockerfile
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; for target in $(K8S_TARGETS); do \
 		echo "kubectl kustomize $$target | python -m k8s.validate"; \
 		kubectl kustomize "$$target" > "$$tmp/rendered.yaml"; \
-		$(BIN)/python -m k8s.validate --kubernetes-version $(K8S_VERSION) "$$tmp/rendered.yaml"; \
+		$(BIN)/python -m k8s.validate $(foreach version,$(K8S_VERSIONS),--kubernetes-version $(version)) \
+			"$$tmp/rendered.yaml"; \
 	done
 
 # `make generate`: every generated file from its single source, in dependency order: the SLO
