@@ -3,15 +3,15 @@
 `make run` and the image install requirements/base.txt alone, so every module the server
 imports (app/, gunicorn.conf.py, manage.py) must come from a distribution pinned there; the
 dev lock must carry each runtime pin at the same version; checkov's pins stay in their own lock.
-Imports are read from the source (``if TYPE_CHECKING:`` blocks left out) and traced to the
-installed distribution that provides them.
+Imports are read from the source (``if TYPE_CHECKING:`` blocks left out) and traced, through
+the installed distributions' file lists (nothing is imported), to the distribution providing
+them.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib.metadata
-import importlib.util
 import re
 import sys
 from collections.abc import Iterator
@@ -71,27 +71,38 @@ def imported_modules(path: Path) -> set[str]:
 
 
 @cache
-def distribution_of_file() -> dict[Path, str]:
-    """Every installed file -> the normalized name of the distribution that installed it."""
-    owners: dict[Path, str] = {}
-    for dist in importlib.metadata.distributions():
-        for file in dist.files or []:
-            owners[Path(str(dist.locate_file(file))).resolve()] = normalize(dist.metadata["Name"])
-    return owners
+def owners_of_top_level() -> dict[str, list[str]]:
+    """Top-level import name -> the installed distributions providing it (normalized)."""
+    return {
+        top: sorted({normalize(name) for name in names})
+        for top, names in importlib.metadata.packages_distributions().items()
+    }
+
+
+@cache
+def installed_paths(distribution: str) -> frozenset[str]:
+    """The paths a distribution installed, as its RECORD lists them (``a/b/c.py``)."""
+    return frozenset(
+        str(path) for path in importlib.metadata.distribution(distribution).files or []
+    )
+
+
+def _provides(distribution: str, module: str) -> bool:
+    stem = module.replace(".", "/")
+    return any(path.startswith((f"{stem}.", f"{stem}/")) for path in installed_paths(distribution))
 
 
 def distribution_of_module(name: str) -> str | None:
-    """The installed distribution providing module ``name``, or else its closest parent that
-    is a module (``from x import y`` names a module or an attribute); ``None`` if none is."""
-    while name:
-        try:
-            spec = importlib.util.find_spec(name)
-        except ModuleNotFoundError:
-            spec = None
-        if spec is not None and spec.origin not in (None, "namespace"):
-            owner = distribution_of_file().get(Path(str(spec.origin)).resolve())
-            if owner:
-                return owner
+    """The installed distribution providing module ``name`` (or the closest parent of it that
+    one distribution provides: ``from x import y`` names a module or an attribute), from the
+    distributions' file lists: nothing is imported. ``None`` if none provides it."""
+    candidates = owners_of_top_level().get(name.split(".", maxsplit=1)[0], [])
+    if len(candidates) <= 1:
+        return candidates[0] if candidates else None
+    while "." in name:  # a namespace package (opentelemetry): the longest path one dist has
+        providers = [dist for dist in candidates if _provides(dist, name)]
+        if len(providers) == 1:
+            return providers[0]
         name = name.rpartition(".")[0]
     return None
 
