@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,17 @@ def test_grpc_without_the_extra_says_what_to_install(monkeypatch: pytest.MonkeyP
     assert "pip install" in str(raised.value)
     assert protocol.GRPC_EXPORTER_PACKAGE in str(raised.value)
     assert "`grpc` extra" in str(raised.value)
+
+
+def test_the_message_asks_for_the_extra_pyproject_declares(monkeypatch: pytest.MonkeyPatch) -> None:
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    (requirement,) = pyproject["project"]["optional-dependencies"]["grpc"]
+    monkeypatch.setattr(protocol, "grpc_exporter_installed", lambda: False)
+
+    message = protocol.missing_exporter_message(Env({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}))
+
+    assert message is not None
+    assert f'pip install "{requirement}"' in message
 
 
 def test_the_signal_specific_variable_is_the_one_named(monkeypatch: pytest.MonkeyPatch) -> None:
