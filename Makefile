@@ -1,5 +1,8 @@
 # Developer entry points for the todo service. `make` lists them; README.md explains them.
-# Everything runs from a local virtualenv (.venv) built from the locked requirements.
+# Everything runs from a local virtualenv (.venv) built from the locked requirements:
+# `make run` installs only the runtime lock (requirements/base.txt); `make install`, `make test`,
+# `make lint` and the tools install the dev lock (requirements/dev.txt, a superset at the same
+# versions) and checkov's own virtualenv (.venv-checkov from requirements/checkov.txt).
 
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
@@ -11,7 +14,7 @@ PORT ?= 8000
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
-.PHONY: help install run superuser bench bench-instructions test test-sqlite test-postgres lint lint-observability \
+.PHONY: help install install-runtime checkov-env run superuser bench bench-instructions test test-sqlite test-postgres lint lint-observability \
 	lint-k8s generate rules dashboards k8s format lock clean load soak fuzz check-django-mixin
 
 help: ## list the targets
@@ -20,12 +23,39 @@ help: ## list the targets
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: requirements/dev.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
+# pip prints each package as it is collected and installed (no --quiet: long installs show
+# progress); PIP_ARGS adds options (e.g. PIP_ARGS=--quiet).
+PIP_ARGS ?=
+PIP := $(BIN)/python -m pip install --disable-pip-version-check $(PIP_ARGS)
+
+$(VENV)/.runtime-installed: requirements/base.txt | $(BIN)/python
+	@echo "==> installing the runtime lock (requirements/base.txt) into $(VENV)"
+	$(PIP) --upgrade pip
+	$(PIP) -r requirements/base.txt
 	@touch $@
 
-install: $(VENV)/.installed ## create .venv and install the locked dependencies
+# The dev lock holds every runtime package at the same version (`make lock` constrains it to
+# base.txt), so a dev install also counts as a runtime install.
+$(VENV)/.installed: requirements/dev.txt | $(BIN)/python
+	@echo "==> installing the dev lock (requirements/dev.txt) into $(VENV)"
+	$(PIP) --upgrade pip
+	$(PIP) -r requirements/dev.txt
+	@touch $@ $(VENV)/.runtime-installed
+
+# checkov (tests/k8s/test_checkov.py) runs from its own virtualenv: its pins would drag the
+# shared lock backwards (pyproject.toml, group `checkov`).
+CHECKOV_VENV ?= .venv-checkov
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt
+	@echo "==> installing checkov (requirements/checkov.txt) into $(CHECKOV_VENV)"
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --disable-pip-version-check $(PIP_ARGS) --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --disable-pip-version-check $(PIP_ARGS) \
+		-r requirements/checkov.txt
+	@touch $@
+
+install-runtime: $(VENV)/.runtime-installed ## create .venv with the runtime dependencies only (what `make run` needs)
+checkov-env: $(CHECKOV_VENV)/.installed ## checkov's own virtualenv (.venv-checkov), for tests/k8s
+install: $(VENV)/.installed checkov-env ## create .venv with the dev dependencies, and .venv-checkov
 
 # `make run` is a plain-HTTP local server with debug off: a secret is generated once into
 # var/secret_key, TLS-only protections are switched off, and SQLite lives in var/.
@@ -39,7 +69,7 @@ run superuser: export DATABASE_URL ?= sqlite:///$(CURDIR)/var/db.sqlite3
 run superuser: export DJANGO_STATIC_ROOT ?= $(CURDIR)/var/static
 run superuser: export BIND_HOST ?= 127.0.0.1
 run: export PORT := $(PORT)
-run: install var/secret_key ## serve the API with gunicorn on http://127.0.0.1:8000 (PORT=...)
+run: install-runtime var/secret_key ## serve the API with gunicorn on http://127.0.0.1:8000 (PORT=...)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py ensure_demo_user --base-url http://127.0.0.1:$(PORT)
@@ -49,11 +79,11 @@ run: install var/secret_key ## serve the API with gunicorn on http://127.0.0.1:8
 	@echo "API docs: http://127.0.0.1:$(PORT)/api/docs/  metrics: http://127.0.0.1:$${METRICS_PORT:-9464}/metrics  (Ctrl-C stops)"
 	exec $(BIN)/python -m app.serve --config gunicorn.conf.py
 
-var/secret_key: | $(VENV)/.installed
+var/secret_key: | $(VENV)/.runtime-installed
 	@mkdir -p var
 	@umask 077; $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
 
-superuser: install var/secret_key ## create an admin login for the `make run` database
+superuser: install-runtime var/secret_key ## create an admin login for the `make run` database
 	$(BIN)/python manage.py migrate --noinput --verbosity 0
 	$(BIN)/python manage.py createsuperuser
 
@@ -130,9 +160,10 @@ lint-observability: install ## promtool and amtool checks of the rules, tests an
 		observability/alertmanager/alertmanager.yml > "$$tmp/alertmanager.yml" && \
 		amtool check-config "$$tmp/alertmanager.yml"
 
-# Offline: every overlay renders and validates strictly against Kubernetes $(K8S_VERSION)
-# (custom resources and policies: tests/k8s), hadolint.
-K8S_VERSION ?= 1.30.0
+# Offline: every overlay renders and validates strictly against each of $(K8S_VERSIONS), the
+# oldest and newest supported Kubernetes releases (k8s/validate.py says why these; custom
+# resources and policies: tests/k8s), hadolint.
+K8S_VERSIONS ?= 1.35.0 1.37.0
 K8S_TARGETS ?= k8s/overlays/dev k8s/overlays/production k8s/loadtest
 lint-k8s: install ## k8s manifests rendered and schema-valid; both Dockerfiles linted
 	$(BIN)/hadolint Dockerfile
@@ -140,7 +171,8 @@ lint-k8s: install ## k8s manifests rendered and schema-valid; both Dockerfiles l
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; for target in $(K8S_TARGETS); do \
 		echo "kubectl kustomize $$target | python -m k8s.validate"; \
 		kubectl kustomize "$$target" > "$$tmp/rendered.yaml"; \
-		$(BIN)/python -m k8s.validate --kubernetes-version $(K8S_VERSION) "$$tmp/rendered.yaml"; \
+		$(BIN)/python -m k8s.validate $(foreach version,$(K8S_VERSIONS),--kubernetes-version $(version)) \
+			"$$tmp/rendered.yaml"; \
 	done
 
 # `make generate`: every generated file from its single source, in dependency order: the SLO
@@ -188,11 +220,13 @@ format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Three locks: runtime; dev (+ the grpc extra) at the runtime lock's versions; checkov alone.
+LOCK_ARGS := --python-version 3.11 --no-emit-index-url --no-emit-find-links --quiet
 lock: install ## re-resolve requirements/*.txt from pyproject.toml (exact versions, no index URLs)
-	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --no-emit-index-url --no-emit-find-links \
-		--quiet -o requirements/base.txt
-	$(BIN)/uv pip compile pyproject.toml --group dev --python-version 3.11 --no-emit-index-url \
-		--no-emit-find-links --quiet -o requirements/dev.txt
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_ARGS) -o requirements/base.txt
+	$(BIN)/uv pip compile pyproject.toml --extra grpc --group dev -c requirements/base.txt \
+		$(LOCK_ARGS) -o requirements/dev.txt
+	$(BIN)/uv pip compile --group pyproject.toml:checkov $(LOCK_ARGS) -o requirements/checkov.txt
 
 clean: ## remove the virtualenv, local database, static files and caches
-	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) var staticfiles .mypy_cache .ruff_cache .pytest_cache

@@ -34,6 +34,7 @@ from app.telemetry.logging import logging_config  # noqa: E402
 from app.telemetry.prometheus import server as metrics_server  # noqa: E402
 from app.telemetry.setup import telemetry_enabled  # noqa: E402
 from app.telemetry.tracing.exporter_choice import traces_exporters  # noqa: E402
+from app.telemetry.tracing import protocol as otlp_protocol  # noqa: E402
 from app.telemetry.worker_exits import ExitStatuses, log_worker_exit  # noqa: E402
 
 
@@ -94,6 +95,10 @@ _exit_statuses = ExitStatuses()
 TELEMETRY_ENABLED = telemetry_enabled(_env)
 # An unknown OTEL_TRACES_EXPORTER stops the master here too, not each worker as it boots.
 TRACES_EXPORTERS = traces_exporters(_env) if TELEMETRY_ENABLED else ()
+# OTEL_EXPORTER_OTLP_PROTOCOL=grpc without the optional `grpc` extra installed stops start-up
+# here, with what to install, instead of every worker failing to boot.
+if "otlp" in TRACES_EXPORTERS and not _env.boolean("OTEL_SDK_DISABLED", False):
+    otlp_protocol.require_exporter(_env)
 
 
 def on_starting(server: Any) -> None:

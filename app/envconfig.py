@@ -52,6 +52,10 @@ class Env:
     def _fail(self, message: str) -> BaseException:
         return self._error(message)
 
+    def error(self, message: str) -> BaseException:
+        """The exception this reader raises, for checks built on top of its values."""
+        return self._error(message)
+
     def raw(self, name: str) -> str | None:
         """``NAME_FILE``'s contents (trailing newline dropped) if set, else ``NAME``; ``None``
         when unset or blank."""

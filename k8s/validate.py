@@ -6,7 +6,11 @@ schemas vendored in ``k8s/schemas/`` (see its README). A kind with no schema is 
 a pass. Used by ``make lint`` (``kubectl kustomize <dir> > f.yaml``, then this on ``f.yaml``)
 and by tests/k8s.
 
-    python -m k8s.validate [--kubernetes-version 1.30.0] rendered.yaml [...]
+    python -m k8s.validate [--kubernetes-version 1.35.0 ...] rendered.yaml [...]
+
+By default every object must validate against both ends of the supported range
+(``KUBERNETES_VERSIONS``): a field added after the oldest release, or dropped before the
+newest, fails.
 """
 
 from __future__ import annotations
@@ -23,7 +27,12 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
-KUBERNETES_VERSION = "1.30.0"
+# The oldest Kubernetes minor still supported upstream (1.35: maintenance mode from
+# 2026-12-28, end of life 2027-02-28, per kubernetes.io/releases) and the newest one
+# kubernetes-validate ships schemas for. Move the first on when it reaches end of life, the
+# second when kubernetes-validate is upgraded (tests/k8s/test_schemas.py checks it is the newest).
+KUBERNETES_VERSIONS = ("1.35.0", "1.37.0")
+KUBERNETES_VERSION = KUBERNETES_VERSIONS[0]
 SCHEMAS_DIR = Path(__file__).resolve().parent / "schemas"
 
 
@@ -90,20 +99,25 @@ def all_problems(
 def main(argv: list[str] | None = None) -> int:
     """Validate the files named on the command line; print each problem; exit 1 if any."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kubernetes-version", default=KUBERNETES_VERSION)
+    parser.add_argument(
+        "--kubernetes-version",
+        action="append",
+        dest="versions",
+        help=f"repeatable; default: {' and '.join(KUBERNETES_VERSIONS)}",
+    )
     parser.add_argument("files", nargs="+", type=Path)
     arguments = parser.parse_args(argv)
+    versions: list[str] = arguments.versions or list(KUBERNETES_VERSIONS)
     found: list[str] = []
     count = 0
     for path in arguments.files:
         objects = load_objects(path.read_text(encoding="utf-8"))
         count += len(objects)
-        found += all_problems(objects, arguments.kubernetes_version)
+        for version in versions:
+            found += [f"[{version}] {message}" for message in all_problems(objects, version)]
     for message in found:
         sys.stderr.write(message + "\n")
-    sys.stdout.write(
-        f"{count} objects, {len(found)} problems (Kubernetes {arguments.kubernetes_version})\n"
-    )
+    sys.stdout.write(f"{count} objects, {len(found)} problems (Kubernetes {', '.join(versions)})\n")
     return 1 if found or count == 0 else 0
 
 

@@ -1,11 +1,12 @@
 """Every rendered object validates, strictly, against the schema of its kind.
 
-Built-in kinds: the OpenAPI-derived JSON schemas of Kubernetes 1.30.0 that kubernetes-validate
-ships, in their strict flavour (unknown fields are errors, as `kubectl apply --validate=strict`
-makes them). Custom resources (prometheus-operator's ServiceMonitor, PrometheusRule): the
-strict schemas vendored in k8s/schemas/ (see its README.md). A kind with neither fails: a
-typo'd apiVersion must not pass unchecked. The vendored schemas are tested too: they accept
-correct objects and reject misspelled fields and wrong types.
+Built-in kinds: the OpenAPI-derived JSON schemas that kubernetes-validate ships for the oldest
+and the newest supported Kubernetes release (k8s.validate.KUBERNETES_VERSIONS), in their
+strict flavour (unknown fields are errors, as `kubectl apply --validate=strict` makes them).
+Custom resources (prometheus-operator's ServiceMonitor, PrometheusRule): the strict schemas
+vendored in k8s/schemas/ (see its README.md). A kind with neither fails: a typo'd apiVersion
+must not pass unchecked. The vendored schemas are tested too: they accept correct objects and
+reject misspelled fields and wrong types.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import json
 from typing import Any
 
 import jsonschema
+import kubernetes_validate
 import pytest
 
 from k8s.schemas.export_crd_schemas import strict
-from k8s.validate import SCHEMAS_DIR, crd_schema_path, problems
+from k8s.validate import KUBERNETES_VERSIONS, SCHEMAS_DIR, crd_schema_path, problems
 from tests.k8s.render import TARGET_NAMES, Object, render
 
 SOURCE = "cloudcoil-models-prometheus-operator==0.80.1.0"
@@ -26,11 +28,18 @@ UPSTREAM = "v0.80.1"
 CRD_KINDS = ("ServiceMonitor", "PrometheusRule")
 
 
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 @pytest.mark.parametrize("name", TARGET_NAMES)
-def test_rendered_objects_validate_strictly(name: str) -> None:
-    """Each object of the target is valid for Kubernetes 1.30.0 or its vendored CRD schema."""
-    found = [problem for obj in render(name) for problem in problems(obj)]
-    assert not found, f"{name}:\n" + "\n".join(found)
+def test_rendered_objects_validate_strictly(name: str, version: str) -> None:
+    """Each object of the target is valid for that Kubernetes release or its vendored CRD
+    schema."""
+    found = [problem for obj in render(name) for problem in problems(obj, version)]
+    assert not found, f"{name} (Kubernetes {version}):\n" + "\n".join(found)
+
+
+def test_the_newest_version_checked_is_the_newest_kubernetes_validate_knows() -> None:
+    """Upgrading kubernetes-validate brings a newer release's schemas: check against it."""
+    assert KUBERNETES_VERSIONS[-1] == kubernetes_validate.latest_version()
 
 
 # ------------------------------------------------------------------ the validators themselves
@@ -121,7 +130,7 @@ def _renamed(obj: Object, path: list[str | int], new_key: str) -> Object:
 
 @pytest.mark.parametrize("obj", [CONFIG_MAP, DEPLOYMENT, SERVICE_MONITOR, PROMETHEUS_RULE])
 def test_correct_objects_validate(obj: Object) -> None:
-    """Well-formed objects of each kind pass (1.30 knows the preStop sleep action)."""
+    """Well-formed objects of each kind pass (the preStop sleep action included)."""
     assert problems(obj) == []
 
 

@@ -12,6 +12,7 @@ An unknown name is an error naming the variable. gunicorn's master reads this be
 from __future__ import annotations
 
 from app.envconfig import ENV, Env
+from app.telemetry.tracing.protocol import otlp_endpoint
 
 TRACES_EXPORTERS = ("otlp", "console", "none")
 
@@ -20,6 +21,5 @@ def traces_exporters(env: Env = ENV) -> tuple[str, ...]:
     """The exporters to build, in the order given, without duplicates; empty for ``none``."""
     names = env.choices("OTEL_TRACES_EXPORTER", TRACES_EXPORTERS)
     if not names:
-        endpoint = env.first("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
-        return ("otlp",) if endpoint else ()
+        return ("otlp",) if otlp_endpoint(env) else ()
     return tuple(dict.fromkeys(name for name in names if name != "none"))

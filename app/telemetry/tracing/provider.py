@@ -43,6 +43,7 @@ from app.telemetry.identity import service_identity
 from app.telemetry.tracing.export import CountingBatchSpanProcessor
 from app.telemetry.tracing.exporter_choice import traces_exporters
 from app.telemetry.tracing.otlp_encoding import encode_spans
+from app.telemetry.tracing.protocol import GRPC, otlp_protocol, require_exporter
 
 logger = logging.getLogger(__name__)
 
@@ -50,15 +51,14 @@ logger = logging.getLogger(__name__)
 INSTRUMENTATION_NAME = "app.telemetry"
 
 
-def otlp_protocol() -> str:
-    """``http/protobuf`` (default) or ``grpc``."""
-    protocol = ENV.first("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
-    return (protocol or "http/protobuf").lower()
-
-
 def make_exporter() -> SpanExporter:
-    """The OTLP exporter for the configured protocol (it reads its own ``OTEL_*`` settings)."""
-    if otlp_protocol() == "grpc":
+    """The OTLP exporter for the configured protocol (it reads its own ``OTEL_*`` settings).
+
+    The gRPC exporter is an optional extra, imported only when ``grpc`` is asked for; without
+    it this raises ``EnvError`` saying what to install (``protocol.require_exporter``).
+    """
+    if otlp_protocol() == GRPC:
+        require_exporter()
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
             OTLPSpanExporter as GrpcExporter,
         )

@@ -20,6 +20,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
 from opentelemetry.sdk.trace import TracerProvider
 
 from app.envconfig import EnvError
+from app.telemetry.tracing import protocol
 from app.telemetry.tracing import provider as tracing
 from app.telemetry.tracing.export import CountingBatchSpanProcessor
 from tests.support.doubles import HungExporter
@@ -54,6 +55,7 @@ def test_neither_an_endpoint_nor_an_exporter_name_means_no_exporter(
 ) -> None:
     _no_otel_exporter_settings(monkeypatch)
 
+    assert protocol.otlp_endpoint() is None
     assert tracing.span_processors() == []
 
 
