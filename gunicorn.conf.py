@@ -33,8 +33,8 @@ if _OWN_METRICS_DIR:
 from app.telemetry.logging import logging_config  # noqa: E402
 from app.telemetry.prometheus import server as metrics_server  # noqa: E402
 from app.telemetry.setup import telemetry_enabled  # noqa: E402
-from app.telemetry.tracing.exporter_choice import traces_exporters  # noqa: E402
 from app.telemetry.tracing import protocol as otlp_protocol  # noqa: E402
+from app.telemetry.tracing.exporter_choice import traces_exporters  # noqa: E402
 from app.telemetry.worker_exits import ExitStatuses, log_worker_exit  # noqa: E402
 
 
