@@ -1,0 +1,27 @@
+"""Publishing export jobs to the broker, and the one error callers see when it is down."""
+
+from __future__ import annotations
+
+import uuid
+
+from kombu.exceptions import OperationalError as KombuOperationalError
+
+from app.jobs.config import RUN_TASK
+
+
+class QueueUnavailableError(Exception):
+    """The job could not be published: the broker is unreachable (the API answers 503)."""
+
+
+# What Kombu raises once its bounded publish retries are spent (connection refused, timeout).
+BROKER_ERRORS = (KombuOperationalError, ConnectionError, TimeoutError, OSError)
+
+
+def enqueue_export(export_id: uuid.UUID) -> None:
+    """Publish a run of export ``export_id``; ``QueueUnavailableError`` if the broker is down."""
+    from app.jobs.celery import celery_app  # noqa: PLC0415  # loads Celery on first use only
+
+    try:
+        celery_app.send_task(RUN_TASK, args=[str(export_id)])
+    except BROKER_ERRORS as error:
+        raise QueueUnavailableError(f"cannot publish export {export_id}: {error!r}") from error
