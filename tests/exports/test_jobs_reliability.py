@@ -22,13 +22,16 @@ from pathlib import Path
 
 import pytest
 
+from app.jobs.commands import beat_command
 from tests.exports.conftest import FAST_JOBS
 from tests.support.accounts import Account, create_account
 from tests.support.backing_services import REDIS_URL, reachable, require
+from tests.support.databases import temporary_database
 from tests.support.http import Response, http
-from tests.support.jobs import jobs_env, run_beat, run_worker
+from tests.support.jobs import BEAT_READY, jobs_env, run_worker, started, wait_ready
+from tests.support.ports import free_port
 from tests.support.prometheus import scrape
-from tests.support.servers import Server, run_server_on_new_database
+from tests.support.servers import Server, run_server, server_environment
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import poll
 
@@ -61,12 +64,16 @@ def redis_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisStack
         "CELERY_VISIBILITY_TIMEOUT": "6",
         "CELERY_UNACKED_RESTORE_INTERVAL": "1",
     }
-    with TcpProxy("127.0.0.1", 6379) as proxy:
+    with TcpProxy("127.0.0.1", 6379) as proxy, temporary_database(directory) as database_url:
+        settings["DATABASE_URL"] = database_url
         web = {**settings, "CELERY_BROKER_URL": proxy.rewrite_url(REDIS_URL)}
-        with run_server_on_new_database(web, directory=directory) as server:
-            worker_env = {**server.env, **settings}
-            with run_beat(worker_env, directory):
-                yield RedisStack(server, proxy, worker_env, directory)
+        worker_env = server_environment(settings, port=free_port(), directory=directory)
+        with (
+            started(beat_command(), worker_env, directory / "beat.log") as beat,
+            run_server(web, directory=directory) as server,
+        ):
+            wait_ready(beat, "beat", BEAT_READY)
+            yield RedisStack(server, proxy, worker_env, directory)
 
 
 def request_export(server: Server, account: Account) -> Response:

@@ -69,36 +69,50 @@ class Celery:
         self.process.wait(timeout=STOP_GRACE_S)
 
 
-@contextlib.contextmanager
-def _running(
-    name: str, command: list[str], env: Mapping[str, str], log_path: Path, ready: str
-) -> Iterator[Celery]:
-    process = local_server.start(command, env=env, log_path=log_path)
-    celery = Celery(process, log_path)
-    try:
-        poll(
-            lambda: (process.poll(), celery.log()),
-            lambda state: state[0] is not None or ready in state[1],
-            timeout=READY_DEADLINE_S,
-            failure=lambda state: f"{name} not ready (exit {state[0]}):\n{state[1][-3000:]}",
+WORKER_READY = " ready."
+BEAT_READY = "beat: Starting"
+
+
+def wait_ready(celery: Celery, name: str, marker: str) -> None:
+    """Wait until ``celery``'s log shows ``marker``; fail the test if it exits first."""
+    poll(
+        lambda: (celery.process.poll(), celery.log()),
+        lambda state: state[0] is not None or marker in state[1],
+        timeout=READY_DEADLINE_S,
+        failure=lambda state: f"{name} not ready (exit {state[0]}):\n{state[1][-3000:]}",
+    )
+    if celery.process.poll() is not None:
+        pytest.fail(
+            f"{name} exited with {celery.process.returncode}:\n{celery.log()}", pytrace=False
         )
-        if process.poll() is not None:
-            pytest.fail(f"{name} exited with {process.returncode}:\n{celery.log()}", pytrace=False)
-        yield celery
+
+
+@contextlib.contextmanager
+def started(command: list[str], env: Mapping[str, str], log_path: Path) -> Iterator[Celery]:
+    """A Celery process started (not yet ready), stopped at the end (SIGTERM, then SIGKILL)."""
+    process = local_server.start(command, env=env, log_path=log_path)
+    try:
+        yield Celery(process, log_path)
     finally:
         local_server.stop(process, grace_s=STOP_GRACE_S)
+
+
+def worker_of(name: str) -> list[str]:
+    """The worker command with a unique node name."""
+    return worker_command(hostname=f"{name}-{secrets.token_hex(3)}@%h")
 
 
 @contextlib.contextmanager
 def run_worker(env: Mapping[str, str], directory: Path, name: str = "worker") -> Iterator[Celery]:
     """A ``celery worker`` with ``env``, yielded once it consumes."""
-    command = worker_command(hostname=f"{name}-{secrets.token_hex(3)}@%h")
-    with _running(name, command, env, directory / f"{name}.log", " ready.") as worker:
+    with started(worker_of(name), env, directory / f"{name}.log") as worker:
+        wait_ready(worker, name, WORKER_READY)
         yield worker
 
 
 @contextlib.contextmanager
 def run_beat(env: Mapping[str, str], directory: Path) -> Iterator[Celery]:
     """``celery beat`` with ``env``, yielded once it started."""
-    with _running("beat", beat_command(), env, directory / "beat.log", "beat: Starting") as beat:
+    with started(beat_command(), env, directory / "beat.log") as beat:
+        wait_ready(beat, "beat", BEAT_READY)
         yield beat
