@@ -11,7 +11,7 @@ Imports no Django code (each child loads it).
 from __future__ import annotations
 
 import signal
-import subprocess
+import subprocess  # nosec B404  # starts our own interpreter with fixed arguments
 import sys
 import time
 from collections.abc import Sequence

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +29,14 @@ pytestmark = pytest.mark.e2e
 JOB_DEADLINE_S = 20.0
 
 
-def export(stack: Stack, account: Account, fmt: str) -> Response:
-    """``POST /api/todos/exports/``."""
+def export(stack: Stack, account: Account, fmt: str, *, traceparent: str = "") -> Response:
+    """``POST /api/todos/exports/`` (continuing ``traceparent`` when given)."""
+    headers = {**account.headers, **({"traceparent": traceparent} if traceparent else {})}
     return http(
         "POST",
         f"{stack.server.url}/api/todos/exports/",
         json_body={"format": fmt},
-        headers=account.headers,
+        headers=headers,
     )
 
 
@@ -70,7 +72,9 @@ def test_an_export_runs_in_the_worker_and_downloads_as_a_file(
     alice = create_account(stack.server)
     add_todos(stack, alice, "buy milk", "=HYPERLINK(evil)")
 
-    accepted = export(stack, alice, fmt)
+    trace_id = secrets.token_hex(16)
+
+    accepted = export(stack, alice, fmt, traceparent=f"00-{trace_id}-{secrets.token_hex(8)}-01")
 
     assert accepted.status == 202, accepted
     assert set(accepted.body) == {"id", "status", "format", "created_at", "url"}
@@ -105,8 +109,10 @@ def test_an_export_runs_in_the_worker_and_downloads_as_a_file(
         if event.get("event") == "task_run" and event.get("task_name") == "exports.run"
     ]
     assert runs, stack.worker.log()[-3000:]
-    assert {"task_id", "state", "duration_ms", "retries", "service"} <= set(runs[-1])
-    assert runs[-1]["state"] == "SUCCESS"
+    mine = [run for run in runs if run.get("trace_id") == trace_id]
+    assert len(mine) == 1, runs  # the request's trace continues in the worker's log line
+    assert {"task_id", "state", "duration_ms", "retries", "span_id", "service"} <= set(mine[0])
+    assert (mine[0]["state"], mine[0]["retries"]) == ("SUCCESS", 0)
 
 
 def test_the_download_answers_409_until_the_export_succeeded(stack: Stack) -> None:
