@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 
 from kombu.exceptions import OperationalError as KombuOperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.jobs.config import RUN_TASK
 
@@ -13,8 +15,16 @@ class QueueUnavailableError(Exception):
     """The job could not be published: the broker is unreachable (the API answers 503)."""
 
 
-# What Kombu raises once its bounded publish retries are spent (connection refused, timeout).
-BROKER_ERRORS = (KombuOperationalError, ConnectionError, TimeoutError, OSError)
+# What publishing raises once its bounded retries are spent: Kombu's wrapper, or the transport's
+# own error (Redis refusing, or silent past the socket timeout).
+BROKER_ERRORS = (
+    KombuOperationalError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
 
 
 def enqueue_export(export_id: uuid.UUID) -> None:

@@ -10,8 +10,9 @@ the database instead (``app.exports.services.export_requeue_stale``, run by beat
 Delivery is at least once: ``task_acks_late`` with ``task_reject_on_worker_lost`` and a
 prefetch of one, and on Redis a visibility timeout (``CELERY_VISIBILITY_TIMEOUT``) after which
 a message taken by a worker that died is delivered again. Publishing is bounded
-(``CELERY_BROKER_CONNECT_TIMEOUT``, two quick retries): a down broker fails a request in about
-a second, and the API answers 503.
+(``CELERY_BROKER_CONNECT_TIMEOUT``, ``CELERY_BROKER_SOCKET_TIMEOUT``, one quick retry): a
+refusing broker fails a request at once, a silent one within a few socket timeouts (2 to 6 s
+measured), and the API answers 503.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ def _transport_options(env: Env, url: str) -> dict[str, Any]:
         # How often a worker looks for such messages (Kombu's default is 60 s).
         "unacked_restore_interval": env.integer("CELERY_UNACKED_RESTORE_INTERVAL", 10, minimum=1),
         "socket_connect_timeout": env.duration("CELERY_BROKER_CONNECT_TIMEOUT", 1.0),
+        # A broker that accepts connections and never answers: each command gives up after
+        # this (above Kombu's 1 s BRPOP, which the worker's consumer waits on).
+        "socket_timeout": env.duration("CELERY_BROKER_SOCKET_TIMEOUT", 2.0),
     }
 
 
@@ -71,10 +75,11 @@ def celery_config(env: Env) -> dict[str, Any]:
         "broker_transport_options": _transport_options(env, url),
         "broker_connection_timeout": connect_timeout,
         "broker_connection_retry_on_startup": True,
-        # Publishing: two quick retries, then the error reaches the request (503).
+        # Publishing: one quick retry (a stale pooled connection), then the error reaches the
+        # request (503).
         "task_publish_retry": True,
         "task_publish_retry_policy": {
-            "max_retries": 2,
+            "max_retries": 1,
             "interval_start": 0,
             "interval_step": 0.2,
             "interval_max": 0.5,

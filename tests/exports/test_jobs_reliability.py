@@ -11,6 +11,8 @@ directly. Asserted:
   ``FAST_FAILURE_S`` (never a 500, never a hang), counted as
   ``todos_dependency_errors_total{dependency="queue"}``; restored, the next request is a 202
   and its job succeeds.
+- the broker silent (connections accepted, nothing answered): a 503 within
+  ``SILENT_FAILURE_S``, bounded by the socket timeout.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ RUN_DELAY_MS = 2500  # each run takes this long: the kill lands mid-run
 EXPORTS = 3
 RECOVERY_DEADLINE_S = 40.0
 FAST_FAILURE_S = 3.0
+SILENT_FAILURE_S = 8.0  # 2 s socket timeouts: the pooled connection, then a new one (2-6 s seen)
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,7 @@ def test_a_broker_outage_is_a_fast_503_and_recovers(redis_stack: RedisStack) -> 
     assert refused.headers["Retry-After"] == "5"
     assert refused.body == {"detail": "Service temporarily unavailable, retry later."}
     assert took < FAST_FAILURE_S, f"the 503 took {took:.1f} s"
+    print(f"refusing broker: 503 after {took:.2f} s")  # noqa: T201
     assert queue_errors(redis_stack.server) == before + 1
 
     with run_worker(redis_stack.worker_env, redis_stack.directory, "after-outage"):
@@ -150,6 +154,24 @@ def test_a_broker_outage_is_a_fast_503_and_recovers(redis_stack: RedisStack) -> 
             timeout=RECOVERY_DEADLINE_S,
             failure=lambda status: f"export after the outage: {status}",
         )
+
+
+def test_a_silent_broker_is_a_503_within_seconds(redis_stack: RedisStack) -> None:
+    """The proxy accepts connections and forwards nothing (a black-holed network): publishing
+    gives up after the socket timeout and its retries, never hanging the request."""
+    alice = create_account(redis_stack.server)
+    redis_stack.proxy.hang()
+    try:
+        started = time.monotonic()
+        refused = request_export(redis_stack.server, alice)
+        took = time.monotonic() - started
+    finally:
+        redis_stack.proxy.restore()
+
+    assert refused.status == 503, refused
+    assert refused.headers["Retry-After"] == "5"
+    assert took < SILENT_FAILURE_S, f"the 503 took {took:.1f} s"
+    print(f"silent broker: 503 after {took:.1f} s")  # noqa: T201
 
 
 def queue_errors(server: Server) -> float:
