@@ -29,9 +29,11 @@ BROKER_ERRORS = (
 
 def enqueue_export(export_id: uuid.UUID) -> None:
     """Publish a run of export ``export_id``; ``QueueUnavailableError`` if the broker is down."""
-    from app.jobs.celery import celery_app  # noqa: PLC0415  # loads Celery on first use only
-
     try:
+        # Loads Celery on first use only; its set-up (the filesystem broker's folders) may
+        # fail like the broker itself.
+        from app.jobs.celery import celery_app  # noqa: PLC0415
+
         celery_app.send_task(RUN_TASK, args=[str(export_id)])
     except BROKER_ERRORS as error:
         raise QueueUnavailableError(f"cannot publish export {export_id}: {error!r}") from error

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from app.exports import queue, rendering, selectors, storage
 from app.exports.models import Export, ExportFormat, ExportStatus
+from app.faults.config import faults_allowed
 from app.todos.selectors import todo_list
 
 logger = logging.getLogger(__name__)
@@ -128,7 +129,8 @@ def _finish(export_id: uuid.UUID, attempt: int, *, status: str, **fields: object
 
 
 def _fault_delay() -> None:
-    """``FAULT_EXPORT_DELAY_MS``: slow every run down (demos, and the worker-kill test)."""
+    """``FAULT_EXPORT_DELAY_MS``: slow every run down (demos, and the worker-kill test);
+    refused in production like every fault."""
     delay_ms = settings.FAULT_EXPORT_DELAY_MS
-    if delay_ms:
+    if delay_ms and faults_allowed():
         time.sleep(delay_ms / 1000)

@@ -169,3 +169,25 @@ def test_expired_exports_are_deleted_with_their_files(
     assert services.export_delete_expired() == 1
     assert list(Export.objects.values_list("id", flat=True)) == [kept.id]
     assert [path.name for path in storage.iterdir()] == [kept.file_name]
+
+
+@pytest.mark.usefixtures("published")
+@pytest.mark.parametrize(("allowed", "slept"), [(True, [2.5]), (False, [])])
+def test_the_export_delay_fault_is_refused_in_production(
+    alice: User,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    allowed: bool,
+    slept: list[float],
+) -> None:
+    settings.FAULT_EXPORT_DELAY_MS = 2500
+    sleeps: list[float] = []
+    monkeypatch.setattr("app.exports.services.time.sleep", sleeps.append)
+    monkeypatch.setattr(services, "faults_allowed", lambda: allowed)
+    export = services.export_create(owner=alice, format="csv")
+
+    services.export_run(export_id=export.id)
+
+    assert sleeps == slept
+    export.refresh_from_db()
+    assert export.status == "succeeded"
