@@ -15,6 +15,7 @@ from tests.support.jobs import (
     Celery,
     jobs_env,
     started,
+    terminate,
     wait_ready,
     worker_of,
 )
@@ -55,4 +56,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ):
             wait_ready(worker, "worker", WORKER_READY)
             wait_ready(beat, "beat", BEAT_READY)
-            yield Stack(server, worker, beat)
+            try:
+                yield Stack(server, worker, beat)
+            finally:
+                terminate(worker.process, beat.process, server.process)

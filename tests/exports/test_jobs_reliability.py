@@ -30,7 +30,14 @@ from tests.support.accounts import Account, create_account
 from tests.support.backing_services import REDIS_URL, reachable, require
 from tests.support.databases import temporary_database
 from tests.support.http import Response, http
-from tests.support.jobs import BEAT_READY, jobs_env, run_worker, started, wait_ready
+from tests.support.jobs import (
+    BEAT_READY,
+    jobs_env,
+    run_worker,
+    started,
+    terminate,
+    wait_ready,
+)
 from tests.support.ports import free_port
 from tests.support.prometheus import scrape
 from tests.support.servers import Server, run_server, server_environment
@@ -76,7 +83,10 @@ def redis_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisStack
             run_server(web, directory=directory) as server,
         ):
             wait_ready(beat, "beat", BEAT_READY)
-            yield RedisStack(server, proxy, worker_env, directory)
+            try:
+                yield RedisStack(server, proxy, worker_env, directory)
+            finally:
+                terminate(beat.process, server.process)
 
 
 def request_export(server: Server, account: Account) -> Response:
