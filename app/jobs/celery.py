@@ -8,11 +8,12 @@ lines are the same structlog JSON as the web's. Tasks are found in ``app.exports
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import celeryd_init, setup_logging
 
 from app.envconfig import ENV
 from app.jobs.config import celery_config
@@ -24,12 +25,15 @@ celery_app.conf.update(celery_config(ENV))
 celery_app.autodiscover_tasks(["app.exports"])
 
 
-@setup_logging.connect
+@celeryd_init.connect  # a worker, before its privilege check warns
+@setup_logging.connect  # a worker or beat, where Celery would set up its own logging
 def _use_django_logging(**_: Any) -> None:
-    """Celery leaves logging alone: Django's ``LOGGING`` (structlog) is already configured."""
+    """Celery leaves logging alone: Django's ``LOGGING`` (structlog) configures it, and Python
+    warnings (Celery's, Kombu's) become log events instead of plain text on stderr."""
     import django  # noqa: PLC0415  # the worker's process, after the fix-up set the module
 
     django.setup()
+    logging.captureWarnings(True)
 
 
 # Import the run-log receivers (they connect on import).

@@ -171,3 +171,13 @@ def test_expired_exports_are_deleted_with_their_files(stack: Stack) -> None:
     gone = http("GET", accepted.body["url"], headers=alice.headers)
     assert (gone.status, gone.body) == (404, {"detail": "Not found."})
     assert count_exports(stack.server.env["DATABASE_URL"], accepted.body["id"]) == 0
+
+
+def test_the_worker_and_beat_write_only_json_log_lines(stack: Stack) -> None:
+    """No banner, no plain-text line: the stream a log shipper reads is the web's format."""
+    for process in (stack.worker, stack.beat):
+        lines = [line for line in process.log().splitlines() if line.strip()]
+        parsed = process.events()
+        assert lines, process.log_path
+        assert len(parsed) == len(lines), [line for line in lines if not line.startswith("{")]
+        assert all(event.get("service") for event in parsed)
