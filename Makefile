@@ -58,7 +58,9 @@ checkov-env: $(CHECKOV_VENV)/.installed ## checkov's own virtualenv (.venv-check
 install: $(VENV)/.installed checkov-env ## create .venv with the dev dependencies, and .venv-checkov
 
 # `make run` is a plain-HTTP local server with debug off: a secret is generated once into
-# var/secret_key, TLS-only protections are switched off, and SQLite lives in var/.
+# var/secret_key, TLS-only protections are switched off, and SQLite lives in var/. Beside
+# gunicorn run one Celery worker and beat (app/jobs/supervise.py); without REDIS_URL their
+# broker is Kombu's filesystem transport in var/broker, export files go to var/exports.
 run superuser: export DJANGO_SECRET_KEY_FILE ?= var/secret_key
 run superuser: export DJANGO_ALLOWED_HOSTS ?= 127.0.0.1,localhost,[::1]
 run superuser: export DJANGO_SECURE_SSL_REDIRECT ?= false
@@ -69,7 +71,7 @@ run superuser: export DATABASE_URL ?= sqlite:///$(CURDIR)/var/db.sqlite3
 run superuser: export DJANGO_STATIC_ROOT ?= $(CURDIR)/var/static
 run superuser: export BIND_HOST ?= 127.0.0.1
 run: export PORT := $(PORT)
-run: install-runtime var/secret_key ## serve the API with gunicorn on http://127.0.0.1:8000 (PORT=...)
+run: install-runtime var/secret_key ## serve the API (gunicorn, :8000, PORT=...) plus a Celery worker and beat
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py ensure_demo_user --base-url http://127.0.0.1:$(PORT)
@@ -77,7 +79,8 @@ run: install-runtime var/secret_key ## serve the API with gunicorn on http://127
 		--password demo-admin-password-2024 --base-url http://127.0.0.1:$(PORT) >/dev/null
 	@echo "Staff user 'demo-admin' (password demo-admin-password-2024): /admin/ and /api/faults/"
 	@echo "API docs: http://127.0.0.1:$(PORT)/api/docs/  metrics: http://127.0.0.1:$${METRICS_PORT:-9464}/metrics  (Ctrl-C stops)"
-	exec $(BIN)/python -m app.serve --config gunicorn.conf.py
+	@echo "Jobs: one Celery worker and beat beside gunicorn; broker: $${CELERY_BROKER_URL:-$${REDIS_URL:-filesystem:// in var/broker}}"
+	exec $(BIN)/python -m app.jobs.supervise --config gunicorn.conf.py
 
 var/secret_key: | $(VENV)/.runtime-installed
 	@mkdir -p var

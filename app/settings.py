@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "app.accounts",
     "app.todos",
+    "app.exports",
     "app.faults",
 ]
 if TELEMETRY_ENABLED:
@@ -233,12 +234,30 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Enum components named for what they are, not "StatusEnum"/"FormatEnum".
+    "ENUM_NAME_OVERRIDES": {
+        "ExportStatusEnum": "app.exports.models.ExportStatus",
+        "ExportFormatEnum": "app.exports.models.ExportFormat",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",  # the default hook
         "app.api.schema_hooks.add_probe_paths",  # /healthz and /readyz, outside DRF
         "app.api.schema_hooks.describe_jwt_scheme",
     ],
 }
+
+# ------------------------------------------------------------------ exports (background jobs)
+# Celery itself is configured from the environment by app/jobs/config.py (broker, delivery).
+EXPORT_STORAGE_DIR = Path(env.string("EXPORT_STORAGE_DIR", str(BASE_DIR / "var" / "exports")))
+EXPORT_RETENTION_HOURS: float = env.number("EXPORT_RETENTION_HOURS", 24.0, low=0.0001)
+# A run's hard limit (prefork pool); a job unfinished this long after it started, plus
+# EXPORT_STALE_GRACE_SECONDS, is taken for dead and published again.
+EXPORT_TIME_LIMIT_SECONDS: int = env.integer("EXPORT_TIME_LIMIT_SECONDS", 300, minimum=1)
+EXPORT_STALE_SECONDS: float = EXPORT_TIME_LIMIT_SECONDS + env.duration(
+    "EXPORT_STALE_GRACE_SECONDS", 30.0
+)
+# Slows every export run down (demos, and the worker-kill test); 0: off.
+FAULT_EXPORT_DELAY_MS: int = env.integer("FAULT_EXPORT_DELAY_MS", 0, minimum=0)
 
 # ------------------------------------------------------------------ request limits
 # Largest accepted request body (bigger ones get 413); todos are tiny.

@@ -10,6 +10,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("api/auth/", include("app.accounts.urls")),
+    path("api/", include("app.exports.urls")),
     path("api/", include("app.todos.urls")),
     path("api/", include("app.faults.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

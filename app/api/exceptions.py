@@ -16,6 +16,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from app.api.metrics import dependency_errors
+from app.exports.queue import QueueUnavailableError
 from app.telemetry.tracing.http_spans import record_error
 
 
@@ -28,7 +29,7 @@ class RequestEntityTooLarge(exceptions.APIException):
 
 
 class DependencyUnavailable(exceptions.APIException):
-    """The database or the cache cannot be reached: retry later."""
+    """The database, the cache or the job queue cannot be reached: retry later."""
 
     status_code = 503
     default_detail = "Service temporarily unavailable, retry later."
@@ -37,7 +38,8 @@ class DependencyUnavailable(exceptions.APIException):
 
 DATABASE_ERRORS = (OperationalError, InterfaceError)
 CACHE_ERRORS = (RedisConnectionError, RedisTimeoutError)
-UNAVAILABLE_ERRORS = DATABASE_ERRORS + CACHE_ERRORS
+QUEUE_ERRORS = (QueueUnavailableError,)
+UNAVAILABLE_ERRORS = DATABASE_ERRORS + CACHE_ERRORS + QUEUE_ERRORS
 RETRY_AFTER_SECONDS = 5
 
 logger = logging.getLogger(__name__)
@@ -47,11 +49,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """Map Django errors to API errors, then let DRF render them.
 
     ``ValidationError`` from services becomes a 400 with field errors; a body over
-    ``DATA_UPLOAD_MAX_MEMORY_SIZE`` becomes a 413; an unreachable database or cache (refused,
-    timed out, statement cancelled) becomes a 503 with ``Retry-After`` instead of a crash.
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE`` becomes a 413; an unreachable database, cache (refused,
+    timed out, statement cancelled) or job broker becomes a 503 with ``Retry-After`` instead
+    of a crash.
     """
     if isinstance(exc, UNAVAILABLE_ERRORS):
-        dependency = "database" if isinstance(exc, DATABASE_ERRORS) else "cache"
+        dependency = _dependency(exc)
         dependency_errors.labels(dependency).inc()
         record_error(exc)  # the server span's error.type names the outage, not just "503"
         logger.error("dependency unavailable: %s: %r", dependency, exc)
@@ -70,6 +73,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
         exc = exceptions.ValidationError(flatten_field_errors(exc.detail))
     return drf_exception_handler(exc, context)
+
+
+def _dependency(exc: Exception) -> str:
+    """The ``dependency`` label of an outage: database, cache or queue (the job broker)."""
+    if isinstance(exc, DATABASE_ERRORS):
+        return "database"
+    return "queue" if isinstance(exc, QUEUE_ERRORS) else "cache"
 
 
 def flatten_field_errors(detail: Mapping[Any, Any]) -> dict[str, Any]:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-DEPENDENCIES = ("database", "cache")
+DEPENDENCIES = ("database", "cache", "queue")
 
 dependency_errors = Counter(
     "todos_dependency_errors",
-    "Requests answered 503 because a dependency (database, cache) was unreachable or timed out.",
+    "Requests answered 503 because a dependency (database, cache, job queue) was unreachable or "
+    "timed out.",
     ["dependency"],
 )
 for _dependency in DEPENDENCIES:

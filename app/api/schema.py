@@ -51,12 +51,12 @@ _DESCRIPTIONS = {
     "400": "Invalid input: malformed JSON or field errors.",
     "401": "Missing, invalid or expired credentials.",
     "403": "Not allowed: staff only (or refused in production).",
-    "404": "Not found (also for another user's todo).",
+    "404": "Not found (also for another user's todo or export).",
     "413": "Request body larger than the configured limit.",
     "415": "Unsupported media type: send `application/json`.",
     "429": "Throttled: retry after the number of seconds in `Retry-After`.",
-    "503": "A dependency (the database or the cache) is unreachable: retry after the number "
-    "of seconds in `Retry-After`.",
+    "503": "A dependency (the database, the cache or the job queue) is unreachable: retry "
+    "after the number of seconds in `Retry-After`.",
 }
 RETRY_AFTER_HEADER = {
     "schema": {"type": "integer", "minimum": 0},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import sqlite3
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -62,3 +63,32 @@ def temporary_database(directory: Path) -> Iterator[str]:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+def _execute(database_url: str, statement: str, export_id: str) -> list[tuple[Any, ...]]:
+    """Run one statement with the export's id on the server's database (SQLite stores UUIDs
+    as 32 hex digits, PostgreSQL as ``uuid``)."""
+    if database_url.startswith("sqlite:///"):
+        with contextlib.closing(sqlite3.connect(database_url.removeprefix("sqlite:///"))) as db:
+            rows = db.execute(statement.replace("%s", "?"), [export_id.replace("-", "")])
+            result = rows.fetchall()
+            db.commit()
+            return result
+    with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)) as db:
+        cursor = db.execute(statement, [export_id])
+        return cursor.fetchall() if cursor.description else []
+
+
+def expire_now(database_url: str, export_id: str) -> None:
+    """Move an export's expiry into the past in a server's database."""
+    _execute(
+        database_url,
+        "UPDATE exports_export SET expires_at = '2000-01-01 00:00:00' WHERE id = %s",
+        export_id,
+    )
+
+
+def count_exports(database_url: str, export_id: str) -> int:
+    """How many rows a server's database has for the export (0 or 1)."""
+    rows = _execute(database_url, "SELECT COUNT(*) FROM exports_export WHERE id = %s", export_id)
+    return int(rows[0][0])
