@@ -4,9 +4,10 @@ The main process (``worker_init``, before the pool forks) serves the worker's me
 ``WORKER_METRICS_PORT`` (``app.jobs.metrics_server``; default 9465, ``0`` off; on ``BIND_HOST``)
 and forgets samples that processes of an earlier run left in the directory. Each pool process,
 once forked (``worker_process_init``, sent by the prefork and solo pools), sets up its own
-tracing and Sentry (``app.telemetry.setup``), as each gunicorn worker does after its fork;
-when it exits (``worker_process_shutdown``) it flushes its spans within ``EXIT_FLUSH_S`` and
-is marked dead in the metrics directory (its counts kept, its exemplars dropped).
+tracing and Sentry (``app.telemetry.setup``) and the Celery instrumentation
+(``app.jobs.tracing``), as each gunicorn worker does after its fork; when it exits
+(``worker_process_shutdown``) it flushes its spans within ``EXIT_FLUSH_S`` and is marked dead in
+the metrics directory (its counts kept, its exemplars dropped).
 """
 
 from __future__ import annotations
@@ -90,8 +91,24 @@ def _serve_metrics(sender: Any = None, **_: Any) -> None:
 
 @worker_process_init.connect
 def _start_pool_process_telemetry(**_: Any) -> None:
-    """In each pool process after the fork: traces and Sentry, as in each gunicorn worker."""
+    """In each pool process after the fork: traces (with the Celery instrumentation), Sentry."""
+    from app.jobs.tracing import instrument_celery  # noqa: PLC0415
+
     start_process_telemetry()
+    instrument_celery()
+    _trace_inherited_connections()
+
+
+def _trace_inherited_connections() -> None:
+    """Query spans on the database connections made before tracing was set up here (in the
+    main process before the fork, or by Celery's Django fix-up on this same signal)."""
+    from django.db import connections  # noqa: PLC0415
+
+    from app.telemetry.tracing import db_spans  # noqa: PLC0415
+
+    for connection in connections.all():
+        if not any(isinstance(w, db_spans.QuerySpans) for w in connection.execute_wrappers):
+            db_spans.install(connection)
 
 
 @worker_process_shutdown.connect
