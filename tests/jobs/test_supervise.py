@@ -94,7 +94,7 @@ def test_make_runs_stack_serves_exports_and_stops_on_ctrl_c(tmp_path: Path) -> N
         # The worker's metrics on WORKER_METRICS_PORT, apart from gunicorn's (own directory).
         worker_metrics = poll(
             lambda: scrape_url(f"http://{HOST}:{env['WORKER_METRICS_PORT']}/metrics"),
-            lambda found: found.matching("celery_task_succeeded_total"),
+            lambda found: bool(found.matching("celery_task_succeeded_total")),
             timeout=10,
             failure=lambda found: "no celery_task_succeeded_total on WORKER_METRICS_PORT",
         )
