@@ -23,6 +23,7 @@ def _filesystem_app(directory: Path) -> Celery:
         broker_transport_options={
             "data_folder_in": str(folder),
             "data_folder_out": str(folder),
+            "control_folder": str(directory / "control"),
             "store_processed": False,
         },
     )
