@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess  # nosec B404  # our own interpreter
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from app.jobs.metrics_dir import ensure_worker_metrics_dir
 from app.jobs.metrics_server import WorkerCollector, queue_lengths
+from app.jobs.worker import forget_dead_processes
 from tests.support.backing_services import REDIS_URL, reachable, require
 
 
@@ -96,3 +100,19 @@ def test_only_a_worker_without_a_directory_gets_a_temporary_one(
     assert (directory is not None) == made
     assert ("PROMETHEUS_MULTIPROC_DIR" in environ) == made
     assert ensure_worker_metrics_dir({"PROMETHEUS_MULTIPROC_DIR": "/given"}, argv) is None
+
+
+def test_a_starting_worker_forgets_only_the_files_of_processes_gone(tmp_path: Path) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])  # our interpreter
+    gone.wait()
+    alive = os.getpid()
+    for pid in (gone.pid, alive):
+        (tmp_path / f"counter_{pid}.db").write_bytes(b"")
+        (tmp_path / f"exemplars_{pid}.json").write_text("[]")
+
+    forget_dead_processes(tmp_path)
+
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        f"counter_{alive}.db",
+        f"exemplars_{alive}.json",
+    ]
