@@ -79,7 +79,7 @@ run: install-runtime var/secret_key ## serve the API (gunicorn, :8000, PORT=...)
 		--password demo-admin-password-2024 --base-url http://127.0.0.1:$(PORT) >/dev/null
 	@echo "Staff user 'demo-admin' (password demo-admin-password-2024): /admin/ and /api/faults/"
 	@echo "API docs: http://127.0.0.1:$(PORT)/api/docs/  metrics: http://127.0.0.1:$${METRICS_PORT:-9464}/metrics  (Ctrl-C stops)"
-	@echo "Jobs: one Celery worker and beat beside gunicorn; broker: $${CELERY_BROKER_URL:-$${REDIS_URL:-filesystem:// in var/broker}}"
+	@echo "Jobs: one Celery worker and beat beside gunicorn; broker: $${CELERY_BROKER_URL:-$${REDIS_URL:-filesystem:// in var/broker}}; worker metrics: http://127.0.0.1:$${WORKER_METRICS_PORT:-9465}/metrics"
 	exec $(BIN)/python -m app.jobs.supervise --config gunicorn.conf.py
 
 var/secret_key: | $(VENV)/.runtime-installed

@@ -8,7 +8,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app.jobs.config import RUN_TASK
+from app.jobs.tracing import end_failed_publish
 
 
 class QueueUnavailableError(Exception):
@@ -28,12 +28,22 @@ BROKER_ERRORS = (
 
 
 def enqueue_export(export_id: uuid.UUID) -> None:
-    """Publish a run of export ``export_id``; ``QueueUnavailableError`` if the broker is down."""
-    try:
-        # Loads Celery on first use only; its set-up (the filesystem broker's folders) may
-        # fail like the broker itself.
-        from app.jobs.celery import celery_app  # noqa: PLC0415
+    """Publish a run of export ``export_id``; ``QueueUnavailableError`` if the broker is down.
 
-        celery_app.send_task(RUN_TASK, args=[str(export_id)])
+    Published through the task object (not by name), so the Celery instrumentation finds the
+    task and ends its producer span; a publish that raises has its span ended here.
+    """
+    task_id = str(uuid.uuid4())
+    task = None
+    try:
+        # Configures Celery's app on first use only; its set-up (the filesystem broker's
+        # folders) may fail like the broker itself.
+        from app.exports.tasks import run_export  # noqa: PLC0415
+        from app.jobs.celery import celery_app  # noqa: PLC0415, F401  # configures Celery
+
+        task = run_export
+        task.apply_async(args=[str(export_id)], task_id=task_id)
     except BROKER_ERRORS as error:
+        if task is not None:
+            end_failed_publish(task, task_id, error)
         raise QueueUnavailableError(f"cannot publish export {export_id}: {error!r}") from error

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from app.exports import queue, rendering, selectors, storage
+from app.exports import metrics, queue, rendering, selectors, storage
 from app.exports.models import Export, ExportFormat, ExportStatus
 from app.faults.config import faults_allowed
 from app.todos.selectors import todo_list
@@ -56,6 +56,7 @@ def export_create(*, owner: User, format: str) -> Export:  # the API's word
     except queue.QueueUnavailableError:
         export.delete()
         raise
+    metrics.record_requested(format=export.format)
     return export
 
 
@@ -74,9 +75,9 @@ def export_run(*, export_id: uuid.UUID) -> None:
                 todo_list(owner=export.owner).iterator(chunk_size=2000), out
             )
     except Exception as error:
-        _finish(export_id, attempt, status=ExportStatus.FAILED, error=repr(error)[:1000])
+        _finish(export, attempt, status=ExportStatus.FAILED, error=repr(error)[:1000])
         raise
-    _finish(export_id, attempt, status=ExportStatus.SUCCEEDED, todo_count=count)
+    _finish(export, attempt, status=ExportStatus.SUCCEEDED, todo_count=count)
 
 
 def export_requeue_stale() -> int:
@@ -121,11 +122,19 @@ def _claim(export_id: uuid.UUID) -> int | None:
         return int(Export.objects.values_list("attempts", flat=True).get(pk=export_id))
 
 
-def _finish(export_id: uuid.UUID, attempt: int, *, status: str, **fields: object) -> None:
-    """Record the outcome, unless a later run has claimed the job since (then it decides)."""
-    Export.objects.filter(pk=export_id, status=ExportStatus.RUNNING, attempts=attempt).update(
-        status=status, finished_at=timezone.now(), **fields
-    )
+def _finish(export: Export, attempt: int, *, status: str, **fields: object) -> None:
+    """Record the outcome, unless a later run has claimed the job since (then it decides);
+    count it (``metrics``) only when this run's outcome is the one recorded."""
+    finished_at = timezone.now()
+    recorded = Export.objects.filter(
+        pk=export.pk, status=ExportStatus.RUNNING, attempts=attempt
+    ).update(status=status, finished_at=finished_at, **fields)
+    if recorded:
+        metrics.record_finished(
+            format=export.format,
+            outcome=status,
+            completion_seconds=(finished_at - export.created_at).total_seconds(),
+        )
 
 
 def _fault_delay() -> None:

@@ -4,6 +4,7 @@ Configured from the environment only (``app.jobs.config``). Celery's Django fix-
 up in the worker (``DJANGO_SETTINGS_MODULE``), which applies the project's ``LOGGING``; the
 ``setup_logging`` receiver below keeps Celery from installing its own handlers, so worker
 lines are the same structlog JSON as the web's. Tasks are found in ``app.exports.tasks``.
+Metrics and traces: ``app.jobs.metrics``, ``app.jobs.worker``, ``app.jobs.tracing``.
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ import logging
 import os
 from typing import Any
 
-from celery import Celery
-from celery.signals import celeryd_init, setup_logging
+from app.jobs.metrics_dir import ensure_worker_metrics_dir
 
-from app.envconfig import ENV
-from app.jobs.config import celery_config
+ensure_worker_metrics_dir()  # before prometheus_client is imported anywhere in a worker
+
+from celery import Celery  # noqa: E402
+from celery.signals import celeryd_init, setup_logging  # noqa: E402
+
+from app.envconfig import ENV  # noqa: E402
+from app.jobs.config import celery_config  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "app.settings")
 
@@ -36,5 +41,8 @@ def _use_django_logging(**_: Any) -> None:
     logging.captureWarnings(True)
 
 
-# Import the run-log receivers (they connect on import).
-from app.jobs import telemetry  # noqa: E402, F401
+# Receivers that connect on import: the run log line first (its task_postrun must run while
+# the consumer span is current), the task metrics, the worker's process lifecycle.
+from app.jobs import telemetry  # noqa: E402, F401, I001
+from app.jobs import metrics  # noqa: E402, F401
+from app.jobs import worker  # noqa: E402, F401

@@ -113,7 +113,7 @@ def test_a_run_whose_claim_was_taken_over_cannot_finish_the_job(
     assert attempt == 1
     Export.objects.filter(pk=export.pk).update(attempts=2)  # a later run claimed it
 
-    services._finish(export.id, attempt, status=ExportStatus.FAILED, error="late")
+    services._finish(export, attempt, status=ExportStatus.FAILED, error="late")
 
     export.refresh_from_db()
     assert (export.status, export.error) == ("running", "")

@@ -23,6 +23,7 @@ import pytest
 
 from app.jobs.commands import beat_command, worker_command
 from loadtests import local_server
+from tests.support.ports import free_port
 from tests.support.waiting import poll
 
 READY_DEADLINE_S = 30.0
@@ -38,6 +39,9 @@ def jobs_env(directory: Path, *, broker_url: str = "filesystem://") -> dict[str,
         "CELERY_BEAT_SCHEDULE_FILENAME": str(directory / "beat-schedule"),
         "CELERY_WORKER_POOL": "solo",  # the task runs in the process a test kills
         "EXPORT_STORAGE_DIR": str(directory / "exports"),
+        # Never the default 9465: tests ask the OS for free ports (``started`` gives each
+        # process its own; this one is for make run's supervisor).
+        "WORKER_METRICS_PORT": str(free_port()),
     }
 
 
@@ -47,6 +51,7 @@ class Celery:
 
     process: subprocess.Popen[bytes]
     log_path: Path
+    metrics_port: int = 0  # a worker's WORKER_METRICS_PORT
 
     def log(self) -> str:
         """Everything it wrote so far."""
@@ -89,10 +94,13 @@ def wait_ready(celery: Celery, name: str, marker: str) -> None:
 
 @contextlib.contextmanager
 def started(command: list[str], env: Mapping[str, str], log_path: Path) -> Iterator[Celery]:
-    """A Celery process started (not yet ready), stopped at the end (SIGTERM, then SIGKILL)."""
+    """A Celery process started (not yet ready), stopped at the end (SIGTERM, then SIGKILL);
+    a worker serves its metrics on a free port of its own."""
+    metrics_port = free_port()
+    env = {**env, "WORKER_METRICS_PORT": str(metrics_port)}
     process = local_server.start(command, env=env, log_path=log_path)
     try:
-        yield Celery(process, log_path)
+        yield Celery(process, log_path, metrics_port)
     finally:
         local_server.stop(process, grace_s=STOP_GRACE_S)
 

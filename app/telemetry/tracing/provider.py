@@ -156,7 +156,7 @@ _processor: CountingBatchSpanProcessor | None = None  # this process's span expo
 
 def traces(instrumentation: str) -> bool:
     """Whether the project's spans of ``instrumentation`` (``django``, ``sqlite3``, ``psycopg``,
-    ``redis``) are on: ``configure_tracing`` set up the SDK in this process and
+    ``redis``, ``celery``) are on: ``configure_tracing`` set up the SDK in this process and
     ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` does not name it."""
     return _active and not instrumentation_disabled(instrumentation)
 
@@ -219,7 +219,7 @@ def shutdown_tracing(*, timeout_s: float) -> None:
 
 
 # The names OTEL_PYTHON_DISABLED_INSTRUMENTATIONS understands for the project's own spans.
-INSTRUMENTATIONS = frozenset({"django", "psycopg", "sqlite3", "redis"})
+INSTRUMENTATIONS = frozenset({"django", "psycopg", "sqlite3", "redis", "celery"})
 
 
 def instrumentation_disabled(name: str) -> bool:
