@@ -66,8 +66,13 @@ class Scrape:
 
 def scrape(server: Server, *, openmetrics: bool = False) -> Scrape:
     """GET the master's metrics endpoint; fail the test unless it answers 200."""
+    return scrape_url(server.metrics_url, openmetrics=openmetrics)
+
+
+def scrape_url(url: str, *, openmetrics: bool = False) -> Scrape:
+    """GET a metrics endpoint (the master's, a Celery worker's); fail unless it answers 200."""
     headers = {"Accept": OPENMETRICS} if openmetrics else {"Accept": "text/plain"}
-    response = http("GET", server.metrics_url, headers=headers)
+    response = http("GET", url, headers=headers)
     assert response.status == 200, response
     content_type = response.headers.get("Content-Type", "")
     if openmetrics:
