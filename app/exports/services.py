@@ -23,6 +23,7 @@ from django.utils import timezone
 from app.exports import metrics, queue, rendering, selectors, storage
 from app.exports.models import Export, ExportFormat, ExportStatus
 from app.faults.config import faults_allowed
+from app.faults.jobs import jobs_fail
 from app.todos.selectors import todo_list
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ def export_run(*, export_id: uuid.UUID) -> None:
     export = Export.objects.select_related("owner").get(pk=export_id)
     try:
         _fault_delay()
+        jobs_fail()  # the fault switch's ``jobs`` target
         with storage.atomic_writer(export.file_name) as out:
             count = _WRITERS[ExportFormat(export.format)](
                 todo_list(owner=export.owner).iterator(chunk_size=2000), out

@@ -3,9 +3,12 @@
 Fault injection (``app.faults``) adds errors and latency on chosen routes for demos and alert
 tests. Defaults come from the environment: off unless ``FAULT_ERROR_RATE`` (0..1) or
 ``FAULT_LATENCY_MS`` (+ ``FAULT_LATENCY_JITTER_MS``) is set; ``FAULT_ROUTES``
-(comma-separated route templates such as ``/api/todos/``, or ``*``) limits them. They are the
-runtime switch's starting position only: once a staff user sets or clears the switch (API and
-admin), its setting, stored in the database, applies in every worker instead (``state``).
+(comma-separated route templates such as ``/api/todos/``, or ``*``) limits them; the target
+``jobs`` (never implied by ``*``) makes export jobs fail at ``FAULT_ERROR_RATE`` instead: the
+task raises in the worker (``app.faults.jobs``), so the jobs metrics and alerts see real
+failures. They are the runtime switch's starting position only: once a staff user sets or
+clears the switch (API and admin), its setting, stored in the database, applies in every
+worker instead (``state``).
 Refused, with an error log, when ``DEPLOYMENT_ENVIRONMENT`` is
 ``production``. Injected in ``process_view`` (after routing, inside the metrics middlewares),
 so injected errors are real unhandled exceptions: counted as 5xx, logged, sent to Sentry
@@ -32,6 +35,8 @@ logger = structlog.get_logger(__name__)
 # routing and never reach the fault middleware).
 CONTROL_ROUTES = frozenset({"/api/faults/", "/api/auth/token/", "/api/auth/token/refresh/"})
 CONTROL_PREFIX = "/admin/"
+# The target that fails background jobs (export runs) rather than requests.
+JOBS_TARGET = "jobs"
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,11 @@ class FaultConfig:
         if route in CONTROL_ROUTES or route.startswith(CONTROL_PREFIX):
             return False
         return "*" in self.routes or route in self.routes
+
+    @property
+    def jobs_error_rate(self) -> float:
+        """Share of export runs to fail: the error rate when ``jobs`` is a target, else 0."""
+        return self.error_rate if JOBS_TARGET in self.routes else 0.0
 
 
 # Read when the middleware is set up in a worker: a bad value stops it from booting.

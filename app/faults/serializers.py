@@ -18,7 +18,10 @@ class FaultSwitchSerializer(RejectUnknownFieldsMixin, serializers.Serializer[Any
         child=StrictCharField(max_length=200),
         default=list,
         max_length=50,
-        help_text="Route templates such as /api/todos/{id}/; empty: every route.",
+        help_text=(
+            "Route templates such as /api/todos/{id}/; empty: every route. "
+            "`jobs`: export jobs fail (the task raises) at error_rate."
+        ),
     )
 
 

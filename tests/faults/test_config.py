@@ -61,3 +61,12 @@ def test_the_controls_that_switch_faults_off_are_never_faulted(route: str) -> No
     assert not every_route.applies_to(route)
     assert not named.applies_to(route)
     assert every_route.applies_to("/api/auth/register/")
+
+
+def test_the_jobs_target_fails_jobs_only_when_named() -> None:
+    every_route = FaultConfig(error_rate=1.0)
+    jobs = FaultConfig(error_rate=0.5, routes=frozenset({"jobs"}))
+
+    assert every_route.jobs_error_rate == 0.0
+    assert jobs.jobs_error_rate == 0.5
+    assert not jobs.applies_to("/api/todos/")

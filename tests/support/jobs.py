@@ -26,7 +26,7 @@ import pytest
 from app.jobs.commands import beat_command, worker_command
 from loadtests import local_server
 from tests.support.http import http
-from tests.support.ports import free_port
+from tests.support.ports import HOST, free_port
 from tests.support.waiting import poll
 
 READY_DEADLINE_S = 30.0
@@ -55,6 +55,11 @@ class Celery:
     process: subprocess.Popen[bytes]
     log_path: Path
     metrics_port: int = 0  # a worker's WORKER_METRICS_PORT
+
+    @property
+    def metrics_url(self) -> str:
+        """A worker's metrics endpoint (``WORKER_METRICS_PORT``)."""
+        return f"http://{HOST}:{self.metrics_port}/metrics"
 
     def log(self) -> str:
         """Everything it wrote so far."""
