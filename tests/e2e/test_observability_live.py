@@ -264,9 +264,8 @@ def test_every_metric_the_dashboards_and_rules_read_is_exported_by_the_app(stack
                 read.setdefault(
                     name, f"dashboard {panel.dashboard_uid} panel {panel.panel_title!r}"
                 )
-    worker_url = f"http://{HOST}:{stack.worker.metrics_port}/metrics"
     exported = {sample.name for sample in scrape(stack.server).samples} | {
-        sample.name for sample in scrape_url(worker_url).samples
+        sample.name for sample in scrape_url(stack.worker.metrics_url).samples
     }
     missing = {
         name: where

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from app.exports.metrics import COMPLETION_BUCKETS
 from app.telemetry.prometheus.buckets import LATENCY_BUCKETS, SLO_LATENCY_THRESHOLD_SECONDS
 from observability.slo import (
     DEFAULT_SLO_FILE,
@@ -168,6 +169,14 @@ def test_the_slo_file_declares_the_jobs_objectives_on_the_worker_job() -> None:
     assert jobs.availability.objective == 0.99
     assert (jobs.latency.objective, jobs.latency.threshold_seconds) == (0.99, 60)
     assert jobs.bucket_le() == "60.0"  # as prometheus_client writes the bucket
+
+
+def test_the_jobs_latency_threshold_is_a_bucket_of_the_completion_histogram() -> None:
+    """The jobs-latency SLI reads that one bucket (le="60.0") instead of interpolating."""
+    jobs = load_slo().jobs
+
+    assert jobs is not None
+    assert jobs.latency.threshold_seconds in COMPLETION_BUCKETS
 
 
 def test_the_jobs_slos_are_optional_and_follow_the_api_ones(tmp_path: Path) -> None:
