@@ -8,7 +8,8 @@ Alertmanager running the project's own config with its webhook pointed here, the
 own Locust scenario (`steady`, 4 users) driving traffic throughout, and an export requested
 every ``EXPORT_INTERVAL_S``. Then:
 
-1. every dashboard panel query (variables substituted) returns at least one series;
+1. every dashboard panel query (variables substituted) returns at least one series, and the
+   jobs symptom alerts' expressions return none while the stack is healthy;
 2. every recording rule returns data and no rule reports an evaluation error;
 3. every metric name the dashboards and rules read exists in the app's or the worker's scrape;
 4. an error fault switched on at runtime makes the availability page fire and reach the
@@ -332,6 +333,16 @@ def test_every_dashboard_panel_query_returns_series(stack: Stack) -> None:
             f"worker: {stack.worker.log()[-2000:]}"
         ),
     )
+
+
+def test_the_jobs_symptom_alerts_are_silent_on_the_healthy_stack(stack: Stack) -> None:
+    """Before any fault: a worker up, a short queue, no failures. An expression that selects
+    labels the worker does not export (TodoApiJobsWorkerDown's absent()) would fire here."""
+    symptoms = [rule for rule in all_rules() if rule.is_alert and rule.file == "jobs.yml"]
+    assert len(symptoms) == 3
+    assert query(stack.prometheus, f'celery_worker_up{{job="{WORKER_JOB}"}} == 1')
+    firing = {rule.name: query(stack.prometheus, rule.body["expr"]) for rule in symptoms}
+    assert {name: result for name, result in firing.items() if result} == {}
 
 
 def test_the_jobs_dashboard_is_among_the_panels_proven() -> None:
