@@ -1,7 +1,8 @@
 """``python -m app.jobs.supervise`` (what ``make run`` execs): gunicorn, a worker and beat.
 
 On a fresh SQLite database with no Redis (the filesystem broker), the three come up, an
-export requested over HTTP is written by the worker, and one SIGINT (a terminal's Ctrl-C)
+export requested over HTTP is written by the worker (and counted on the worker's own
+``WORKER_METRICS_PORT``, not in gunicorn's metrics), and one SIGINT (a terminal's Ctrl-C)
 stops all three cleanly: the supervisor exits 0 and no child is left.
 """
 
@@ -21,6 +22,7 @@ from tests.support.databases import sqlite_url
 from tests.support.http import http
 from tests.support.jobs import jobs_env
 from tests.support.ports import HOST, free_port
+from tests.support.prometheus import scrape, scrape_url
 from tests.support.servers import Server, manage, server_environment
 from tests.support.waiting import poll
 
@@ -89,6 +91,15 @@ def test_make_runs_stack_serves_exports_and_stops_on_ctrl_c(tmp_path: Path) -> N
             failure=lambda status: f"{status}:\n{log_path.read_text()[-3000:]}",
         )
         assert (tmp_path / "broker" / "queue").is_dir()  # the filesystem broker carried it
+        # The worker's metrics on WORKER_METRICS_PORT, apart from gunicorn's (own directory).
+        worker_metrics = poll(
+            lambda: scrape_url(f"http://{HOST}:{env['WORKER_METRICS_PORT']}/metrics"),
+            lambda found: bool(found.matching("celery_task_succeeded_total")),
+            timeout=10,
+            failure=lambda found: "no celery_task_succeeded_total on WORKER_METRICS_PORT",
+        )
+        assert sum(s.value for s in worker_metrics.matching("celery_task_succeeded_total")) == 1
+        assert not scrape(server).matching("celery_task_succeeded_total")
         children = children_of(process.pid)
         assert len(children) == 3
 
