@@ -26,6 +26,10 @@ DEFAULT_SLO_FILE = Path(__file__).resolve().parent / "slo.yaml"
 # latency: the request latency histogram by view, which the latency SLI reads one bucket of).
 AVAILABILITY_METRIC = "django_http_responses_total_by_status_view_method_total"
 LATENCY_METRIC = "django_http_requests_latency_seconds_by_view_method"
+# The jobs SLIs' metrics, as the worker exports them (app/exports): exports finished by
+# `outcome` (succeeded | failed), and the time from request to finish of succeeded exports.
+JOBS_AVAILABILITY_METRIC = "todos_exports_finished_total"
+JOBS_LATENCY_METRIC = "todos_export_completion_seconds"
 
 # The dashboards' uids: stable, so links (alerts' dashboard_url, runbooks) survive a rebuild.
 OVERVIEW_DASHBOARD_UID = "todo-api-overview"
@@ -33,6 +37,11 @@ SLO_DASHBOARD_UID = "todo-api-slo"
 DEPENDENCIES_DASHBOARD_UID = "todo-api-dependencies"
 RUNTIME_DASHBOARD_UID = "todo-api-runtime"
 BUSINESS_DASHBOARD_UID = "todo-api-business"
+JOBS_DASHBOARD_UID = "todo-api-jobs"
+
+# The `component` label of every background-jobs alert (generated and hand-written): the
+# Alertmanager routes on it (observability/alertmanager/alertmanager.yml).
+JOBS_COMPONENT = "jobs"
 
 # Where the alerts link to by default: the compose stack's Grafana and the runbooks in this
 # repository (relative to its root). Deployments set their own (k8s/overlays/production).
@@ -141,6 +150,61 @@ class Links:
 
 
 @dataclass(frozen=True)
+class Selector:
+    """A metric and the label matchers that select its series (``job`` first)."""
+
+    metric: str
+    matchers: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return self.metric + "{" + ",".join(self.matchers) + "}"
+
+
+@dataclass(frozen=True)
+class Sli:
+    """One SLO as the rules see it: counters of all events and of the good or the bad ones.
+
+    Exactly one of ``good`` and ``bad`` is set: availability-like SLIs count bad events (5xx
+    responses, failed exports), latency-like ones good events (the threshold's bucket).
+    """
+
+    name: str  # the rules' `slo` label: "availability", "jobs-latency"
+    objective: float
+    total: Selector
+    bad_events: str  # the bad events for humans: "requests answered 5xx"
+    dashboard_uid: str  # the dashboard its alerts link to
+    good: Selector | None = None
+    bad: Selector | None = None
+    component: str = ""  # the alerts' `component` label (Alertmanager routes on it); "" none
+
+    def __post_init__(self) -> None:
+        if (self.good is None) == (self.bad is None):
+            raise SloError(f"SLI {self.name}: set exactly one of good and bad")
+
+    @property
+    def error_budget(self) -> float:
+        """1 - objective, as a ratio."""
+        return error_budget(self.objective)
+
+
+@dataclass(frozen=True)
+class JobsSlo:
+    """The background jobs' SLOs (todo exports run by the Celery worker, scraped as ``job``).
+
+    ``availability``: share of finished exports that succeed; ``latency``: share of succeeded
+    exports finished within ``threshold_seconds`` of their request.
+    """
+
+    job: str
+    availability: AvailabilityObjective
+    latency: LatencyObjective
+
+    def bucket_le(self) -> str:
+        """The ``le`` label of the completion histogram's threshold bucket."""
+        return self.latency.bucket_le()
+
+
+@dataclass(frozen=True)
 class Slo:
     """The service's SLOs as declared in the SLO file."""
 
@@ -150,6 +214,7 @@ class Slo:
     latency: LatencyObjective
     source: Path
     links: Links = field(default_factory=Links)
+    jobs: JobsSlo | None = None
 
     @property
     def window_seconds(self) -> int:
@@ -158,11 +223,71 @@ class Slo:
 
     def objectives(self) -> dict[str, float]:
         """Each SLO's objective by name, as the rules' ``slo`` label names them."""
-        return {"availability": self.availability.objective, "latency": self.latency.objective}
+        return {sli.name: sli.objective for sli in self.slis()}
 
     def error_budget(self, name: str) -> float:
         """The error budget of SLO ``name`` as a ratio (as the rules record it)."""
         return error_budget(self.objectives()[name])
+
+    def sli(self, name: str) -> Sli:
+        """The SLI of SLO ``name``."""
+        return {sli.name: sli for sli in self.slis()}[name]
+
+    def slis(self) -> list[Sli]:
+        """Every SLO's SLI: the API's availability and latency, then the jobs' (if declared)."""
+        job = f'job="{self.service}"'
+        excluded = self.latency.exclusions()
+        slis = [
+            Sli(
+                name="availability",
+                objective=self.availability.objective,
+                total=Selector(AVAILABILITY_METRIC, (job,)),
+                bad=Selector(AVAILABILITY_METRIC, (job, 'status=~"5.."')),
+                bad_events="requests answered 5xx",
+                dashboard_uid=SLO_DASHBOARD_UID,
+            ),
+            Sli(
+                name="latency",
+                objective=self.latency.objective,
+                total=Selector(f"{LATENCY_METRIC}_count", (job, *excluded)),
+                good=Selector(
+                    f"{LATENCY_METRIC}_bucket", (job, *excluded, f'le="{self.latency.bucket_le()}"')
+                ),
+                bad_events=f"requests slower than {self.latency.threshold_seconds:g} s",
+                dashboard_uid=SLO_DASHBOARD_UID,
+            ),
+        ]
+        if self.jobs is not None:
+            slis += self.jobs_slis(self.jobs)
+        return slis
+
+    @staticmethod
+    def jobs_slis(jobs: JobsSlo) -> list[Sli]:
+        """The jobs' availability and latency SLIs (``jobs-availability``, ``jobs-latency``)."""
+        job = f'job="{jobs.job}"'
+        return [
+            Sli(
+                name="jobs-availability",
+                objective=jobs.availability.objective,
+                total=Selector(JOBS_AVAILABILITY_METRIC, (job,)),
+                bad=Selector(JOBS_AVAILABILITY_METRIC, (job, 'outcome="failed"')),
+                bad_events="exports that failed",
+                dashboard_uid=JOBS_DASHBOARD_UID,
+                component=JOBS_COMPONENT,
+            ),
+            Sli(
+                name="jobs-latency",
+                objective=jobs.latency.objective,
+                total=Selector(f"{JOBS_LATENCY_METRIC}_count", (job,)),
+                good=Selector(f"{JOBS_LATENCY_METRIC}_bucket", (job, f'le="{jobs.bucket_le()}"')),
+                bad_events=(
+                    f"exports finished later than {jobs.latency.threshold_seconds:g} s "
+                    "after their request"
+                ),
+                dashboard_uid=JOBS_DASHBOARD_UID,
+                component=JOBS_COMPONENT,
+            ),
+        ]
 
 
 def load_slo(path: Path | None = None) -> Slo:
@@ -204,6 +329,30 @@ def parse_slo(document: Any, *, source: Path) -> Slo:
         ),
         source=source,
         links=parse_links(root.get("links", {}), source=source),
+        jobs=parse_jobs(root["jobs"], source=source) if "jobs" in root else None,
+    )
+
+
+def parse_jobs(document: Any, *, source: Path) -> JobsSlo:
+    """Validate a ``jobs`` mapping: the worker's scrape ``job`` and its two objectives."""
+    jobs = _mapping(document, "jobs", source)
+    objectives = _mapping(jobs.get("objectives"), "jobs.objectives", source)
+    availability = _mapping(objectives.get("availability"), "jobs.objectives.availability", source)
+    latency = _mapping(objectives.get("latency"), "jobs.objectives.latency", source)
+    job = jobs.get("job")
+    if not isinstance(job, str) or not job:
+        raise SloError(f"{source}: jobs.job must be a non-empty string, got {job!r}")
+    return JobsSlo(
+        job=job,
+        availability=AvailabilityObjective(
+            objective=_ratio(availability.get("objective"), "jobs.availability.objective", source)
+        ),
+        latency=LatencyObjective(
+            objective=_ratio(latency.get("objective"), "jobs.latency.objective", source),
+            threshold_seconds=_positive(
+                latency.get("threshold_seconds"), "jobs.latency.threshold_seconds", source
+            ),
+        ),
     )
 
 

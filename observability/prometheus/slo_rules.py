@@ -20,9 +20,7 @@ from typing import Any
 import yaml
 
 from observability.slo import (
-    AVAILABILITY_METRIC,
-    LATENCY_METRIC,
-    SLO_DASHBOARD_UID,
+    Sli,
     Slo,
     duration_seconds,
     error_budget,
@@ -77,30 +75,24 @@ def sli_windows(slo: Slo) -> list[str]:
     return [*sorted(windows, key=duration_seconds), slo.window]
 
 
-def _selector(slo: Slo, *matchers: str) -> str:
-    return "{" + ",".join([f'job="{slo.service}"', *matchers]) + "}"
+def sli_error_ratio_expr(sli: Sli, window: str) -> str:
+    """PromQL for the share of bad events of ``sli`` over ``window``, from the raw series.
+
+    No events in the window: no sample (the denominator is filtered by ``> 0``), rather than
+    a NaN that the period SLI's ``sum_over_time`` would carry for the whole period.
+    """
+    total = f"sum(rate({sli.total}[{window}]))"
+    if sli.bad is not None:
+        # `or vector(0)`: no bad series yet means a ratio of 0, not an empty SLI
+        bad = f"(sum(rate({sli.bad}[{window}])) or vector(0))"
+        return f"{bad}\n/\n({total} > 0)"
+    good = f"sum(rate({sli.good}[{window}]))"
+    return f"(\n  {total}\n  -\n  {good}\n)\n/\n({total} > 0)"
 
 
 def error_ratio_expr(slo: Slo, name: str, window: str) -> str:
-    """PromQL for the share of bad events of SLO ``name`` over ``window``, from the raw series.
-
-    No requests in the window: no sample (the denominator is filtered by ``> 0``), rather than
-    a NaN that the period SLI's ``sum_over_time`` would carry for the whole period.
-    """
-    if name == "availability":
-        total = f"sum(rate({AVAILABILITY_METRIC}{_selector(slo)}[{window}]))"
-        server_errors = _selector(slo, 'status=~"5.."')
-        # `or vector(0)`: no 5xx series yet means a ratio of 0, not an empty SLI
-        bad = f"(sum(rate({AVAILABILITY_METRIC}{server_errors}[{window}])) or vector(0))"
-        return f"{bad}\n/\n({total} > 0)"
-    latency = slo.latency
-    excluded = latency.exclusions()
-    le = latency.bucket_le()
-    counted = _selector(slo, *excluded)
-    fast_enough = _selector(slo, *excluded, f'le="{le}"')
-    total = f"sum(rate({LATENCY_METRIC}_count{counted}[{window}]))"
-    good = f"sum(rate({LATENCY_METRIC}_bucket{fast_enough}[{window}]))"
-    return f"(\n  {total}\n  -\n  {good}\n)\n/\n({total} > 0)"
+    """PromQL for the share of bad events of SLO ``name`` over ``window``, from the raw series."""
+    return sli_error_ratio_expr(slo.sli(name), window)
 
 
 # The SLI window the period SLI averages: the shortest one, as Sloth's optimised period rule.
@@ -124,7 +116,8 @@ def period_error_ratio_expr(slo: Slo, name: str) -> str:
 def recording_rules(slo: Slo) -> list[dict[str, Any]]:
     """SLI error ratios per window, the objectives, budgets and the budget remaining."""
     rules: list[dict[str, Any]] = []
-    for name, objective in slo.objectives().items():
+    for sli in slo.slis():
+        name, objective = sli.name, sli.objective
         labels = {"slo": name, "service": slo.service}
         for window in sli_windows(slo):
             period = window == slo.window
@@ -134,7 +127,7 @@ def recording_rules(slo: Slo) -> list[dict[str, Any]]:
                     "expr": (
                         period_error_ratio_expr(slo, name)
                         if period
-                        else error_ratio_expr(slo, name, window)
+                        else sli_error_ratio_expr(sli, window)
                     ),
                     "labels": labels,
                 }
@@ -172,8 +165,9 @@ def sli_error_series(slo: Slo, name: str, window: str) -> str:
 
 
 def alert_name(name: str, suffix: str) -> str:
-    """``TodoApiAvailabilityBudgetFastBurn`` from ``availability`` and ``BudgetFastBurn``."""
-    return "TodoApi" + name.capitalize() + suffix
+    """``TodoApiAvailabilityBudgetFastBurn`` from ``availability`` and ``BudgetFastBurn``
+    (``TodoApiJobsLatencyBudgetFastBurn`` from ``jobs-latency``)."""
+    return "TodoApi" + "".join(part.capitalize() for part in name.split("-")) + suffix
 
 
 def _burn_condition(slo: Slo, name: str, budget: float, window: BurnWindow) -> str:
@@ -184,12 +178,9 @@ def _burn_condition(slo: Slo, name: str, budget: float, window: BurnWindow) -> s
 
 def alerting_rules(slo: Slo) -> list[dict[str, Any]]:
     """One page and one ticket alert per SLO."""
-    what = {
-        "availability": "share of requests answered 5xx",
-        "latency": f"share of requests slower than {slo.latency.threshold_seconds:g} s",
-    }
     rules: list[dict[str, Any]] = []
-    for name, objective in slo.objectives().items():
+    for sli in slo.slis():
+        name, objective = sli.name, sli.objective
         budget = error_budget(objective)
         for alert in BURN_ALERTS:
             alertname = alert_name(name, alert.suffix)
@@ -199,16 +190,22 @@ def alerting_rules(slo: Slo) -> list[dict[str, Any]]:
                 {
                     "alert": alertname,
                     "expr": "\nor\n".join(conditions),
-                    "labels": {"severity": alert.severity, "slo": name, "service": slo.service},
+                    "labels": {
+                        "severity": alert.severity,
+                        "slo": name,
+                        "service": slo.service,
+                        **({"component": sli.component} if sli.component else {}),
+                    },
                     "annotations": {
                         "summary": f"{slo.service} {name} SLO is {alert.summary}",
                         "description": (
-                            f"The {what[name]} is {{{{ $value | humanizePercentage }}}} over the "
-                            f"alert's long window, against a budget of {budget:.2%} "
+                            f"The share of {sli.bad_events} is "
+                            "{{ $value | humanizePercentage }} over the alert's long window"
+                            f", against a budget of {budget:.2%} "
                             f"({objective:.2%} objective over {slo.window}). Fires on {windows}."
                         ),
                         "runbook_url": slo.links.runbook(alertname),
-                        "dashboard_url": slo.links.dashboard(SLO_DASHBOARD_UID),
+                        "dashboard_url": slo.links.dashboard(sli.dashboard_uid),
                     },
                 }
             )

@@ -1,19 +1,24 @@
 """The observability stack, proven live: dashboards, rules and alerts against the running service.
 
 One module-wide stack: the app under gunicorn (2 workers, PostgreSQL, Redis, traces to a local
-OTLP receiver), a real Prometheus (Debian package; exemplar storage on) loading the project's
-own rule files with a 1 s scrape and evaluation interval, a real Alertmanager running the
-project's own config with its webhook pointed here, and the project's own Locust scenario
-(`steady`, 4 users) driving traffic throughout. Then:
+OTLP receiver) with a real Celery worker beside it (filesystem broker, its own metrics port
+scraped as job ``todo-worker``), a real Prometheus (Debian package; exemplar storage on)
+loading the project's own rule files with a 1 s scrape and evaluation interval, a real
+Alertmanager running the project's own config with its webhook pointed here, the project's
+own Locust scenario (`steady`, 4 users) driving traffic throughout, and an export requested
+every ``EXPORT_INTERVAL_S``. Then:
 
-1. every dashboard panel query (variables substituted) returns at least one series;
+1. every dashboard panel query (variables substituted) returns at least one series, and the
+   jobs symptom alerts' expressions return none while the stack is healthy;
 2. every recording rule returns data and no rule reports an evaluation error;
-3. every metric name the dashboards and rules read exists in the app's scrape;
+3. every metric name the dashboards and rules read exists in the app's or the worker's scrape;
 4. an error fault switched on at runtime makes the availability page fire and reach the
    webhook, a latency fault does the same for the latency page (each within
    ``ALERT_DEADLINE_S`` of the switch), and Alertmanager holds back the availability ticket
-   while its page fires (inhibition);
-5. the latency histogram's exemplars in Prometheus name traces the OTLP receiver received.
+   while its page fires (inhibition); the ``jobs`` fault (export runs fail) pages for the jobs
+   availability SLO through the jobs receiver;
+5. the latency histograms' exemplars in Prometheus (requests; exports, request to finish)
+   name traces the OTLP receiver received.
 
 Runs in the PostgreSQL pass (marker ``postgres``); about 2-3 minutes.
 """
@@ -35,12 +40,29 @@ from typing import Any
 import pytest
 
 from observability.grafana.dashboards.src.queries import panel_queries, substitute
-from tests.support.alerting import Webhook, run_alertmanager
+from observability.slo import load_slo
+from tests.support.accounts import create_account
+from tests.support.alerting import Notification, Webhook, run_alertmanager
 from tests.support.backing_services import REDIS_URL
 from tests.support.http import http
+from tests.support.jobs import (
+    WORKER_READY,
+    Celery,
+    ExportTraffic,
+    jobs_env,
+    started,
+    wait_ready,
+    worker_of,
+)
 from tests.support.ports import HOST
 from tests.support.processes import RunningProcess
-from tests.support.prometheus import Prometheus, run_prometheus, scrape, scrape_config
+from tests.support.prometheus import (
+    Prometheus,
+    run_prometheus,
+    scrape,
+    scrape_config,
+    scrape_url,
+)
 from tests.support.promql import PROMETHEUS_SERIES, is_recorded, metric_names
 from tests.support.receivers import OtlpReceiver
 from tests.support.rules import all_rules, recording_rules, rule_files
@@ -51,11 +73,16 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 logger = logging.getLogger(__name__)  # timings, shown with --log-cli-level=INFO
 
 JOB = "todo-api"
+JOBS = load_slo().jobs
+assert JOBS is not None, "observability/slo.yaml declares no jobs SLOs"
+WORKER_JOB = JOBS.job  # the worker's scrape job, which the jobs SLOs and alerts select
 DASHBOARDS_DIR = REPO_ROOT / "observability" / "grafana" / "dashboards"
 # What Grafana would substitute: all instances, a rate window several scrapes long.
 VARIABLES = {
     "job": JOB,
     "instance": ".*",
+    "worker_job": WORKER_JOB,
+    "worker_instance": ".*",
     "__rate_interval": "30s",
     "__interval": "15s",
     "__range": "5m",
@@ -65,6 +92,10 @@ TODO_ROUTES = ["/api/todos/", "/api/todos/{id}/"]
 WARM_UP_DEADLINE_S = 90.0  # Locust registers its accounts, Prometheus sees the traffic
 DATA_DEADLINE_S = 60.0  # every panel/recording rule has data within this
 ALERT_DEADLINE_S = 120.0  # from the fault switch to the alert at the webhook
+# One export every 2 s keeps every jobs panel fed; during the jobs fault drill 5 a second, so
+# failures outnumber the healthy history of the burn windows within seconds.
+EXPORT_INTERVAL_S = 2.0
+FAULT_EXPORT_INTERVAL_S = 0.2
 LOCUST_ENV = {
     "LOCUST_USERS": "4",
     "LOCUST_SPAWN_RATE": "4",
@@ -80,6 +111,8 @@ class Stack:
     """The running pieces the tests query."""
 
     server: Server
+    worker: Celery
+    exports: ExportTraffic
     prometheus: Prometheus
     alertmanager: RunningProcess
     webhook: Webhook
@@ -121,9 +154,15 @@ def run_locust(server: Server, directory: Path) -> Iterator[Path]:
             process.wait(timeout=5)
 
 
-def prometheus_config(server: Server, alertmanager: RunningProcess) -> dict[str, Any]:
-    """The test scrape config with the project's rule files and Alertmanager."""
+def prometheus_config(
+    server: Server, worker: Celery, alertmanager: RunningProcess
+) -> dict[str, Any]:
+    """The test scrape config (the app and the worker, each its own job) with the project's
+    rule files and Alertmanager."""
     config = scrape_config([f"{HOST}:{server.env['METRICS_PORT']}"])
+    config["scrape_configs"].append(
+        {"job_name": WORKER_JOB, "static_configs": [{"targets": [f"{HOST}:{worker.metrics_port}"]}]}
+    )
     config["global"]["evaluation_interval"] = "1s"
     config["rule_files"] = [str(path) for path in rule_files()]
     config["alerting"] = {
@@ -157,6 +196,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         server = stack.enter_context(
             run_server_on_new_database(
                 {
+                    **jobs_env(directory / "jobs"),
                     "WEB_CONCURRENCY": "2",
                     "REDIS_URL": REDIS_URL,
                     "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
@@ -169,15 +209,27 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "ensure_demo_user", "--staff", "--username", STAFF["username"],
             "--password", STAFF["password"], env=server.env,
         )  # fmt: skip
+        # The worker gets ready while Alertmanager and Prometheus start.
+        worker = stack.enter_context(
+            started(worker_of("worker"), server.env, directory / "worker.log")
+        )
         staff_headers = bearer(server, STAFF)
         alertmanager = stack.enter_context(
             run_alertmanager(webhook=webhook, directory=directory / "alertmanager")
         )
         prometheus = stack.enter_context(
             run_prometheus(
-                prometheus_config(server, alertmanager),
+                prometheus_config(server, worker, alertmanager),
                 directory=directory / "prometheus",
                 features=["exemplar-storage"],
+            )
+        )
+        wait_ready(worker, "worker", WORKER_READY)
+        exports = stack.enter_context(
+            ExportTraffic(
+                f"{server.url}/api/todos/exports/",
+                create_account(server).headers,
+                interval=EXPORT_INTERVAL_S,
             )
         )
         locust_log = stack.enter_context(run_locust(server, directory))
@@ -194,7 +246,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 f"locust: {locust_log.read_text()[-3000:]}\nserver: {server.log()[-3000:]}"
             ),
         )
-        yield Stack(server, prometheus, alertmanager, webhook, otlp, staff_headers, locust_log)
+        yield Stack(
+            server, worker, exports, prometheus, alertmanager, webhook, otlp, staff_headers,
+            locust_log,
+        )  # fmt: skip
         http("DELETE", f"{server.url}/api/faults/", headers=staff_headers)
 
 
@@ -210,13 +265,15 @@ def test_every_metric_the_dashboards_and_rules_read_is_exported_by_the_app(stack
                 read.setdefault(
                     name, f"dashboard {panel.dashboard_uid} panel {panel.panel_title!r}"
                 )
-    exported = {sample.name for sample in scrape(stack.server).samples}
+    exported = {sample.name for sample in scrape(stack.server).samples} | {
+        sample.name for sample in scrape_url(stack.worker.metrics_url).samples
+    }
     missing = {
         name: where
         for name, where in read.items()
         if not is_recorded(name) and name not in PROMETHEUS_SERIES and name not in exported
     }
-    assert missing == {}, f"read but not exported by the app: {missing}"
+    assert missing == {}, f"read but exported by neither the app nor the worker: {missing}"
 
 
 # ------------------------------------------------------------------ 2. recording rules
@@ -270,13 +327,42 @@ def test_every_dashboard_panel_query_returns_series(stack: Stack) -> None:
         lambda empty: not empty,
         timeout=DATA_DEADLINE_S,
         interval=2.0,
-        failure=lambda empty: "panels without data:\n" + "\n".join(empty),
+        failure=lambda empty: (
+            "panels without data:\n" + "\n".join(empty) + f"\nexports: {stack.exports.statuses}"
+            f" {stack.exports.unexpected}; targets: {stack.prometheus.targets_report()}\n"
+            f"worker: {stack.worker.log()[-2000:]}"
+        ),
     )
 
 
+def test_the_jobs_symptom_alerts_are_silent_on_the_healthy_stack(stack: Stack) -> None:
+    """Before any fault: a worker up, a short queue, no failures. An expression that selects
+    labels the worker does not export (TodoApiJobsWorkerDown's absent()) would fire here."""
+    symptoms = [rule for rule in all_rules() if rule.is_alert and rule.file == "jobs.yml"]
+    assert len(symptoms) == 3
+    assert query(stack.prometheus, f'celery_worker_up{{job="{WORKER_JOB}"}} == 1')
+    firing = {rule.name: query(stack.prometheus, rule.body["expr"]) for rule in symptoms}
+    assert {name: result for name, result in firing.items() if result} == {}
+
+
+def test_the_jobs_dashboard_is_among_the_panels_proven() -> None:
+    """Its panels are checked above like every other; here: it exists and reads the worker."""
+    dashboard = json.loads((DASHBOARDS_DIR / "todo-api-jobs.json").read_text())
+    queries = panel_queries(dashboard)
+    assert len(queries) >= 15
+    assert sum("$worker_job" in query.expr for query in queries) >= 8
+
+
 # ------------------------------------------------------------------ 5. exemplars → traces
-def test_latency_exemplars_name_traces_the_collector_received(stack: Stack) -> None:
-    selector = f'django_http_requests_latency_seconds_by_view_method_bucket{{job="{JOB}"}}'
+@pytest.mark.parametrize(
+    "selector",
+    [
+        f'django_http_requests_latency_seconds_by_view_method_bucket{{job="{JOB}"}}',
+        f'todos_export_completion_seconds_bucket{{job="{WORKER_JOB}"}}',
+    ],
+    ids=["requests", "exports"],
+)
+def test_latency_exemplars_name_traces_the_collector_received(stack: Stack, selector: str) -> None:
 
     def exemplar_traces() -> set[str]:
         series = stack.prometheus.api(
@@ -288,7 +374,7 @@ def test_latency_exemplars_name_traces_the_collector_received(stack: Stack) -> N
         exemplar_traces,
         bool,
         timeout=DATA_DEADLINE_S,
-        failure=lambda _: "Prometheus stored no exemplars on the latency histogram",
+        failure=lambda _: f"Prometheus stored no exemplars on {selector}",
     )
     received = poll(
         lambda: {span.trace_id for span in stack.otlp.spans},
@@ -319,7 +405,7 @@ def _switch_fault(stack: Stack, body: dict[str, Any]) -> float:
     return time.monotonic()
 
 
-def _assert_page_arrives(stack: Stack, alertname: str, switched_at: float) -> None:
+def _assert_page_arrives(stack: Stack, alertname: str, switched_at: float) -> Notification:
     poll(
         lambda: _prometheus_alert_state(stack, alertname),
         lambda state: state == "firing",
@@ -354,6 +440,7 @@ def _assert_page_arrives(stack: Stack, alertname: str, switched_at: float) -> No
     )
     assert notification.labels["severity"] == "page"
     assert notification.labels["service"] == JOB
+    return notification
 
 
 def test_an_error_fault_pages_for_availability_through_alertmanager(stack: Stack) -> None:
@@ -391,3 +478,24 @@ def test_a_latency_fault_pages_for_latency_through_alertmanager(stack: Stack) ->
     assert not stack.webhook.received("TodoApiLatencyBudgetFastBurn"), "fired before"
     switched_at = _switch_fault(stack, {"latency_ms": 400, "routes": TODO_ROUTES})
     _assert_page_arrives(stack, "TodoApiLatencyBudgetFastBurn", switched_at)
+
+
+def test_a_jobs_fault_pages_for_jobs_availability_through_the_jobs_receiver(stack: Stack) -> None:
+    """The fault switch's ``jobs`` target makes every export run fail in the worker."""
+    alertname = "TodoApiJobsAvailabilityBudgetFastBurn"
+    assert not stack.webhook.received(alertname), "fired before"
+    switched_at = _switch_fault(stack, {"error_rate": 1.0, "routes": ["jobs"]})
+    stack.exports.interval = FAULT_EXPORT_INTERVAL_S
+    try:
+        notification = _assert_page_arrives(stack, alertname, switched_at)
+    finally:
+        stack.exports.interval = EXPORT_INTERVAL_S
+    assert notification.labels["component"] == "jobs"
+    assert notification.labels["slo"] == "jobs-availability"
+    assert notification.receiver == "jobs-page"
+    failed = query(
+        stack.prometheus,
+        f'sum(todos_exports_finished_total{{job="{WORKER_JOB}", outcome="failed"}})',
+    )
+    assert failed, "no failed export counted"
+    assert float(failed[0]["value"][1]) > 0, failed

@@ -211,6 +211,7 @@ def test_changed_overlay_links_make_check_fail(copy_root: Path) -> None:
     assert status == 1
     assert lines == [
         f"stale: {PRODUCTION_GENERATED}/prometheusrule-alerts-links.yaml {RUN}",
+        f"stale: {PRODUCTION_GENERATED}/prometheusrule-jobs-links.yaml {RUN}",
         f"stale: {PRODUCTION_GENERATED}/prometheusrule-slo-links.yaml {RUN}",
     ]
 

@@ -18,6 +18,7 @@ import jsonschema
 import pytest
 import yaml
 
+from observability.slo import load_slo
 from tests.support.backing_services import run_tool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -504,6 +505,14 @@ def test_prometheus_scrapes_the_app_as_job_todo_api() -> None:
     assert {"prometheus", "alertmanager", "otel-collector"} <= set(jobs)
     collector = jobs["otel-collector"]["static_configs"][0]["targets"]
     assert collector == ["otel-collector:8888"]
+
+
+def test_prometheus_scrapes_the_celery_worker_as_the_jobs_slos_job() -> None:
+    jobs = {job["job_name"]: job for job in _prometheus_config()["scrape_configs"]}
+    worker = load_slo().jobs
+    assert worker is not None
+    targets = [t for config in jobs[worker.job]["static_configs"] for t in config["targets"]]
+    assert targets == ["worker:9465"]  # WORKER_METRICS_PORT's default
 
 
 def test_prometheus_alerts_to_alertmanager_and_loads_the_mounted_rules() -> None:

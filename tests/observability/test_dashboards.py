@@ -19,7 +19,7 @@ import yaml
 
 from observability.grafana.dashboards.src import generate, slo_values
 from observability.grafana.dashboards.src.queries import PanelQuery, panel_queries, substitute
-from observability.slo import AvailabilityObjective, Slo, load_slo
+from observability.slo import AvailabilityObjective, JobsSlo, Slo, load_slo
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "observability" / "grafana"
@@ -32,7 +32,11 @@ EXPECTED = {
     "todo-api-dependencies": "Todo API / Dependencies",
     "todo-api-runtime": "Todo API / Runtime",
     "todo-api-business": "Todo API / Business",
+    "todo-api-jobs": "Todo API / Jobs",
 }
+# Dashboards on the Celery worker's metrics too: its own job and instance variables.
+WORKER_DASHBOARDS = {"todo-api-jobs"}
+WORKER_METRICS = re.compile(r"^(celery_|todos_exports_finished|todos_export_completion)")
 REQUIRED_PANELS = {
     "todo-api-overview": [
         "Request rate by route",
@@ -69,6 +73,14 @@ REQUIRED_PANELS = {
         "Spans exported / dropped",
     ],
     "todo-api-business": ["Todos created", "Todos completed", "Todos deleted", "Fault switch"],
+    "todo-api-jobs": [
+        "Exports finished by outcome",
+        "Export completion p50 / p95 / p99",
+        "Queue length",
+        "Workers up",
+        "Failures by task",
+        "Burn rate by window (jobs-availability)",
+    ],
 }
 # `rate(x[...])`, `increase(x[...])`, `irate(x[...])`: the range inside the brackets.
 RANGE_FUNCTION = re.compile(r"\b(?:rate|irate|increase)\((?P<arg>[^\[]*)\[(?P<range>[^\]]+)\]")
@@ -138,6 +150,16 @@ def test_dashboard_has_the_datasource_job_and_instance_variables(uid: str) -> No
         assert variable["datasource"]["uid"] == "${datasource}"
 
 
+@pytest.mark.parametrize("uid", sorted(WORKER_DASHBOARDS))
+def test_worker_dashboards_have_the_worker_job_and_instance_variables(uid: str) -> None:
+    variables = {v["name"]: v for v in load(uid)["templating"]["list"]}
+    job, instance = variables["worker_job"], variables["worker_instance"]
+    assert job["query"] == "label_values(celery_worker_up, job)"
+    assert job["current"]["value"] == "todo-worker"
+    assert instance["query"] == 'label_values(celery_worker_up{job="$worker_job"}, instance)'
+    assert (instance["multi"], instance["includeAll"], instance["allValue"]) == (True, True, ".*")
+
+
 @pytest.mark.parametrize("uid", EXPECTED)
 def test_every_panel_has_a_unit_a_description_and_the_datasource_variable(uid: str) -> None:
     panels = all_panels(load(uid))
@@ -180,6 +202,8 @@ def test_every_query_is_scoped_to_the_job_or_to_an_slo() -> None:
         if SLO_SERIES.match(query.expr):
             assert re.search(r'\{slo=~?"[^"]+"', query.expr), where
             assert "$instance" not in query.expr, where
+        elif query.dashboard_uid in WORKER_DASHBOARDS and "$worker_job" in query.expr:
+            assert 'job="$worker_job"' in query.expr or 'job=~"$worker_job' in query.expr, where
         else:
             assert 'job="$job"' in query.expr or 'job=~"$job' in query.expr, where
 
@@ -191,6 +215,11 @@ def test_every_raw_metric_selector_carries_job_and_instance() -> None:
             if metric == "ALERTS" or ":" in metric:  # Prometheus' own, or recorded
                 continue
             where = f"{query.dashboard_uid} / {query.panel_title}: {metric}"
+            if WORKER_METRICS.match(metric):  # served by the worker: its own job
+                assert query.dashboard_uid in WORKER_DASHBOARDS, where
+                assert 'job="$worker_job"' in matchers, where
+                assert 'instance=~"$worker_instance"' in matchers, where
+                continue
             assert 'job="$job"' in matchers, where
             assert 'instance=~"$instance"' in matchers, where
 
@@ -206,12 +235,15 @@ def test_every_rate_and_increase_uses_the_rate_interval() -> None:
         )
 
 
-def test_latency_percentiles_fetch_exemplars() -> None:
-    panel = next(
-        p
-        for p in all_panels(load("todo-api-overview"))
-        if p["title"] == "Latency p50 / p95 / p99 by route"
-    )
+@pytest.mark.parametrize(
+    ("uid", "title"),
+    [
+        ("todo-api-overview", "Latency p50 / p95 / p99 by route"),
+        ("todo-api-jobs", "Export completion p50 / p95 / p99"),
+    ],
+)
+def test_latency_percentiles_fetch_exemplars(uid: str, title: str) -> None:
+    panel = next(p for p in all_panels(load(uid)) if p["title"] == title)
     assert all(target["exemplar"] for target in panel["targets"])
 
 
@@ -344,11 +376,17 @@ def threshold_values(panel: dict[str, Any]) -> set[float]:
 def other_slo() -> Slo:
     """The SLO file's SLO with every number changed (the views left out stay the same)."""
     slo = load_slo()
+    assert slo.jobs is not None
     return replace(
         slo,
         window="28d",
         availability=AvailabilityObjective(objective=0.995),
         latency=replace(slo.latency, objective=0.98, threshold_seconds=0.5),
+        jobs=JobsSlo(
+            job=slo.jobs.job,
+            availability=AvailabilityObjective(objective=0.97),
+            latency=replace(slo.jobs.latency, objective=0.95, threshold_seconds=120),
+        ),
     )
 
 
@@ -361,7 +399,11 @@ def test_dashboards_take_every_slo_number_and_text_from_the_slo() -> None:
     text = "\n".join(s for dashboard in dashboards.values() for s in strings(dashboard))
     for new in ('le="0.5"', "500 ms", "99.5%", "98%", "0.5%", "28 days", "28-day", "(28d)"):
         assert new in text, new
+    for new in ("97%", "95%", 'le="120.0"', "120 s"):  # the jobs' SLOs
+        assert new in text, new
     for old in ('le="0.3"', "300 ms", "99.9%", "99%", "0.1%", "30 days", "30-day", "30d"):
+        assert old not in text, old
+    for old in ('le="60.0"', "60 s"):
         assert old not in text, old
     overview = {p["title"]: p for p in all_panels(dashboards["todo-api-overview"])}
     assert threshold_values(overview["Error ratio (5xx)"]) == {0.005, 0.05}
@@ -373,6 +415,11 @@ def test_dashboards_take_every_slo_number_and_text_from_the_slo() -> None:
     assert threshold_values(slo["Availability: bad-event ratio (5m / 1h)"]) == {0.005}
     assert threshold_values(slo["Latency: bad-event ratio (5m / 1h)"]) == {0.02}
     assert "slo:sli_error:ratio_rate28d" in slo["Latency SLI (28d)"]["targets"][0]["expr"]
+    jobs = {p["title"]: p for p in all_panels(dashboards["todo-api-jobs"])}
+    assert threshold_values(jobs["Export success SLI (28d)"]) == {0.97}
+    assert threshold_values(jobs["Export latency SLI (28d)"]) == {0.95}
+    assert threshold_values(jobs["Exports ready within 120 s"]) == {0.95}
+    assert threshold_values(jobs["Export completion p50 / p95 / p99"]) == {80, 120}
 
 
 def test_dashboards_default_to_the_slo_file() -> None:
@@ -449,6 +496,12 @@ def test_substitute_does_not_confuse_names_sharing_a_prefix() -> None:
 
 
 def test_substituted_dashboard_queries_have_no_variables_left() -> None:
-    variables = {"job": "todo-api", "instance": ".*", "__rate_interval": "1m"}
+    variables = {
+        "job": "todo-api",
+        "instance": ".*",
+        "worker_job": "todo-worker",
+        "worker_instance": ".*",
+        "__rate_interval": "1m",
+    }
     for query in all_queries():
         assert "$" not in substitute(query.expr, variables), query

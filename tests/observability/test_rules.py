@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -67,6 +68,16 @@ def test_each_slo_has_a_page_and_a_ticket_alert() -> None:
             "slo": "latency",
             "service": "todo-api",
         },
+        **{
+            f"TodoApiJobs{kind}Budget{speed}Burn": {
+                "severity": severity,
+                "slo": f"jobs-{kind.lower()}",
+                "service": "todo-api",
+                "component": "jobs",
+            }
+            for kind in ("Availability", "Latency")
+            for speed, severity in (("Fast", "page"), ("Slow", "ticket"))
+        },
     }
 
 
@@ -92,11 +103,25 @@ def test_every_alert_links_a_dashboard_that_exists(rule: Rule) -> None:
 
 
 def test_every_rule_selects_the_service_job_only() -> None:
-    service = load_slo().service
+    """The API's job, except the background jobs' rules: the worker's job only."""
+    slo = load_slo()
+    assert slo.jobs is not None
     for rule in all_rules():
         jobs = set(re.findall(r'job="([^"]*)"', rule.body["expr"]))
-        assert jobs <= {service}, f"{rule.name} selects jobs {jobs}"
+        jobs_rule = rule.file == "jobs.yml" or str(
+            rule.body.get("labels", {}).get("slo", "")
+        ).startswith("jobs-")
+        allowed = {slo.jobs.job} if jobs_rule else {slo.service}
+        assert jobs <= allowed, f"{rule.name} selects jobs {jobs}"
         assert "job=~" not in rule.body["expr"], rule.name
+
+
+def test_every_jobs_alert_carries_the_jobs_component() -> None:
+    """The Alertmanager routes on it; the API's alerts carry none."""
+    for rule in alerts():
+        jobs_alert = rule.name.startswith("TodoApiJobs")
+        component = rule.body["labels"].get("component")
+        assert component == ("jobs" if jobs_alert else None), rule.name
 
 
 def test_every_alert_has_a_promtool_test_where_it_fires_and_one_where_it_is_silent() -> None:
@@ -138,7 +163,52 @@ def test_amtool_accepts_the_alertmanager_config(tmp_path: Path) -> None:
     config = tmp_path / "alertmanager.yml"
     config.write_text(alertmanager_config("http://127.0.0.1:9/webhook"))
     checked = run_tool("alertmanager", "amtool", "check-config", str(config))
-    assert "2 inhibit rules" in checked
+    assert "3 inhibit rules" in checked
+
+
+MATCHER = re.compile(r'(?P<name>\w+)="(?P<value>[^"]*)"')
+
+
+def _matches(route: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether every (equality) matcher of ``route`` holds for ``labels``."""
+    for matcher in route.get("matchers", []):
+        found = MATCHER.fullmatch(matcher)
+        assert found, f'only name="value" matchers are understood here: {matcher}'
+        if labels.get(found["name"], "") != found["value"]:
+            return False
+    return True
+
+
+def _route(labels: dict[str, str]) -> str:
+    """The receiver the Alertmanager config sends an alert with ``labels`` to."""
+    config = yaml.safe_load(alertmanager_config("http://127.0.0.1:9/webhook"))
+    receiver: str = config["route"]["receiver"]
+    routes: list[dict[str, Any]] = config["route"].get("routes", [])
+    while route := next((route for route in routes if _matches(route, labels)), None):
+        receiver, routes = route.get("receiver", receiver), route.get("routes", [])
+    return receiver
+
+
+@pytest.mark.parametrize(
+    ("labels", "receiver"),
+    [
+        ({"severity": "page", "component": "jobs"}, "jobs-page"),
+        ({"severity": "ticket", "component": "jobs"}, "jobs-ticket"),
+        ({"severity": "page"}, "page"),
+        ({"severity": "ticket"}, "ticket"),
+    ],
+)
+def test_jobs_alerts_go_to_the_jobs_receivers(labels: dict[str, str], receiver: str) -> None:
+    assert _route({"service": "todo-api", **labels}) == receiver
+
+
+def test_no_worker_holds_back_the_other_jobs_alerts_and_no_api_scrape_does_not() -> None:
+    config = yaml.safe_load(alertmanager_config("http://127.0.0.1:9/webhook"))
+    rules = {tuple(rule["source_matchers"]): rule for rule in config["inhibit_rules"]}
+    worker = rules[('alertname="TodoApiJobsWorkerDown"',)]
+    assert 'component="jobs"' in worker["target_matchers"]
+    api = rules[('alertname="TodoApiNoScrapes"',)]
+    assert "component" in api["equal"]  # jobs alerts carry component="jobs", the API's none
 
 
 def test_a_page_inhibits_the_ticket_of_the_same_slo_only() -> None:

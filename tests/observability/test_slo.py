@@ -8,11 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from app.exports.metrics import COMPLETION_BUCKETS
 from app.telemetry.prometheus.buckets import LATENCY_BUCKETS, SLO_LATENCY_THRESHOLD_SECONDS
 from observability.slo import (
     DEFAULT_SLO_FILE,
     LatencyObjective,
     Links,
+    Selector,
+    Sli,
     SloError,
     duration_adjective,
     duration_seconds,
@@ -132,6 +135,10 @@ def valid() -> dict[str, object]:
         (("objectives", "latency"), None, "objectives.latency must be a mapping"),
         (("links",), {"grafana": "x"}, "links has unknown keys"),
         (("links",), {"runbook_url": ""}, "links.runbook_url must be a URL"),
+        (("jobs", "job"), "", "jobs.job must be a non-empty string"),
+        (("jobs", "objectives", "availability", "objective"), 1, "strictly between 0 and 1"),
+        (("jobs", "objectives", "latency", "threshold_seconds"), 0, "must be positive"),
+        (("jobs", "objectives", "latency"), None, "jobs.objectives.latency must be a mapping"),
     ],
 )
 def test_a_broken_slo_file_is_refused_naming_the_field(
@@ -152,3 +159,69 @@ def test_a_broken_slo_file_is_refused_naming_the_field(
 def test_a_missing_slo_file_is_an_slo_error(tmp_path: Path) -> None:
     with pytest.raises(SloError, match="cannot read the SLO file"):
         load_slo(tmp_path / "absent.yaml")
+
+
+def test_the_slo_file_declares_the_jobs_objectives_on_the_worker_job() -> None:
+    jobs = load_slo().jobs
+
+    assert jobs is not None
+    assert jobs.job == "todo-worker"
+    assert jobs.availability.objective == 0.99
+    assert (jobs.latency.objective, jobs.latency.threshold_seconds) == (0.99, 60)
+    assert jobs.bucket_le() == "60.0"  # as prometheus_client writes the bucket
+
+
+def test_the_jobs_latency_threshold_is_a_bucket_of_the_completion_histogram() -> None:
+    """The jobs-latency SLI reads that one bucket (le="60.0") instead of interpolating."""
+    jobs = load_slo().jobs
+
+    assert jobs is not None
+    assert jobs.latency.threshold_seconds in COMPLETION_BUCKETS
+
+
+def test_the_jobs_slos_are_optional_and_follow_the_api_ones(tmp_path: Path) -> None:
+    document = valid()
+    del document["jobs"]
+    without = parse_slo(document, source=tmp_path / "slo.yaml")
+
+    assert without.jobs is None
+    assert [sli.name for sli in without.slis()] == ["availability", "latency"]
+    assert [sli.name for sli in load_slo().slis()] == [
+        "availability",
+        "latency",
+        "jobs-availability",
+        "jobs-latency",
+    ]
+
+
+def test_the_jobs_slis_read_the_worker_job_and_link_the_jobs_dashboard() -> None:
+    slo = load_slo()
+    availability, latency = slo.sli("jobs-availability"), slo.sli("jobs-latency")
+
+    assert str(availability.total) == 'todos_exports_finished_total{job="todo-worker"}'
+    assert str(availability.bad) == (
+        'todos_exports_finished_total{job="todo-worker",outcome="failed"}'
+    )
+    assert str(latency.good) == (
+        'todos_export_completion_seconds_bucket{job="todo-worker",le="60.0"}'
+    )
+    assert str(latency.total) == 'todos_export_completion_seconds_count{job="todo-worker"}'
+    assert {availability.dashboard_uid, latency.dashboard_uid} == {"todo-api-jobs"}
+    assert {availability.component, latency.component} == {"jobs"}
+    assert slo.error_budget("jobs-latency") == 0.01
+
+
+def test_an_sli_counts_either_good_or_bad_events() -> None:
+    total = Selector("m", ('job="x"',))
+    with pytest.raises(SloError, match="exactly one of good and bad"):
+        Sli(name="s", objective=0.9, total=total, bad_events="b", dashboard_uid="d")
+    with pytest.raises(SloError, match="exactly one of good and bad"):
+        Sli(
+            name="s",
+            objective=0.9,
+            total=total,
+            bad_events="b",
+            dashboard_uid="d",
+            good=total,
+            bad=total,
+        )

@@ -27,6 +27,7 @@ class Notification:
 
     status: str  # firing | resolved
     labels: dict[str, str]
+    receiver: str = ""  # the Alertmanager receiver that sent it
 
 
 class Webhook:
@@ -54,7 +55,11 @@ class Webhook:
     def _record(self, payload: dict[str, Any]) -> None:
         with self._lock:
             self._notifications.extend(
-                Notification(status=alert["status"], labels=dict(alert["labels"]))
+                Notification(
+                    status=alert["status"],
+                    labels=dict(alert["labels"]),
+                    receiver=str(payload.get("receiver", "")),
+                )
                 for alert in payload.get("alerts", [])
             )
 

@@ -1,4 +1,5 @@
-"""Real Celery processes beside a real gunicorn: ``run_worker``, ``run_beat``, ``jobs_env``.
+"""Real Celery processes beside a real gunicorn: ``run_worker``, ``run_beat``, ``jobs_env``;
+``ExportTraffic`` requests exports at a steady pace for the live observability tests.
 
 The commands are ``app.jobs.commands``' (the ones ``make run`` starts). A worker is ready
 when its log says ``ready.``; beat when it logs that it is starting. Both run with exactly
@@ -14,6 +15,7 @@ import os
 import secrets
 import signal
 import subprocess
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ import pytest
 
 from app.jobs.commands import beat_command, worker_command
 from loadtests import local_server
+from tests.support.http import http
 from tests.support.ports import HOST, free_port
 from tests.support.waiting import poll
 
@@ -137,3 +140,42 @@ def run_beat(env: Mapping[str, str], directory: Path) -> Iterator[Celery]:
     with started(beat_command(), env, directory / "beat.log") as beat:
         wait_ready(beat, "beat", BEAT_READY)
         yield beat
+
+
+class ExportTraffic:
+    """Requests an export (csv and json in turn) every ``interval`` s on a background thread.
+
+    For the live observability tests: the jobs metrics need a steady trickle of exports, and a
+    fault drill a faster one (set ``interval``). Counts the answers by status; any answer but
+    202 is kept for the failure message.
+    """
+
+    def __init__(self, url: str, headers: Mapping[str, str], *, interval: float) -> None:
+        self.url = url
+        self.headers = dict(headers)
+        self.interval = interval
+        self.statuses: dict[int, int] = {}
+        self.unexpected: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="export-traffic", daemon=True)
+
+    def _run(self) -> None:
+        formats = ("csv", "json")
+        sent = 0
+        while not self._stop.is_set():
+            answer = http(
+                "POST", self.url, json_body={"format": formats[sent % 2]}, headers=self.headers
+            )
+            sent += 1
+            self.statuses[answer.status] = self.statuses.get(answer.status, 0) + 1
+            if answer.status != 202 and len(self.unexpected) < 5:
+                self.unexpected.append(f"{answer.status} {answer.body}")
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> ExportTraffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)

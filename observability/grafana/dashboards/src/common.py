@@ -27,6 +27,9 @@ PROMETHEUS_UID = "prometheus"
 DATASOURCE = dashboard_models.DataSourceRef(type_val="prometheus", uid="${datasource}")
 # Every raw-metric query carries these matchers; recorded SLO series are selected by `slo`.
 SELECTOR = 'job="$job", instance=~"$instance"'
+# The Celery worker's own scrape job (the jobs dashboard's worker metrics) and its default.
+WORKER_SELECTOR = 'job="$worker_job", instance=~"$worker_instance"'
+DEFAULT_WORKER_JOB = "todo-worker"
 RATE = "[$__rate_interval]"  # the range of every rate() and increase()
 
 # Colours of the Grafana palette, named once.
@@ -41,16 +44,23 @@ def sel(*matchers: str) -> str:
     return "{" + ", ".join([SELECTOR, *matchers]) + "}"
 
 
-def sum_rate(metric: str, *matchers: str, by: str = "") -> str:
-    """The per-second rate of counter `metric` (`sel(*matchers)`), summed (`by` labels)."""
+def worker_sel(*matchers: str) -> str:
+    """The worker's `{job="$worker_job", instance=~"$worker_instance", ...}` selector."""
+    return "{" + ", ".join([WORKER_SELECTOR, *matchers]) + "}"
+
+
+def sum_rate(metric: str, *matchers: str, by: str = "", worker: bool = False) -> str:
+    """The per-second rate of counter `metric` (`sel(*matchers)`, or `worker_sel` with
+    `worker`), summed (`by` labels)."""
     grouping = f"sum by ({by}) " if by else "sum"
-    return f"{grouping}(rate({metric}{sel(*matchers)}{RATE}))"
+    selector = worker_sel(*matchers) if worker else sel(*matchers)
+    return f"{grouping}(rate({metric}{selector}{RATE}))"
 
 
-def quantile(q: float, metric: str, by: str = "") -> str:
+def quantile(q: float, metric: str, by: str = "", *, worker: bool = False) -> str:
     """`histogram_quantile` of histogram `metric`'s buckets, grouped by `le` and `by`."""
     labels = f"{by}, le" if by else "le"
-    return f"histogram_quantile({q}, {sum_rate(metric, by=labels)})"
+    return f"histogram_quantile({q}, {sum_rate(metric, by=labels, worker=worker)})"
 
 
 @dataclass(frozen=True)
@@ -309,6 +319,36 @@ def variables() -> list[cogbuilder.Builder[dashboard_models.VariableModel]]:
     ]
 
 
+def worker_variables() -> list[cogbuilder.Builder[dashboard_models.VariableModel]]:
+    """The `worker_job` and `worker_instance` variables of a dashboard on the Celery worker's
+    metrics (its own scrape job, port WORKER_METRICS_PORT)."""
+    return [
+        dashboard_builders.QueryVariable("worker_job")
+        .label("Worker job")
+        .description("Prometheus job scraping the Celery worker's metrics endpoint.")
+        .datasource(DATASOURCE)
+        .query("label_values(celery_worker_up, job)")
+        .current(
+            dashboard_models.VariableOption(
+                selected=True, text=DEFAULT_WORKER_JOB, value=DEFAULT_WORKER_JOB
+            )
+        )
+        .refresh(dashboard_models.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dashboard_models.VariableSort.ALPHABETICAL_ASC),
+        dashboard_builders.QueryVariable("worker_instance")
+        .label("Worker instance")
+        .description("Worker scrape targets (pods / hosts); All selects every one.")
+        .datasource(DATASOURCE)
+        .query('label_values(celery_worker_up{job="$worker_job"}, instance)')
+        .current(dashboard_models.VariableOption(selected=True, text=["All"], value=["$__all"]))
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+        .refresh(dashboard_models.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dashboard_models.VariableSort.ALPHABETICAL_ASC),
+    ]
+
+
 def dashboard_links() -> dashboard_builders.DashboardLink:
     """A drop-down of the other Todo API dashboards, keeping time range and variables."""
     return (
@@ -326,9 +366,15 @@ def dashboard_links() -> dashboard_builders.DashboardLink:
 
 
 def dashboard(
-    uid: str, title: str, description: str, rows: Sequence[Row]
+    uid: str,
+    title: str,
+    description: str,
+    rows: Sequence[Row],
+    *,
+    worker: bool = False,
 ) -> dashboard_models.Dashboard:
-    """Assemble a Todo API dashboard: fixed settings, variables, links, rows; panel ids 1..n."""
+    """Assemble a Todo API dashboard: fixed settings, variables (the worker's too with
+    `worker`), links, rows; panel ids 1..n."""
     builder = (
         dashboard_builders.Dashboard(title)
         .uid(uid)
@@ -340,7 +386,7 @@ def dashboard(
         .readonly()
         .tooltip(dashboard_models.DashboardCursorSync.CROSSHAIR)
         .link(dashboard_links())
-        .variables(variables())
+        .variables(variables() + (worker_variables() if worker else []))
     )
     for row in rows:
         builder = builder.with_row(dashboard_builders.Row(row.title))
