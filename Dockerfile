@@ -6,7 +6,9 @@
 # into wheels and a virtualenv in the builder stage, so the runtime stage has no compiler, no
 # pip cache and no build tools. It runs as the fixed non-root uid 10001 and works with a
 # read-only root filesystem: give it a writable /tmp and PROMETHEUS_MULTIPROC_DIR
-# (default /run/metrics) as tmpfs or emptyDir mounts. Static files are collected at build time.
+# (default /run/metrics) as tmpfs or emptyDir mounts, and the jobs' export storage as a volume
+# at EXPORT_STORAGE_DIR (/var/lib/todo/exports, owned by uid 10001 so a new volume is too).
+# The same image runs the Celery worker and beat (docker-compose.yml, k8s/base). Static files are collected at build time.
 # gunicorn is PID 1 (exec form) so SIGTERM reaches it and shutdown is graceful.
 
 ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
@@ -61,11 +63,13 @@ COPY app ./app
 # (no secret is baked into the image; the runtime environment supplies the real ones).
 RUN DJANGO_SECRET_KEY=collectstatic-build-only DJANGO_ALLOWED_HOSTS=localhost \
     python manage.py collectstatic --noinput --verbosity 0 \
-    && mkdir -p /run/metrics \
-    && chown 10001:10001 /run/metrics
+    && mkdir -p /run/metrics /var/lib/todo/exports \
+    && chown 10001:10001 /run/metrics /var/lib/todo/exports
 
 # Multiprocess metrics directory: mount a tmpfs/emptyDir here when the root is read-only.
 ENV PROMETHEUS_MULTIPROC_DIR=/run/metrics
+# Export files of the jobs (shared by the API and the worker): mount a volume here.
+ENV EXPORT_STORAGE_DIR=/var/lib/todo/exports
 
 USER 10001:10001
 EXPOSE 8000 9464

@@ -59,6 +59,7 @@ MONITORING_DIR = PurePosixPath("k8s/components/monitoring")
 MONITORING_GENERATED = MONITORING_DIR / "generated"
 MONITORING_KUSTOMIZATION = MONITORING_DIR / "kustomization.yaml"
 SERVICE_MONITOR = "servicemonitor.yaml"  # hand-written, listed first by the kustomization
+SERVICE_MONITOR_WORKER = "servicemonitor-worker.yaml"  # hand-written too: the Celery workers
 COLLECTOR_GENERATED = PurePosixPath("k8s/components/dev-dependencies/generated")
 COLLECTOR_TARGET = COLLECTOR_GENERATED / "otel-collector-config.yaml"
 GENERATED_DIRS = (MONITORING_GENERATED, COLLECTOR_GENERATED)
@@ -190,12 +191,13 @@ def monitoring_kustomization(resources: Sequence[str]) -> str:
     document = {
         "apiVersion": "kustomize.config.k8s.io/v1alpha1",
         "kind": "Component",
-        "resources": [SERVICE_MONITOR, *resources],
+        "resources": [SERVICE_MONITOR, SERVICE_MONITOR_WORKER, *resources],
     }
     purpose = (
         "The monitoring component (kustomize Component; used by k8s/overlays/production and,",
-        "optionally, k8s/overlays/dev): the ServiceMonitor (hand-written, servicemonitor.yaml)",
-        "plus one PrometheusRule per rule file and one dashboard ConfigMap per dashboard.",
+        "optionally, k8s/overlays/dev): the ServiceMonitors of the API and the Celery workers",
+        "(hand-written, servicemonitor*.yaml) plus one PrometheusRule per rule file and one",
+        "dashboard ConfigMap per dashboard.",
         "Needs the Prometheus Operator CRDs (kube-prometheus-stack): see README.md.",
     )
     sources = f"{RULES_DIR}/*.yml and {DASHBOARDS_DIR}/*.json"

@@ -8,9 +8,12 @@ local runner, so a distributed run is judged on the merged statistics of all wor
 
 Not measured: requests named ``setup: ...`` (account creation, logins, token refreshes, seed
 todos: password hashing is deliberately slow and happens before the mix starts) and
-``control: ...`` (the incident shape switching faults). Failures are 5xx answers and requests
-that got no answer; unexpected 4xx answers are reported but do not count (see
-``loadtests/outcomes.py``).
+``control: ...`` (the incident shape switching faults). Entries named ``job: ...`` are not
+requests but background jobs as the client saw them (``loadtests/exports.py``: enqueue to
+succeeded): ``measure_jobs`` reads them and the jobs check judges them against the jobs SLO
+(:class:`JobsObjective`: the SLO file's jobs latency objective, else 99% within 60 s).
+Failures are 5xx answers and requests that got no answer; unexpected 4xx answers are reported
+but do not count (see ``loadtests/outcomes.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,11 @@ from loadtests.outcomes import counts_against_availability, is_throttled
 from observability.slo import Slo
 
 EXCLUDED_PREFIXES = ("setup: ", "control: ")
+JOB_PREFIX = "job: "
+# The jobs objective when the SLO file has no jobs section: 99% of jobs succeed within
+# 60 s of being enqueued.
+DEFAULT_JOBS_OBJECTIVE = 0.99
+DEFAULT_JOBS_THRESHOLD_SECONDS = 60.0
 REPORTED_PERCENTILES = (0.5, 0.95, 0.99)
 
 
@@ -52,6 +60,11 @@ class ErrorLike(Protocol):
 def is_measured(name: str) -> bool:
     """False for the setup and control requests the gate leaves out."""
     return not name.startswith(EXCLUDED_PREFIXES)
+
+
+def is_job(name: str) -> bool:
+    """True for the entries that time background jobs, not requests."""
+    return name.startswith(JOB_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -94,6 +107,8 @@ def measure(entries: Iterable[EntryLike], errors: Iterable[ErrorLike]) -> Measur
     requests = excluded = 0
     response_times: Counter[int] = Counter()
     for entry in entries:
+        if is_job(entry.name):
+            continue
         if not is_measured(entry.name):
             excluded += entry.num_requests
             continue
@@ -101,7 +116,7 @@ def measure(entries: Iterable[EntryLike], errors: Iterable[ErrorLike]) -> Measur
         response_times.update(entry.response_times)
     failures = client_errors = throttled = 0
     for row in errors:
-        if not is_measured(row.name):
+        if not is_measured(row.name) or is_job(row.name):
             continue
         if counts_against_availability(row.error):
             failures += row.occurrences
@@ -116,6 +131,60 @@ def measure(entries: Iterable[EntryLike], errors: Iterable[ErrorLike]) -> Measur
         throttled=throttled,
         excluded_requests=excluded,
     )
+
+
+@dataclass(frozen=True)
+class JobsMeasured:
+    """Background jobs as the client saw them: every job, the failed ones (ended ``failed`` or
+    not done by the client's deadline: no time), and the times of the succeeded ones."""
+
+    jobs: int = 0
+    failures: int = 0
+    response_times: Mapping[int, int] = field(default_factory=dict)  # ms (Locust-rounded) -> n
+
+    def late_or_failed(self, threshold_ms: float) -> int:
+        """Jobs that failed, or succeeded later than ``threshold_ms``."""
+        late = sum(n for time_ms, n in self.response_times.items() if time_ms > threshold_ms)
+        return min(self.jobs, self.failures + late)
+
+
+def measure_jobs(entries: Iterable[EntryLike], errors: Iterable[ErrorLike]) -> JobsMeasured:
+    """Aggregate the ``job: ...`` entries and their error rows."""
+    jobs = 0
+    response_times: Counter[int] = Counter()
+    for entry in entries:
+        if is_job(entry.name):
+            jobs += entry.num_requests
+            response_times.update(entry.response_times)
+    failures = sum(row.occurrences for row in errors if is_job(row.name))
+    return JobsMeasured(jobs=jobs, failures=failures, response_times=dict(response_times))
+
+
+@dataclass(frozen=True)
+class JobsObjective:
+    """``objective`` of the jobs must succeed within ``threshold_seconds`` of being enqueued."""
+
+    objective: float = DEFAULT_JOBS_OBJECTIVE
+    threshold_seconds: float = DEFAULT_JOBS_THRESHOLD_SECONDS
+    source: str = "default: no jobs objective in the SLO file"
+
+    @property
+    def max_late_ratio(self) -> float:
+        """The share of jobs that may fail or be late."""
+        return round(1 - self.objective, 12)
+
+    @classmethod
+    def from_slo(cls, slo: Slo) -> JobsObjective:
+        """The SLO file's jobs latency objective (``jobs.objectives.latency``: the share of
+        exports ready within its threshold), else the default."""
+        if slo.jobs is None:
+            return cls()
+        latency = slo.jobs.latency
+        return cls(
+            latency.objective,
+            latency.threshold_seconds,
+            f"{slo.source.name}: jobs {latency.objective:g} within {latency.threshold_seconds:g} s",
+        )
 
 
 @dataclass(frozen=True)
@@ -139,6 +208,7 @@ class Thresholds:
     max_failure_ratio: float
     failure_source: str
     latency: tuple[LatencyLimit, ...]
+    jobs: JobsObjective = field(default_factory=JobsObjective)
 
     @classmethod
     def from_slo(
@@ -174,6 +244,7 @@ class Thresholds:
             max_failure_ratio=ratio,
             failure_source=ratio_source,
             latency=tuple(sorted(limits.values(), key=lambda limit: limit.percentile)),
+            jobs=JobsObjective.from_slo(slo),
         )
 
 
@@ -232,8 +303,11 @@ class Verdict:
         return 0 if self.passed else 1
 
 
-def evaluate(measured: Measured, thresholds: Thresholds) -> Verdict:
-    """Compare ``measured`` with every threshold."""
+def evaluate(
+    measured: Measured, thresholds: Thresholds, jobs: JobsMeasured | None = None
+) -> Verdict:
+    """Compare ``measured`` with every threshold; ``jobs``, when the run timed any, with the
+    jobs objective (a run without jobs has no jobs check)."""
     checks = [
         Check(
             name="measured requests",
@@ -269,10 +343,34 @@ def evaluate(measured: Measured, thresholds: Thresholds) -> Verdict:
                     passed=value <= limit.limit_ms,
                 )
             )
+    if jobs is not None and jobs.jobs:
+        checks.append(_jobs_check(jobs, thresholds.jobs))
     return Verdict(tuple(checks))
 
 
-def render(measured: Measured, verdict: Verdict, *, title: str, notes: Sequence[str] = ()) -> str:
+def _jobs_check(jobs: JobsMeasured, objective: JobsObjective) -> Check:
+    threshold_ms = objective.threshold_seconds * 1000
+    bad = jobs.late_or_failed(threshold_ms)
+    return Check(
+        name="jobs late/failed",
+        measured=bad / jobs.jobs,
+        limit=objective.max_late_ratio,
+        unit="ratio",
+        source=objective.source,
+        passed=bad / jobs.jobs <= objective.max_late_ratio,
+        detail=f"{bad} of {jobs.jobs} jobs failed or took over {objective.threshold_seconds:g} s "
+        "(enqueue to succeeded, as the client saw it)",
+    )
+
+
+def render(
+    measured: Measured,
+    verdict: Verdict,
+    *,
+    title: str,
+    notes: Sequence[str] = (),
+    jobs: JobsMeasured | None = None,
+) -> str:
     """The verdict table, then one line per violated threshold, then notes."""
     lines = [
         f"SLO gate: {title}",
@@ -294,6 +392,12 @@ def render(measured: Measured, verdict: Verdict, *, title: str, notes: Sequence[
         f"  failures counted: {measured.failures} (5xx or no answer); "
         f"4xx answers not counted: {measured.client_errors}"
     )
+    if jobs is not None and jobs.jobs:
+        times = JobsPercentiles(jobs)
+        lines.append(
+            f"  jobs: {jobs.jobs} timed, {jobs.failures} failed or past the client's deadline; "
+            f"succeeded in p50 / p99: {times.at(0.5):g} / {times.at(0.99):g} ms"
+        )
     if measured.throttled:
         lines.append(
             f"  warning: {measured.throttled} requests were throttled (429): raise "
@@ -304,3 +408,16 @@ def render(measured: Measured, verdict: Verdict, *, title: str, notes: Sequence[
     lines.extend(f"  violated: {check.violation()}" for check in verdict.violations)
     lines.extend(f"  note: {note}" for note in notes)
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class JobsPercentiles:
+    """Percentiles of the succeeded jobs' times, computed as for requests."""
+
+    jobs: JobsMeasured
+
+    def at(self, quantile: float) -> float:
+        """Time (ms) at ``quantile`` of the succeeded jobs."""
+        return Measured(requests=0, failures=0, response_times=self.jobs.response_times).percentile(
+            quantile
+        )

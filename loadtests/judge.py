@@ -81,13 +81,15 @@ class Judge:
         )
         stats = environment.stats
         measured = gate.measure(stats.entries.values(), stats.errors.values())
-        verdict = gate.evaluate(measured, thresholds)
+        jobs = gate.measure_jobs(stats.entries.values(), stats.errors.values())
+        verdict = gate.evaluate(measured, thresholds, jobs)
         text = gate.render(
             measured,
             verdict,
             title=f"{slo.service} (SLO file {_shown(slo.source)}), shape {self.shape_name}, "
             f"mix {options.mix}",
             notes=list(self.notes(environment)),
+            jobs=jobs,
         )
         self.latest, self._printed = Report(text, verdict.exit_code), False
         self._store(environment, self.latest)

@@ -81,6 +81,29 @@ def gunicorn_command(config_flag: str = "--config") -> list[str]:
     return [str(BIN / "python"), "-m", "app.serve", config_flag, "gunicorn.conf.py"]
 
 
+def celery_worker_command() -> list[str]:
+    """A Celery worker from this virtualenv, with the arguments of ``app/jobs/commands.py``'s
+    ``worker_command()`` (by module name: ``loadtests`` imports no ``app`` code;
+    tests/loadtests/test_local_server.py keeps the two equal)."""
+    return [
+        str(BIN / "python"),
+        *("-m", "celery", "--app", "app.jobs.celery", "--quiet", "worker"),
+        *("--hostname", "worker@%h", "--without-gossip", "--without-mingle"),
+        *("--without-heartbeat", "--loglevel", "INFO"),
+    ]
+
+
+def jobs_environment(directory: Path) -> dict[str, str]:
+    """Background jobs on one machine without a server: the filesystem broker, the export
+    files and beat's schedule, all under ``directory``."""
+    return {
+        "CELERY_BROKER_URL": "filesystem://",
+        "CELERY_FILESYSTEM_BROKER_DIR": str(directory / "broker"),
+        "CELERY_BEAT_SCHEDULE_FILENAME": str(directory / "beat-schedule"),
+        "EXPORT_STORAGE_DIR": str(directory / "exports"),
+    }
+
+
 def base_environment(
     *,
     port: int,

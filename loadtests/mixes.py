@@ -1,9 +1,12 @@
 """Request mixes: how often a simulated client takes each action on its own todos.
 
 ``read`` (the default) is what a todo app mostly sees: listing and opening todos, an
-occasional write. ``write`` is the stress case for the database: mostly creates, updates,
-completions and deletes. Creates and deletes are balanced closely enough that an account's
-todo count stays bounded over a long run (the users also cap it, see ``loadtests/users.py``).
+occasional write, and now and then an export of one's todos (a background job: enqueue, poll,
+download, ``loadtests/exports.py``). ``write`` is the stress case for the database: mostly
+creates, updates, completions and deletes. ``exports`` is the stress case for the job queue
+and the workers: exports between a few writes and lists. Creates and deletes are balanced
+closely enough that an account's todo count stays bounded over a long run (the users also cap
+it, see ``loadtests/users.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ Action = Literal[
     "update",  # PATCH /api/todos/{id}/ {"title"}
     "complete",  # PATCH /api/todos/{id}/ {"completed": true}
     "delete",  # DELETE /api/todos/{id}/
+    "export",  # POST /api/todos/exports/, GET .../{id}/ until done, GET .../{id}/download/
 ]
 READ_ACTIONS: frozenset[Action] = frozenset(
     {"list", "list_page", "list_filtered", "search", "retrieve"}
@@ -68,6 +72,8 @@ MIXES: dict[str, Mix] = {
             "update": 2,
             "complete": 2,
             "delete": 2,
+            # about one action in a hundred: each one holds its user for the job's duration
+            "export": 1,
         },
     ),
     "write": Mix(
@@ -82,6 +88,15 @@ MIXES: dict[str, Mix] = {
             "update": 15,
             "complete": 15,
             "delete": 20,
+        },
+    ),
+    "exports": Mix(
+        "exports",
+        {
+            "list": 10,
+            "create": 5,
+            "delete": 3,
+            "export": 10,
         },
     ),
 }

@@ -105,7 +105,7 @@ ARGUMENTS: tuple[Argument, ...] = (
     Argument(
         "--mix",
         "LOAD_MIX",
-        "request mix: read-heavy or write-heavy",
+        "request mix: read-heavy, write-heavy or export-heavy",
         default="read",
         choices=tuple(MIXES),
     ),
@@ -124,6 +124,20 @@ ARGUMENTS: tuple[Argument, ...] = (
         "--think-max", "LOAD_THINK_MAX", "longest think time, s", type=non_negative, default=2.0
     ),
     Argument("--run-id", "LOAD_RUN_ID", "account name prefix (default: random per process)"),
+    Argument(
+        "--export-poll",
+        "LOAD_EXPORT_POLL_SECONDS",
+        "seconds between polls of an export's status",
+        type=positive,
+        default=1.0,
+    ),
+    Argument(
+        "--export-deadline",
+        "LOAD_EXPORT_DEADLINE_SECONDS",
+        "seconds a client waits for an export to end (then the job counts as failed)",
+        type=positive,
+        default=120.0,
+    ),
     Argument(
         "--max-failure-ratio",
         "LOAD_MAX_FAILURE_RATIO",
@@ -230,6 +244,8 @@ class LoadOptions:
     p95_ms: float | None
     slo_file: Path | None
     incident: IncidentSettings
+    export_poll_s: float = 1.0
+    export_deadline_s: float = 120.0
 
 
 def _value(argument: Argument, value: Any) -> Any:
@@ -281,6 +297,8 @@ def load_options(namespace: object) -> LoadOptions:
             admin_username=str(values["incident_admin_username"]),
             admin_password=str(values["incident_admin_password"]),
         ),
+        export_poll_s=float(values["export_poll"]),
+        export_deadline_s=float(values["export_deadline"]),
     )
 
 

@@ -1,9 +1,11 @@
 """Soak test (`make soak`): a long Locust run against a local gunicorn, memory watched per worker.
 
-Starts gunicorn (2 sync workers by default, debug off, throttles off, JSON logs to a file) on
-a fresh database: a new PostgreSQL database on ``TEST_POSTGRES_URL``'s server when it answers
-(dropped afterwards), else a SQLite file. Traces are sampled at the production overlay's ratio
-and exported over OTLP to a local sink, as in production. Runs ``locust --shape soak``
+Starts gunicorn (2 sync workers by default, debug off, throttles off, JSON logs to a file) and
+one Celery worker (the default mix exports now and then; filesystem broker in a temporary
+directory, its log in ``<shape>_worker.log``) on a fresh database: a new PostgreSQL database
+on ``TEST_POSTGRES_URL``'s server when it answers (dropped afterwards), else a SQLite file.
+Traces are sampled at the production overlay's ratio and exported over OTLP to a local sink,
+as in production. Runs ``locust --shape soak``
 (``--shape`` to change) for ``--minutes`` (``make soak SOAK_MINUTES=30``; default 10) and
 samples every worker's RSS from the master's metrics endpoint
 (``process_resident_memory_bytes{role="worker"}``) every ``--sample-every`` seconds, printing
@@ -132,10 +134,16 @@ def run_server(
         "DATABASE_URL": database_url,
         **NO_THROTTLES,
         **tracing,
+        **local_server.jobs_environment(workdir / "jobs"),
     }
     migrate = local_server.manage("migrate", "--noinput", "-v0", env=env)
     if migrate.returncode:
         raise SystemExit(f"migrate failed:\n{migrate.stdout}{migrate.stderr}")
+    worker = local_server.start(
+        local_server.celery_worker_command(),
+        env=env,
+        log_path=log_path.with_name(log_path.name.replace("_gunicorn", "_worker")),
+    )
     process = local_server.start(local_server.gunicorn_command(), env=env, log_path=log_path)
     server = Server(
         url=f"http://{HOST}:{port}",
@@ -156,6 +164,7 @@ def run_server(
         yield server
     finally:
         local_server.stop(process, grace_s=30)
+        local_server.stop(worker, grace_s=30)
 
 
 def scrape(server: Server) -> dict[str, Any]:
@@ -227,7 +236,12 @@ def progress_line(elapsed_s: float, prefix: Path, sample: dict[str, Any]) -> str
 
 
 def aggregated_stats(prefix: Path) -> dict[str, Any]:
-    """The ``Aggregated`` row of Locust's ``<prefix>_stats.csv``: counts and percentiles (ms)."""
+    """The ``Aggregated`` row of Locust's ``<prefix>_stats.csv``: counts and percentiles (ms).
+
+    Locust's total includes the ``job: export`` entries (export jobs, enqueue to succeeded,
+    ~1 s or more; about one entry in a hundred with the default mix): the top percentiles and
+    the maximum here are those of requests and jobs together. Per-request latency: the rows of
+    ``<prefix>_stats.csv`` or the SLO gate's verdict in the Locust log."""
     path = Path(f"{prefix}_stats.csv")
     if not path.exists():
         return {}

@@ -17,6 +17,7 @@ import random
 from collections.abc import Callable
 from typing import Unpack
 
+import gevent
 from locust import task
 from locust.contrib.fasthttp import FastHttpUser
 from locust.env import Environment
@@ -24,6 +25,7 @@ from locust.exception import StopUser
 
 from loadtests.accounts import Account, AccountPool, SetupError, run_id_for
 from loadtests.calls import Reply, RequestOptions, call
+from loadtests.exports import FORMATS, ExportJob
 from loadtests.mixes import MIXES, Action, Mix
 from loadtests.options import LoadOptions, load_options
 
@@ -81,6 +83,7 @@ class TodoApiUser(FastHttpUser):
             "update": self.update,
             "complete": self.complete,
             "delete": self.delete,
+            "export": self.export,
         }
 
     def wait_time(self) -> float:
@@ -207,6 +210,17 @@ class TodoApiUser(FastHttpUser):
     def complete(self) -> None:
         """PATCH /api/todos/{id}/ with completed: true."""
         self._on_some_todo("PATCH", body={"completed": True})
+
+    def export(self) -> None:
+        """An export of this account's todos: enqueue, poll until done, download; the
+        enqueue-to-succeeded time is reported as ``job: export`` (loadtests/exports.py)."""
+        ExportJob(
+            api=self._api,
+            fire=self.environment.events.request.fire,
+            sleep=gevent.sleep,
+            poll_s=self.options.export_poll_s,
+            deadline_s=self.options.export_deadline_s,
+        ).run(self.rng.choice(FORMATS))
 
     def delete(self) -> None:
         """DELETE /api/todos/{id}/."""

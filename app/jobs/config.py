@@ -92,6 +92,9 @@ def celery_config(env: Env) -> dict[str, Any]:
         "worker_pool": env.string("CELERY_WORKER_POOL", "prefork"),
         # Remote control needs broadcast, which the filesystem transport handles poorly.
         "worker_enable_remote_control": not url.startswith(FILESYSTEM_BROKER),
+        # Beat answers `celery inspect ping -d celerybeat@<host>` while its scheduler ticks:
+        # the health check of its container (docker-compose.yml, k8s/base/beat-deployment.yaml).
+        "beat_enable_remote_control": not url.startswith(FILESYSTEM_BROKER),
         # One queue; deployments (and test runs) sharing a broker keep apart by its name.
         "task_default_queue": env.string("CELERY_TASK_DEFAULT_QUEUE", "celery"),
         # Job state lives in the database rows; no result backend.

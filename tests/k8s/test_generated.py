@@ -91,8 +91,8 @@ def test_one_manifest_per_rule_file_and_dashboard_and_nothing_else() -> None:
     kustomization = _load(generate.MONITORING_KUSTOMIZATION)
     assert kustomization["kind"] == "Component"
     resources = kustomization["resources"]
-    assert resources[0] == "servicemonitor.yaml"
-    assert sorted(resources[1:]) == sorted(f"generated/{name}" for name in expected)
+    assert resources[:2] == ["servicemonitor.yaml", "servicemonitor-worker.yaml"]
+    assert sorted(resources[2:]) == sorted(f"generated/{name}" for name in expected)
     assert len(resources) == len(set(resources))
 
 
@@ -100,7 +100,9 @@ def test_service_monitor_scrapes_the_metrics_port_of_the_todo_api_service() -> N
     monitor = _load(generate.MONITORING_DIR / "servicemonitor.yaml")
     assert monitor["kind"] == "ServiceMonitor"
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
-    assert monitor["spec"]["selector"] == {"matchLabels": {"app.kubernetes.io/name": "todo-api"}}
+    assert monitor["spec"]["selector"] == {
+        "matchLabels": {"app.kubernetes.io/name": "todo-api", "app.kubernetes.io/component": "api"}
+    }
     # No jobLabel: the job label is the Service's name, todo-api, which the rules select.
     assert "jobLabel" not in monitor["spec"]
     assert monitor["spec"]["endpoints"] == [

@@ -99,8 +99,16 @@ def test_every_request_gets_a_fresh_sampled_w3c_trace_and_the_synthetic_marks() 
 
 
 def test_the_read_mix_is_read_heavy_and_the_write_mix_write_heavy() -> None:
-    assert MIXES["read"].read_share == 0.9
+    # 90 reads, 10 writes and one export in 101 actions
+    assert MIXES["read"].read_share == pytest.approx(90 / 101)
     assert MIXES["write"].read_share < 0.3
+
+
+def test_the_default_mix_exports_now_and_then_and_the_exports_mix_mostly() -> None:
+    assert MIXES["read"].weights["export"] == 1
+    assert "export" not in MIXES["write"].weights  # the database's stress case
+    exports = MIXES["exports"]
+    assert exports.weights["export"] == max(exports.weights.values())
 
 
 @pytest.mark.parametrize("name", ["read", "write"])

@@ -132,3 +132,22 @@ def test_the_log_tail_is_the_last_lines_or_says_there_is_no_log(tmp_path: Path) 
 
 def test_a_closed_port_does_not_answer_200() -> None:
     assert not local_server.answers_200(f"http://{HOST}:{local_server.free_port()}/healthz")
+
+
+def test_the_celery_worker_command_is_app_jobs_worker_command_from_this_virtualenv() -> None:
+    from app.jobs.commands import worker_command  # noqa: PLC0415  # tests may import app
+
+    command = local_server.celery_worker_command()
+    assert command[0] == str(local_server.BIN / "python")
+    assert command[1:] == worker_command()[1:]
+
+
+def test_jobs_run_without_a_server_inside_the_given_directory(tmp_path: Path) -> None:
+    env = local_server.jobs_environment(tmp_path)
+    assert env["CELERY_BROKER_URL"] == "filesystem://"
+    for name in (
+        "CELERY_FILESYSTEM_BROKER_DIR",
+        "CELERY_BEAT_SCHEDULE_FILENAME",
+        "EXPORT_STORAGE_DIR",
+    ):
+        assert Path(env[name]).is_relative_to(tmp_path), name

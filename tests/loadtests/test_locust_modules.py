@@ -23,6 +23,7 @@ PURE_MODULES = (
     "loadtests.tokens",
     "loadtests.tracing",
     "loadtests.gate",
+    "loadtests.exports",
 )
 TIMES = [0, 1, 5, 9.9, 10, 19.9, 20, 29.9, 30, 59, 60, 100, 3599, 3600, 10_000]
 

@@ -30,8 +30,14 @@ PROMETHEUS_RULES = REPO / "observability" / "prometheus" / "rules"
 SCHEMA_FILE = Path(__file__).resolve().parent / "data" / "compose-spec.json"
 
 GIB = 1024**3
-DEFAULT_PROFILE_MEMORY_BUDGET = 3 * GIB
+# Long-running services only (one-shots exit before the app starts): 3 GiB for the API and
+# its backends, 256 MiB more since the jobs worker and beat.
+DEFAULT_PROFILE_MEMORY_BUDGET = 3 * GIB + 256 * 2**20
 METRICS_PORT = 9464
+WORKER_METRICS_PORT = 9465
+EXPORT_DIR = "/var/lib/todo/exports"
+# The Celery processes (app/jobs/commands.py): the app's image and environment.
+JOB_SERVICES = ("worker", "beat")
 LOAD_PROFILE = "load"
 
 # Services that run once and exit: no healthcheck to wait for, and restart "no".
@@ -212,9 +218,11 @@ def test_every_service_has_a_memory_limit() -> None:
     assert missing == []
 
 
-def test_memory_limits_of_the_default_profile_add_up_to_at_most_3_gib() -> None:
+def test_memory_limits_of_the_default_profile_add_up_to_at_most_3_25_gib() -> None:
     total = 0
-    for spec in default_profile_services().values():
+    for name, spec in default_profile_services().items():
+        if name in ONE_SHOT_SERVICES:
+            continue
         limit = memory_limit(spec)
         assert limit is not None
         total += limit * int(spec.get("deploy", {}).get("replicas", 1))
@@ -348,7 +356,7 @@ def test_interpolation_parsing_tells_required_from_optional_variables() -> None:
 def test_metrics_port_is_never_published_beyond_localhost() -> None:
     for name, spec in services().items():
         for host_ip, container_port in published_ports(spec):
-            if container_port == METRICS_PORT:
+            if container_port in (METRICS_PORT, WORKER_METRICS_PORT):
                 assert host_ip == "127.0.0.1", f"{name} publishes metrics on {host_ip or '*'}"
 
 
@@ -386,6 +394,55 @@ def test_the_app_environment_wires_the_stack() -> None:
     assert environment["DJANGO_SECURE_SSL_REDIRECT"] == "false"
     assert environment["DJANGO_SECRET_KEY"].startswith("${DJANGO_SECRET_KEY:?")
     assert environment["METRICS_PORT"] == str(METRICS_PORT)
+
+
+def test_worker_and_beat_run_the_app_image_with_the_app_environment() -> None:
+    app = services()["app"]
+    for name in JOB_SERVICES:
+        spec = services()[name]
+        assert spec["image"] == app["image"], name
+        assert spec["build"] == app["build"], name
+        for variable, value in app["environment"].items():
+            assert spec["environment"][variable] == value, f"{name}: {variable}"
+        assert spec["read_only"] is True, name
+        assert spec["tmpfs"] == app["tmpfs"], name
+        assert spec["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert spec["depends_on"]["redis"]["condition"] == "service_healthy", name
+        assert spec.get("restart") == "unless-stopped", name
+
+
+def test_worker_and_beat_run_the_command_lines_of_app_jobs_commands() -> None:
+    from app.jobs.commands import beat_command, worker_command  # noqa: PLC0415
+
+    # The same arguments after the interpreter (the image's `python` instead of sys.executable).
+    assert services()["worker"]["command"][1:] == worker_command()[1:]
+    assert services()["beat"]["command"][1:] == beat_command()[1:]
+    assert services()["worker"]["command"][0] == services()["beat"]["command"][0] == "python"
+
+
+def test_worker_and_beat_health_checks_ping_their_own_node() -> None:
+    worker = " ".join(services()["worker"]["healthcheck"]["test"])
+    beat = " ".join(services()["beat"]["healthcheck"]["test"])
+    assert "inspect ping --destination worker@$$HOSTNAME" in worker
+    assert "inspect ping --destination celerybeat@$$HOSTNAME" in beat
+
+
+def test_there_is_one_beat_and_the_worker_serves_its_metrics_port() -> None:
+    assert int(services()["beat"].get("deploy", {}).get("replicas", 1)) == 1
+    beat_env = services()["beat"]["environment"]
+    assert beat_env["CELERY_BEAT_SCHEDULE_FILENAME"].startswith("/tmp/")  # noqa: S108
+    worker = services()["worker"]
+    assert worker["environment"]["WORKER_METRICS_PORT"] == str(WORKER_METRICS_PORT)
+    assert str(WORKER_METRICS_PORT) in [str(port) for port in worker["expose"]]
+
+
+def test_the_app_serves_the_export_files_the_worker_writes() -> None:
+    """One named volume at EXPORT_STORAGE_DIR in both: the worker writes, the app reads."""
+    assert services()["app"]["environment"]["EXPORT_STORAGE_DIR"] == EXPORT_DIR
+    for name in ("app", "worker"):
+        assert f"export-data:{EXPORT_DIR}" in services()[name]["volumes"], name
+    assert "export-data" in load_compose()["volumes"]
+    assert f"mkdir -p /run/metrics {EXPORT_DIR}" in DOCKERFILE.read_text(encoding="utf-8")
 
 
 def test_the_migration_runs_migrate_and_creates_the_demo_users() -> None:
@@ -507,12 +564,13 @@ def test_prometheus_scrapes_the_app_as_job_todo_api() -> None:
     assert collector == ["otel-collector:8888"]
 
 
-def test_prometheus_scrapes_the_celery_worker_as_the_jobs_slos_job() -> None:
+def test_prometheus_scrapes_every_worker_container_as_the_jobs_slos_job() -> None:
     jobs = {job["job_name"]: job for job in _prometheus_config()["scrape_configs"]}
     worker = load_slo().jobs
     assert worker is not None
-    targets = [t for config in jobs[worker.job]["static_configs"] for t in config["targets"]]
-    assert targets == ["worker:9465"]  # WORKER_METRICS_PORT's default
+    assert jobs[worker.job]["dns_sd_configs"] == [
+        {"names": ["worker"], "type": "A", "port": WORKER_METRICS_PORT}
+    ]
 
 
 def test_prometheus_alerts_to_alertmanager_and_loads_the_mounted_rules() -> None:
