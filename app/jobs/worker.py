@@ -34,7 +34,10 @@ _PID = re.compile(r"_(\d+)\.(db|json)$")
 
 
 def metrics_directory() -> Path | None:
-    """The worker's multiprocess directory (``app.jobs.metrics_dir`` makes one if unset)."""
+    """The worker's multiprocess directory (``app.jobs.metrics_dir`` makes one if unset).
+
+    prometheus_client's own variable, read as it reads it (no ``*_FILE`` form): not through
+    ``app.envconfig``."""
     value = os.environ.get(VARIABLE)
     return Path(value) if value else None
 
