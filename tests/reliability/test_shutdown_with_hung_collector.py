@@ -39,7 +39,9 @@ from tests.support.servers import Server, run_server_on_new_database
 from tests.support.telemetry import log_events
 from tests.support.waiting import poll
 
-pytestmark = pytest.mark.e2e
+# Run once, on the deployment database (the PostgreSQL pass): what it tests does not depend
+# on the database, and the suite must fit CI's 20 minutes.
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 WORKERS = 3
 GRACEFUL_TIMEOUT_S = 6

@@ -38,7 +38,9 @@ from tests.support.telemetry import (
 )
 from tests.support.waiting import poll
 
-pytestmark = pytest.mark.e2e
+# Run once, on the deployment database (the PostgreSQL pass): what it tests does not depend
+# on the database, and the suite must fit CI's 20 minutes.
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 ROUNDS = 15
 REQUESTS_PER_ROUND = 10

@@ -35,7 +35,9 @@ from tests.support.prometheus import scrape
 from tests.support.servers import Server, run_server_on_new_database
 from tests.support.waiting import poll
 
-pytestmark = pytest.mark.e2e
+# Run once, on the deployment database (the PostgreSQL pass): what it tests does not depend
+# on the database, and the suite must fit CI's 20 minutes.
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 WORKERS = 3
 CLIENTS = 4  # more than the workers: every worker is busy at any moment
