@@ -12,11 +12,13 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "app.settings")
 
-from app.jobs.tracing import instrument_celery
 from app.telemetry.setup import start_process_telemetry, telemetry_enabled
 
 start_process_telemetry()
-instrument_celery()  # the producer spans of the jobs requests publish
+if telemetry_enabled():  # the producer spans of the jobs requests publish
+    from app.jobs.tracing import instrument_celery
+
+    instrument_celery()
 
 application = get_wsgi_application()
 

@@ -6,8 +6,9 @@ community celery-mixin dashboards and alerts read them unchanged: counters
 (the task), ``hostname`` (the host part of the Celery node name, as the exporter's
 ``get_hostname``) and ``queue_name`` (``failed`` also ``exception``: the exception's class name),
 and the ``celery_task_runtime`` histogram (prometheus_client's default buckets, observed on
-success). The worker's gauges (``celery_worker_up``, ``celery_worker_tasks_active``,
-``celery_queue_length``) are computed at scrape time by ``app.jobs.metrics_server``.
+success, read from the run clock of ``app.jobs.telemetry``). The worker's gauges
+(``celery_worker_up``, ``celery_worker_tasks_active``, ``celery_queue_length``) are computed at
+scrape time by ``app.jobs.metrics_server``.
 
 Why signals and not the exporter's event stream: the counts are exact (an event receiver misses
 what happens while it is down, and events need broadcast, which the filesystem transport lacks),
@@ -22,12 +23,13 @@ exporter, a task's first ``received`` creates its other series at 0 (``failed`` 
 from __future__ import annotations
 
 import socket
-import time
 from typing import Any
 
 from celery import Task, signals
 from celery.utils.nodenames import nodesplit
 from prometheus_client import Counter, Histogram
+
+from app.jobs.telemetry import run_seconds
 
 DEFAULT_QUEUE = "celery"  # the exporter's default_queue_name
 TASK_LABELS = ("name", "hostname", "queue_name")
@@ -55,9 +57,6 @@ task_retried = Counter(
 task_runtime = Histogram(
     "celery_task_runtime", "Histogram of task runtime measurements.", TASK_LABELS
 )
-
-# Per running task id (in the process running it): when it started.
-_STARTED: dict[str, float] = {}
 
 
 def host_of(nodename: str | None) -> str:
@@ -114,11 +113,9 @@ def _count_received(request: Any = None, **_: Any) -> None:
 
 
 @signals.task_prerun.connect
-def _count_started(task_id: str | None = None, task: Task | None = None, **_: Any) -> None:
+def _count_started(task: Task | None = None, **_: Any) -> None:
     """The task starts running (pool process): ``celery_task_started_total``."""
     task_started.labels(**_task_labels(task)).inc()
-    if task_id is not None:
-        _STARTED[task_id] = time.perf_counter()
 
 
 @signals.task_success.connect
@@ -126,30 +123,21 @@ def _count_succeeded(sender: Task | None = None, **_: Any) -> None:
     """The task returned: ``celery_task_succeeded_total`` and its runtime."""
     labels = _task_labels(sender)
     task_succeeded.labels(**labels).inc()
-    task_id = getattr(getattr(sender, "request", None), "id", None)
-    started = _STARTED.pop(task_id, None) if task_id else None
-    if started is not None:
-        task_runtime.labels(**labels).observe(time.perf_counter() - started)
+    seconds = run_seconds(getattr(getattr(sender, "request", None), "id", None))
+    if seconds is not None:
+        task_runtime.labels(**labels).observe(seconds)
 
 
 @signals.task_failure.connect
 def _count_failed(
-    sender: Task | None = None,
-    task_id: str | None = None,
-    exception: BaseException | None = None,
-    **_: Any,
+    sender: Task | None = None, exception: BaseException | None = None, **_: Any
 ) -> None:
     """The task raised: ``celery_task_failed_total`` by exception class."""
-    if task_id is not None:
-        _STARTED.pop(task_id, None)
     exception_name = type(exception).__name__ if exception is not None else "UnknownException"
     task_failed.labels(exception=exception_name, **_task_labels(sender)).inc()
 
 
 @signals.task_retry.connect
-def _count_retried(sender: Task | None = None, request: Any = None, **_: Any) -> None:
+def _count_retried(sender: Task | None = None, **_: Any) -> None:
     """The task asked to be retried: ``celery_task_retried_total``."""
-    task_id = getattr(request, "id", None)
-    if task_id is not None:
-        _STARTED.pop(task_id, None)
     task_retried.labels(**_task_labels(sender)).inc()

@@ -122,10 +122,13 @@ class StableMessagingSpan(Span):
 
 
 class StableMessagingTracer(trace.Tracer):
-    """Starts the SDK's spans through the current tracer provider; messaging ones wrapped."""
+    """Starts the SDK's spans through the global tracer provider; messaging ones wrapped.
+
+    The global tracer is looked up once (a proxy until the provider is set, then the SDK's).
+    """
 
     def __init__(self, name: str, version: str | None, schema_url: str | None) -> None:
-        self._args = (name, version, schema_url)
+        self._tracer = trace.get_tracer(name, version, schema_url=schema_url)
 
     def start_span(  # noqa: PLR0917  # the API's signature
         self,
@@ -138,9 +141,7 @@ class StableMessagingTracer(trace.Tracer):
         record_exception: bool = True,
         set_status_on_exception: bool = True,
     ) -> Span:
-        name_, version, schema_url = self._args
-        tracer = trace.get_tracer(name_, version, schema_url=schema_url)
-        span = tracer.start_span(
+        span = self._tracer.start_span(
             name,
             context,
             kind,
@@ -155,9 +156,7 @@ class StableMessagingTracer(trace.Tracer):
 
     def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
         """Not used by the instrumentation; the plain tracer's behaviour."""
-        name_, version, schema_url = self._args
-        tracer = trace.get_tracer(name_, version, schema_url=schema_url)
-        return tracer.start_as_current_span(*args, **kwargs)
+        return self._tracer.start_as_current_span(*args, **kwargs)
 
 
 class StableMessagingTracerProvider(trace.TracerProvider):
