@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from observability.prometheus.slo_rules import dump_rules
 from observability.slo import Links, load_slo
 
 OBSERVABILITY = Path(__file__).resolve().parents[1]
@@ -205,26 +206,11 @@ HEADER = """\
 """
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block scalars for multi-line expressions, keys in insertion order, no anchors."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-def _str_presenter(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str_presenter)
-
-
 def render(upstream_text: str, overrides_text: str, links: Links, *, upstream: str = "") -> str:
     """The rule file's text (``upstream``: where the mixin's file came from, for the header)."""
     document = fitted_rules(yaml.safe_load(upstream_text), yaml.safe_load(overrides_text), links)
     header = HEADER.format(upstream=upstream or "its rendered prometheus_alerts.yaml")
-    return header + yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=100)
+    return header + dump_rules(document)
 
 
 _LABEL = re.compile(r"\{\{ *\$labels\.(\w+) *\}\}")

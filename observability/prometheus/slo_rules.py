@@ -239,14 +239,19 @@ def _str_presenter(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str_presenter)
 
 
+def dump_rules(document: Any) -> str:
+    """A Prometheus rule file's YAML: block scalars for multi-line expressions, keys in the
+    order given (also used by ``django_mixin_rules``)."""
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=100)
+
+
 def render(slo: Slo) -> str:
     """The rule file's text for ``slo``."""
     # One group: its rules run in order, so each alert reads the SLIs of the same evaluation
     # (across groups the order is not defined and an alert could read the previous round's).
     rules = recording_rules(slo) + alerting_rules(slo)
     document = {"groups": [{"name": f"{slo.service}-slo", "rules": rules}]}
-    body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=100)
-    return HEADER + body
+    return HEADER + dump_rules(document)
 
 
 def main(argv: list[str] | None = None) -> int:
