@@ -303,9 +303,7 @@ def load_slo(path: Path | None = None) -> Slo:
 def parse_slo(document: Any, *, source: Path) -> Slo:
     """Validate a parsed SLO document."""
     root = _mapping(document, "the document", source)
-    objectives = _mapping(root.get("objectives"), "objectives", source)
-    availability = _mapping(objectives.get("availability"), "objectives.availability", source)
-    latency = _mapping(objectives.get("latency"), "objectives.latency", source)
+    availability, latency = _objectives(root.get("objectives"), "", source, views=True)
     window = root.get("window")
     if not isinstance(window, str) or not is_duration(window):
         raise SloError(f"{source}: window must be a duration such as 30d, got {window!r}")
@@ -315,18 +313,8 @@ def parse_slo(document: Any, *, source: Path) -> Slo:
     return Slo(
         service=service,
         window=window,
-        availability=AvailabilityObjective(
-            objective=_ratio(availability.get("objective"), "availability.objective", source)
-        ),
-        latency=LatencyObjective(
-            objective=_ratio(latency.get("objective"), "latency.objective", source),
-            threshold_seconds=_positive(
-                latency.get("threshold_seconds"), "latency.threshold_seconds", source
-            ),
-            excluded_views=_names(
-                latency.get("excluded_views", []), "latency.excluded_views", source
-            ),
-        ),
+        availability=availability,
+        latency=latency,
         source=source,
         links=parse_links(root.get("links", {}), source=source),
         jobs=parse_jobs(root["jobs"], source=source) if "jobs" in root else None,
@@ -336,22 +324,40 @@ def parse_slo(document: Any, *, source: Path) -> Slo:
 def parse_jobs(document: Any, *, source: Path) -> JobsSlo:
     """Validate a ``jobs`` mapping: the worker's scrape ``job`` and its two objectives."""
     jobs = _mapping(document, "jobs", source)
-    objectives = _mapping(jobs.get("objectives"), "jobs.objectives", source)
-    availability = _mapping(objectives.get("availability"), "jobs.objectives.availability", source)
-    latency = _mapping(objectives.get("latency"), "jobs.objectives.latency", source)
+    availability, latency = _objectives(jobs.get("objectives"), "jobs.", source, views=False)
     job = jobs.get("job")
     if not isinstance(job, str) or not job:
         raise SloError(f"{source}: jobs.job must be a non-empty string, got {job!r}")
-    return JobsSlo(
-        job=job,
-        availability=AvailabilityObjective(
-            objective=_ratio(availability.get("objective"), "jobs.availability.objective", source)
+    return JobsSlo(job=job, availability=availability, latency=latency)
+
+
+def _objectives(
+    document: Any, prefix: str, source: Path, *, views: bool
+) -> tuple[AvailabilityObjective, LatencyObjective]:
+    """An ``objectives`` mapping (``availability``, ``latency``) under ``prefix`` (``""`` for
+    the API's, ``"jobs."`` for the jobs'); ``views``: whether latency may leave views out."""
+    objectives = _mapping(document, f"{prefix}objectives", source)
+    availability = _mapping(
+        objectives.get("availability"), f"{prefix}objectives.availability", source
+    )
+    latency = _mapping(objectives.get("latency"), f"{prefix}objectives.latency", source)
+    excluded = (
+        _names(latency.get("excluded_views", []), f"{prefix}latency.excluded_views", source)
+        if views
+        else ()
+    )
+    return (
+        AvailabilityObjective(
+            objective=_ratio(
+                availability.get("objective"), f"{prefix}availability.objective", source
+            )
         ),
-        latency=LatencyObjective(
-            objective=_ratio(latency.get("objective"), "jobs.latency.objective", source),
+        LatencyObjective(
+            objective=_ratio(latency.get("objective"), f"{prefix}latency.objective", source),
             threshold_seconds=_positive(
-                latency.get("threshold_seconds"), "jobs.latency.threshold_seconds", source
+                latency.get("threshold_seconds"), f"{prefix}latency.threshold_seconds", source
             ),
+            excluded_views=excluded,
         ),
     )
 
