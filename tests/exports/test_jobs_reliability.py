@@ -18,7 +18,7 @@ directly. Asserted:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,13 +140,7 @@ def test_a_worker_killed_mid_run_loses_no_job(redis_stack: RedisStack) -> None:
 def test_a_broker_outage_is_a_fast_503_and_recovers(redis_stack: RedisStack) -> None:
     alice = create_account(redis_stack.server)
     before = queue_errors(redis_stack.server)
-    redis_stack.proxy.cut()
-    try:
-        started = time.monotonic()
-        refused = request_export(redis_stack.server, alice)
-        took = time.monotonic() - started
-    finally:
-        redis_stack.proxy.restore()
+    refused, took = export_while(redis_stack, redis_stack.proxy.cut, alice)
 
     assert refused.status == 503, refused
     assert refused.headers["Retry-After"] == "5"
@@ -170,18 +164,26 @@ def test_a_silent_broker_is_a_503_within_seconds(redis_stack: RedisStack) -> Non
     """The proxy accepts connections and forwards nothing (a black-holed network): publishing
     gives up after the socket timeout and its retries, never hanging the request."""
     alice = create_account(redis_stack.server)
-    redis_stack.proxy.hang()
-    try:
-        started = time.monotonic()
-        refused = request_export(redis_stack.server, alice)
-        took = time.monotonic() - started
-    finally:
-        redis_stack.proxy.restore()
+    refused, took = export_while(redis_stack, redis_stack.proxy.hang, alice)
 
     assert refused.status == 503, refused
     assert refused.headers["Retry-After"] == "5"
     assert took < SILENT_FAILURE_S, f"the 503 took {took:.1f} s"
     print(f"silent broker: 503 after {took:.1f} s")  # noqa: T201
+
+
+def export_while(
+    stack: RedisStack, silence: Callable[[], None], account: Account
+) -> tuple[Response, float]:
+    """Request one export while the broker is silenced (``silence``: cut or hang the proxy),
+    then restore it: the answer and how long it took."""
+    silence()
+    try:
+        started = time.monotonic()
+        answer = request_export(stack.server, account)
+        return answer, time.monotonic() - started
+    finally:
+        stack.proxy.restore()
 
 
 def queue_errors(server: Server) -> float:
