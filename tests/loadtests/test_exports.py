@@ -7,7 +7,6 @@ synthetic ``job: export`` entries shaped like Locust's.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from loadtests.gate import (
     render,
 )
 from observability.slo import AvailabilityObjective, LatencyObjective, Slo, load_slo
+from tests.support.locust_stats import Entry, Error
 
 SLO = Slo(
     service="todo-api",
@@ -155,20 +155,6 @@ def test_a_refused_enqueue_times_no_job() -> None:
 
 
 # ------------------------------------------------------------------ the gate's jobs check
-
-
-@dataclass
-class Entry:
-    name: str
-    num_requests: int
-    response_times: Mapping[int, int] = field(default_factory=dict)
-
-
-@dataclass
-class Error:
-    name: str
-    error: object
-    occurrences: int
 
 
 def test_job_entries_are_judged_apart_from_the_requests() -> None:

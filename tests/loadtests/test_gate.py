@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from loadtests.gate import Measured, Thresholds, evaluate, measure, render
 from observability.slo import AvailabilityObjective, LatencyObjective, Slo
+from tests.support.locust_stats import Entry, Error
 
 SLO = Slo(
     service="todo-api",
@@ -19,24 +19,6 @@ SLO = Slo(
     source=Path("slo.yaml"),
 )
 DEFAULTS = Thresholds.from_slo(SLO)
-
-
-@dataclass
-class Entry:
-    """Shaped like Locust's StatsEntry."""
-
-    name: str
-    num_requests: int
-    response_times: Mapping[int, int] = field(default_factory=dict)
-
-
-@dataclass
-class Error:
-    """Shaped like Locust's StatsError (the error is a string on a distributed master)."""
-
-    name: str
-    error: object
-    occurrences: int
 
 
 def healthy(requests: int = 1000) -> Measured:
