@@ -286,6 +286,42 @@ def state_timeline_panel(
     return _options(panel, mappings=mappings)
 
 
+def _job_and_instance(  # the two variables' words, named
+    prefix: str,
+    metric: str,
+    default_job: str,
+    *,
+    labels: tuple[str, str],
+    descriptions: tuple[str, str],
+) -> list[cogbuilder.Builder[dashboard_models.VariableModel]]:
+    """The ``<prefix>job`` and ``<prefix>instance`` variables of the Prometheus job whose
+    targets serve ``metric``."""
+    job, instance = f"{prefix}job", f"{prefix}instance"
+    return [
+        dashboard_builders.QueryVariable(job)
+        .label(labels[0])
+        .description(descriptions[0])
+        .datasource(DATASOURCE)
+        .query(f"label_values({metric}, job)")
+        .current(
+            dashboard_models.VariableOption(selected=True, text=default_job, value=default_job)
+        )
+        .refresh(dashboard_models.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dashboard_models.VariableSort.ALPHABETICAL_ASC),
+        dashboard_builders.QueryVariable(instance)
+        .label(labels[1])
+        .description(descriptions[1])
+        .datasource(DATASOURCE)
+        .query(f'label_values({metric}{{job="${job}"}}, instance)')
+        .current(dashboard_models.VariableOption(selected=True, text=["All"], value=["$__all"]))
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+        .refresh(dashboard_models.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dashboard_models.VariableSort.ALPHABETICAL_ASC),
+    ]
+
+
 def variables() -> list[cogbuilder.Builder[dashboard_models.VariableModel]]:
     """The `datasource`, `job` and `instance` variables every dashboard has."""
     return [
@@ -295,58 +331,32 @@ def variables() -> list[cogbuilder.Builder[dashboard_models.VariableModel]]:
         .current(
             dashboard_models.VariableOption(selected=True, text="Prometheus", value="prometheus")
         ),
-        dashboard_builders.QueryVariable("job")
-        .label("Job")
-        .description("Prometheus job scraping the Todo API.")
-        .datasource(DATASOURCE)
-        .query("label_values(django_http_requests_before_middlewares_total, job)")
-        .current(
-            dashboard_models.VariableOption(selected=True, text=DEFAULT_JOB, value=DEFAULT_JOB)
-        )
-        .refresh(dashboard_models.VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(dashboard_models.VariableSort.ALPHABETICAL_ASC),
-        dashboard_builders.QueryVariable("instance")
-        .label("Instance")
-        .description("Scrape targets (pods / hosts) of the job; All selects every one.")
-        .datasource(DATASOURCE)
-        .query('label_values(django_http_requests_before_middlewares_total{job="$job"}, instance)')
-        .current(dashboard_models.VariableOption(selected=True, text=["All"], value=["$__all"]))
-        .multi(True)
-        .include_all(True)
-        .all_value(".*")
-        .refresh(dashboard_models.VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(dashboard_models.VariableSort.ALPHABETICAL_ASC),
+        *_job_and_instance(
+            "",
+            "django_http_requests_before_middlewares_total",
+            DEFAULT_JOB,
+            labels=("Job", "Instance"),
+            descriptions=(
+                "Prometheus job scraping the Todo API.",
+                "Scrape targets (pods / hosts) of the job; All selects every one.",
+            ),
+        ),
     ]
 
 
 def worker_variables() -> list[cogbuilder.Builder[dashboard_models.VariableModel]]:
     """The `worker_job` and `worker_instance` variables of a dashboard on the Celery worker's
     metrics (its own scrape job, port WORKER_METRICS_PORT)."""
-    return [
-        dashboard_builders.QueryVariable("worker_job")
-        .label("Worker job")
-        .description("Prometheus job scraping the Celery worker's metrics endpoint.")
-        .datasource(DATASOURCE)
-        .query("label_values(celery_worker_up, job)")
-        .current(
-            dashboard_models.VariableOption(
-                selected=True, text=DEFAULT_WORKER_JOB, value=DEFAULT_WORKER_JOB
-            )
-        )
-        .refresh(dashboard_models.VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(dashboard_models.VariableSort.ALPHABETICAL_ASC),
-        dashboard_builders.QueryVariable("worker_instance")
-        .label("Worker instance")
-        .description("Worker scrape targets (pods / hosts); All selects every one.")
-        .datasource(DATASOURCE)
-        .query('label_values(celery_worker_up{job="$worker_job"}, instance)')
-        .current(dashboard_models.VariableOption(selected=True, text=["All"], value=["$__all"]))
-        .multi(True)
-        .include_all(True)
-        .all_value(".*")
-        .refresh(dashboard_models.VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(dashboard_models.VariableSort.ALPHABETICAL_ASC),
-    ]
+    return _job_and_instance(
+        "worker_",
+        "celery_worker_up",
+        DEFAULT_WORKER_JOB,
+        labels=("Worker job", "Worker instance"),
+        descriptions=(
+            "Prometheus job scraping the Celery worker's metrics endpoint.",
+            "Worker scrape targets (pods / hosts); All selects every one.",
+        ),
+    )
 
 
 def dashboard_links() -> dashboard_builders.DashboardLink:
