@@ -286,7 +286,7 @@ def state_timeline_panel(
     return _options(panel, mappings=mappings)
 
 
-def _job_and_instance(  # the two variables' words, named
+def _job_and_instance(
     prefix: str,
     metric: str,
     default_job: str,
