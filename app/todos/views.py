@@ -1,5 +1,6 @@
 """The todos endpoints: thin, delegating reads to selectors and writes to services."""
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -141,10 +142,10 @@ class TodoViewSet(viewsets.ModelViewSet[Todo]):
     def perform_destroy(self, instance: Todo) -> None:
         services.todo_delete(todo=instance)
 
-    def _cached(self, view: str, render: Any) -> HttpResponseBase:
+    def _cached(self, view: str, render: Callable[[], HttpResponseBase]) -> HttpResponseBase:
+        """``render()``, or its cached copy or a 304 (``app.todos.response_cache``)."""
         if not response_cache.enabled():
-            response: HttpResponseBase = render()
-            return response
+            return render()
         owner = self._owner()
         return response_cache.serve(
             self.request,
