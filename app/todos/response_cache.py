@@ -6,8 +6,9 @@ user, so it costs no query), the path, the query string (parameters sorted, repe
 kept in order), the scheme and host (the list's page links are absolute) and this code's
 revision. The key's digest is the response's strong ``ETag``:
 
-- ``If-None-Match`` naming it (or ``*``): ``304 Not Modified``, without reading the cache or
-  any todo (it needs neither: the version already says nothing changed);
+- ``If-None-Match`` naming it: ``304 Not Modified``, without reading the cache or any todo
+  (it needs neither: the version already says nothing changed). ``*`` is not a match: the
+  version cannot tell whether the todo or page exists (a 404 stays a 404);
 - else the body stored under ``responses:<owner>:<digest>`` in the default cache (a hit);
 - else the view renders it from the database and a 200 is stored for
   ``RESPONSE_CACHE_SECONDS`` (a miss), unless the cache is unreachable (a bypass: the
@@ -69,10 +70,10 @@ def key_for(owner_id: int, etag: str) -> str:
 
 
 def matches(if_none_match: str | None, etag: str) -> bool:
-    """Whether an ``If-None-Match`` header names ``etag`` (weak comparison) or is ``*``."""
+    """Whether an ``If-None-Match`` header names ``etag`` (weak comparison)."""
     if not if_none_match:
         return False
-    return any(tag == "*" or tag.removeprefix("W/") == etag for tag in parse_etags(if_none_match))
+    return any(tag.removeprefix("W/") == etag for tag in parse_etags(if_none_match))
 
 
 def serve(

@@ -63,8 +63,8 @@ IF_NONE_MATCH = OpenApiParameter(
     "If-None-Match",
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
-    description="The `ETag` of a copy you hold (or `*`): `304 Not Modified`, with no body, when "
-    "nothing you could see through this request changed since.",
+    description="The `ETag` of a copy you hold: `304 Not Modified`, with no body, when nothing "
+    "you could see through this request changed since.",
 )
 CACHED_READ_HEADERS = [
     OpenApiParameter(
