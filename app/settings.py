@@ -153,10 +153,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # REDIS_URL unset: per-process memory (throttle counters are then per gunicorn worker).
 # Redis unreachable: the cache answers misses and drops writes instead of failing requests,
 # and tries Redis again every CACHE_RETRY_SECONDS (app/cache: a circuit breaker per worker).
+_REDIS_URL = env.string("REDIS_URL", "") or None
 CACHES = {
     "default": with_circuit_breaker(
         cache_config(
-            env.string("REDIS_URL", "") or None,
+            _REDIS_URL,
             timeout_s=env.duration("REDIS_TIMEOUT_SECONDS", 1.0),
             instrumented=TELEMETRY_ENABLED,
             key_prefix=env.string("CACHE_KEY_PREFIX", DEFAULT_KEY_PREFIX),
@@ -164,6 +165,13 @@ CACHES = {
         retry_seconds=env.duration("CACHE_RETRY_SECONDS", 5.0),
     )
 }
+
+# Cached todo reads and their ETags (app/todos/response_cache.py), for this many seconds; 0 off.
+# Only with a shared cache (REDIS_URL): in per-process memory each worker would keep its own
+# copies (hit ratio divided by the workers) and evict the throttle counters stored there.
+RESPONSE_CACHE_SECONDS: int = (
+    env.integer("RESPONSE_CACHE_SECONDS", 60, minimum=0) if _REDIS_URL else 0
+)
 
 # ------------------------------------------------------------------ auth
 AUTH_PASSWORD_VALIDATORS = [
@@ -184,7 +192,8 @@ SIMPLE_JWT = {
 # ------------------------------------------------------------------ REST framework
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        # simplejwt's, joining the version of the user's todos (for the response cache)
+        "app.api.authentication.TodoVersionJWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["app.api.parsers.SafeJSONParser"],

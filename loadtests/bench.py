@@ -7,6 +7,10 @@ debug off, throttles off, JSON logs to a file) and differs only in what observes
 - ``project@100%`` and ``project@10%``: the project's own telemetry (traces, metrics, logs),
   spans sampled ``parentbased_always_on`` / ``parentbased_traceidratio`` 0.1 and exported
   over OTLP/HTTP; plus ``project@<p>%`` when the production overlay's ratio is not 0.1;
+- ``project@10%+cache``: ``project@10%`` with the response cache on (``REDIS_URL`` the
+  Redis at 127.0.0.1:6379, ``BENCH_REDIS_URL`` overrides; ``RESPONSE_CACHE_SECONDS=60``), the
+  same telemetry: its speed-up over ``project@10%`` (median of per-round ratios) is printed
+  and saved as ``speedup``. Reads hit (wrk repeats one request); create also raises the version;
 - ``otel-zero-code``: the bare app under ``opentelemetry-instrument`` with the distro's
   defaults (given only the endpoint, ``http/protobuf``, the service and settings names);
 - ``sentry-tracing``: the bare app with ``sentry_sdk.init(traces_sample_rate=1.0)`` and its
@@ -33,6 +37,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess  # nosec B404
 import sys
@@ -48,6 +53,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import import_module
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -76,6 +82,8 @@ BASELINE = "bare"
 PROJECT_PREFIX = "project@"
 PROJECT_RATIO = 0.1  # the project variant every run has besides 100%
 STARTUP_SECONDS = 60
+CACHED = f"{PROJECT_PREFIX}10%+cache"  # the project variant with the response cache on
+BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 BUSY_WARNING = 20  # % of a core busy before the run: something else is running
 # % of the server core busy outside the measured worker during a run. A few % is normal (the
 # master, the idle variants' heartbeats and pollers, loopback interrupts); well above means
@@ -103,6 +111,7 @@ class Variant:
     sampled: float = 0.0  # share of new traces kept
     launcher: tuple[str, ...] = ()  # runs before gunicorn (opentelemetry-instrument)
     app_module: str | None = None  # overrides gunicorn.conf.py's wsgi_app
+    speedup_over: str | None = None  # the variant it differs from by one feature only
 
 
 def percent(ratio: float) -> str:
@@ -121,6 +130,17 @@ def project_variant(ratio: float) -> Variant:
         }
     )
     return Variant(f"{PROJECT_PREFIX}{percent(ratio)}", sampler, exports="otlp", sampled=ratio)
+
+
+def cached_variant(redis_url: str = BENCH_REDIS_URL) -> Variant:
+    """``project@10%`` with the response cache on; its keys under a prefix of its own."""
+    base = project_variant(PROJECT_RATIO)
+    cache = {
+        "REDIS_URL": redis_url,
+        "RESPONSE_CACHE_SECONDS": "60",
+        "CACHE_KEY_PREFIX": f"bench-{os.getpid()}-{int(time.time())}",
+    }
+    return replace(base, name=CACHED, env={**base.env, **cache}, speedup_over=base.name)
 
 
 def production_sampler_ratio(path: Path = PRODUCTION_OVERLAY) -> float | None:
@@ -151,6 +171,7 @@ def build_variants(production_ratio: float | None) -> list[Variant]:
     return [
         Variant(BASELINE, bare_env),
         *(project_variant(ratio) for ratio in ratios),
+        cached_variant(),
         Variant(
             "otel-zero-code",
             {
@@ -175,8 +196,10 @@ def build_variants(production_ratio: float | None) -> list[Variant]:
 
 
 def select_variants(variants: Sequence[Variant], names: Iterable[str] | None) -> list[Variant]:
-    """The named variants (all when ``names`` is None), always with the baseline, in order."""
+    """The named variants (all when ``names`` is None), always with the baseline and the
+    variant each chosen one is compared with, in order."""
     wanted = {BASELINE, *(names if names is not None else (v.name for v in variants))}
+    wanted |= {v.speedup_over for v in variants if v.name in wanted and v.speedup_over}
     return [variant for variant in variants if variant.name in wanted]
 
 
@@ -751,9 +774,15 @@ def summarize_variant(runs: Sequence[Run], bare: Sequence[Run]) -> dict[str, Any
     }
 
 
-def summarize(rounds: Mapping[str, Mapping[str, Sequence[Run]]]) -> dict[str, Any]:
+def summarize(
+    rounds: Mapping[str, Mapping[str, Sequence[Run]]],
+    speedups: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """``{endpoint: {variant: summary}}``; project variants also carry ``bare_rps``,
-    ``instrumented_rps`` and ``ratio``, the names the overhead targets are stated in."""
+    ``instrumented_rps`` and ``ratio``, the names the overhead targets are stated in.
+    ``speedups`` maps a variant to the one it is compared with: it also carries ``speedup``
+    (with ``speedup_min``, ``speedup_max`` and ``speedup_over``), its throughput against that
+    variant's, the median of per-round ratios."""
     summary: dict[str, Any] = {}
     for endpoint, by_variant in rounds.items():
         bare = by_variant[BASELINE]
@@ -765,6 +794,19 @@ def summarize(rounds: Mapping[str, Mapping[str, Sequence[Run]]]) -> dict[str, An
                     "bare_rps": statistics.median(r.rps for r in bare),
                     "instrumented_rps": entry["rps"],
                     **entry,
+                }
+            other = (speedups or {}).get(name, "")
+            if other in by_variant:
+                ratios = [
+                    r.rps / o.rps if o.rps else 0.0
+                    for o, r in zip(by_variant[other], runs, strict=True)
+                ]
+                entry = {
+                    **entry,
+                    "speedup_over": other,
+                    "speedup": statistics.median(ratios),
+                    "speedup_min": min(ratios),
+                    "speedup_max": max(ratios),
                 }
             summary[endpoint][name] = entry
     return summary
@@ -790,6 +832,36 @@ def print_table(summary: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:
                 f"{_number(row['cpu_us_per_request'], '.0f'):>10} "
                 f"{_number(row['cpu_ratio'], '.2f'):>8} {row['errors']:>6}"
             )
+
+
+def print_speedups(summary: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:
+    """One line per endpoint and compared variant: how much faster than its counterpart."""
+    for endpoint, rows in summary.items():
+        for name, row in rows.items():
+            if "speedup" in row:
+                say(
+                    f"{endpoint:<9} {name} vs {row['speedup_over']}: {row['speedup']:.2f}x "
+                    f"({row['speedup_min']:.2f}-{row['speedup_max']:.2f}) throughput"
+                )
+
+
+def reachable(url: str, timeout: float = 1.0) -> bool:
+    """Whether a TCP connection to ``url``'s host and port (6379 by default) succeeds."""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or HOST, parts.port or 6379), timeout):
+            return True
+    except OSError:
+        return False
+
+
+def redis_missing(variants: Iterable[Variant]) -> str | None:
+    """Why a chosen variant cannot run (its Redis does not answer), or None."""
+    for variant in variants:
+        url = variant.env.get("REDIS_URL")
+        if url and not reachable(url):
+            return f"{variant.name} needs Redis at {url}: start it or set BENCH_REDIS_URL"
+    return None
 
 
 def print_sinks(sinks: Mapping[str, Mapping[str, Any]]) -> None:
@@ -911,6 +983,9 @@ def main(argv: list[str] | None = None) -> int:
         say("wrk is missing: apt-get install -y wrk")
         return 2
     variants = select_variants(every_variant, args.variants)
+    if missing := redis_missing(variants):
+        say(missing)
+        return 2
     server_cpus, load_cpus = cores()
     if load_cpus:  # wrk, the sinks and py-spy inherit this
         os.sched_setaffinity(0, {int(c) for c in load_cpus.split(",")})
@@ -919,7 +994,8 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds, "warmup_seconds": args.warmup, "rounds": args.rounds,
         "connections": args.connections, "wrk_threads": 1, "endpoints": args.endpoints,
         "cpus": {"server": server_cpus, "load": load_cpus},
-        "server": "gunicorn, 1 sync worker, SQLite, DJANGO_DEBUG=false, throttles off, JSON logs",
+        "server": "gunicorn, 1 sync worker, SQLite, DJANGO_DEBUG=false, throttles off, JSON "
+        f"logs; {CACHED}: Redis at {BENCH_REDIS_URL}",
         "production_sampler_ratio": production_ratio,
     }  # fmt: skip
     settings["busy_percent_before"] = busy = busy_percent()
@@ -951,9 +1027,10 @@ def main(argv: list[str] | None = None) -> int:
             for server in servers.values():
                 if server.sink:
                     server.sink.shutdown()
-    summary = summarize(rounds)
+    summary = summarize(rounds, {v.name: v.speedup_over for v in variants if v.speedup_over})
     sinks = {name: server.sink.stats.snapshot() for name, server in servers.items() if server.sink}
     print_table(summary)
+    print_speedups(summary)
     print_sinks(sinks)
     status = git("status", "--porcelain")
     found, warnings = problems(summary, servers.values()), noise_warnings(rounds)

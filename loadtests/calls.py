@@ -29,6 +29,7 @@ class Reply:
     body: Any  # parsed JSON on success, else None
     outcome: Outcome
     retry_after: float | None = None  # seconds, from a 429's Retry-After header
+    etag: str | None = None  # the ETag header (the todo reads carry one)
 
     @property
     def ok(self) -> bool:
@@ -42,6 +43,7 @@ class RequestOptions(TypedDict, total=False):
     expected: Collection[int]
     body: object | None
     gone_ok: bool
+    if_none_match: str | None
 
 
 class CallOptions(RequestOptions, total=False):
@@ -60,11 +62,19 @@ def call(
     token: str | None = None,
     body: object | None = None,
     gone_ok: bool = False,
+    if_none_match: str | None = None,
 ) -> Reply:
-    """Send one request, report it to Locust's statistics as ``name``, return the answer."""
+    """Send one request, report it to Locust's statistics as ``name``, return the answer.
+
+    ``if_none_match`` (an ETag the caller holds) makes it a conditional request: a ``304 Not
+    Modified`` is then a success, its body empty (the caller reuses its copy).
+    """
     headers = synthetic_headers()
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
+    if if_none_match is not None:
+        headers["If-None-Match"] = if_none_match
+        expected = (*expected, 304)
     with session.request(
         method, path, name=name, headers=headers, json=body, catch_response=True
     ) as response:
@@ -81,7 +91,8 @@ def call(
             response.failure(outcome.error)
         parsed = _json(response.content) if outcome.ok and not outcome.gone else None
         retry_after = _retry_after(response.headers) if status == 429 else None
-    return Reply(status=status, body=parsed, outcome=outcome, retry_after=retry_after)
+        etag = response.headers.get("ETag") if response.headers is not None else None
+    return Reply(status=status, body=parsed, outcome=outcome, retry_after=retry_after, etag=etag)
 
 
 def _json(content: bytes | None) -> Any:

@@ -125,6 +125,13 @@ ARGUMENTS: tuple[Argument, ...] = (
     ),
     Argument("--run-id", "LOAD_RUN_ID", "account name prefix (default: random per process)"),
     Argument(
+        "--conditional-share",
+        "LOAD_CONDITIONAL_SHARE",
+        "share of users whose reads send If-None-Match with the ETag they hold (a 304 succeeds)",
+        type=ratio,
+        default=0.3,
+    ),
+    Argument(
         "--export-poll",
         "LOAD_EXPORT_POLL_SECONDS",
         "seconds between polls of an export's status",
@@ -246,6 +253,7 @@ class LoadOptions:
     incident: IncidentSettings
     export_poll_s: float = 1.0
     export_deadline_s: float = 120.0
+    conditional_share: float = 0.3
 
 
 def _value(argument: Argument, value: Any) -> Any:
@@ -297,6 +305,7 @@ def load_options(namespace: object) -> LoadOptions:
             admin_username=str(values["incident_admin_username"]),
             admin_password=str(values["incident_admin_password"]),
         ),
+        conditional_share=float(values["conditional_share"]),
         export_poll_s=float(values["export_poll"]),
         export_deadline_s=float(values["export_deadline"]),
     )

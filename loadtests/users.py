@@ -4,6 +4,10 @@
 drives about 3x the requests per core, so one load-generator core is not the bottleneck of a
 run against a server on the same machine.
 
+A share of the users (``LOAD_CONDITIONAL_SHARE``, 0.3) revalidate: their reads send
+``If-None-Match`` with the ``ETag`` they got for that path, and a ``304 Not Modified`` (a
+success) reuses the copy they kept, as a polling dashboard or a mobile client would.
+
 Each action is one request named by its route template, so Locust's statistics group by
 endpoint the way the service's metrics and spans do (``/api/todos/{id}/``); list variants add
 their query parameter (``/api/todos/?search={term}``) and keep the template visible.
@@ -15,6 +19,7 @@ import logging
 import math
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Unpack
 
 import gevent
@@ -35,6 +40,7 @@ DEFAULT_HOST = "http://127.0.0.1:8000"
 PAGE_SIZE = 20  # the API's default page size
 TODO_CAP = 200  # above this many todos in an account, a create becomes a delete
 KNOWN_IDS_CAP = 200  # ids a user remembers
+KEPT_COPIES_CAP = 300  # paths a revalidating user keeps a copy (and its ETag) of
 WORDS = ("milk", "report", "invoice", "garden", "dentist", "tickets", "review", "backup")
 
 _pools: dict[str, AccountPool] = {}  # one pool per target host, per process
@@ -73,6 +79,9 @@ class TodoApiUser(FastHttpUser):
         self.account: Account | None = None
         self.known_ids: list[int] = []
         self.todo_count = 0  # the account's todo count, as last seen
+        # revalidating users: path -> (ETag, body) of their last 200 for a read
+        self.conditional = self.rng.random() < self.options.conditional_share
+        self.copies: dict[str, tuple[str, object]] = {}
         self.actions: dict[Action, Callable[[], None]] = {
             "list": self.list_first_page,
             "list_page": self.list_page,
@@ -110,9 +119,18 @@ class TodoApiUser(FastHttpUser):
         if self.account is None:
             raise StopUser  # on_start found no account
         token = self.account.token()
+        held = self.copies.get(path) if self.conditional and method == "GET" else None
+        if held is not None:
+            options["if_none_match"] = held[0]
         reply = call(self.client, method, path, name=name, token=token, **options)
         if reply.status == 401:
             self.account.invalidate(token)
+        if held is not None and reply.status == 304:
+            return replace(reply, body=held[1])  # not modified: the copy is current
+        if self.conditional and method == "GET" and reply.status == 200 and reply.etag:
+            if len(self.copies) >= KEPT_COPIES_CAP:
+                self.copies.clear()
+            self.copies[path] = (reply.etag, reply.body)
         return reply
 
     def _remember_page(self, reply: Reply) -> None:

@@ -21,7 +21,14 @@ from django.core.exceptions import ImproperlyConfigured
 from app import envconfig
 from loadtests import local_server
 
-INHERITED_PREFIXES_REMOVED = ("DJANGO_", "THROTTLE_", "DATABASE_", "REDIS_", "TELEMETRY_")
+INHERITED_PREFIXES_REMOVED = (
+    "DJANGO_",
+    "THROTTLE_",
+    "DATABASE_",
+    "REDIS_",
+    "TELEMETRY_",
+    "RESPONSE_CACHE_",
+)
 SUBPROCESS_TIMEOUT_S = 60.0
 PRINT_SETTINGS = """
 import json
@@ -33,6 +40,7 @@ print(json.dumps({
     "database": settings.DATABASES["default"],
     "cache": settings.CACHES["default"],
     "throttle_rates": settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+    "response_cache_seconds": settings.RESPONSE_CACHE_SECONDS,
     "secret_key": settings.SECRET_KEY,
 }, default=str))
 """
@@ -278,6 +286,36 @@ def test_it_defaults_to_a_sqlite_database_and_a_local_memory_cache() -> None:
     loaded = _settings_with()
     assert loaded["database"]["ENGINE"] == "app.dbbackends.sqlite3"
     assert loaded["cache"]["BACKEND"] == "django_prometheus.cache.backends.locmem.LocMemCache"
+
+
+@pytest.mark.parametrize(
+    ("values", "seconds"),
+    [
+        ({"REDIS_URL": "redis://127.0.0.1:6379/1"}, 60),
+        ({"REDIS_URL": "redis://127.0.0.1:6379/1", "RESPONSE_CACHE_SECONDS": "5"}, 5),
+        ({"REDIS_URL": "redis://127.0.0.1:6379/1", "RESPONSE_CACHE_SECONDS": "0"}, 0),
+        # per-process memory: each worker would keep its own copies and evict throttle counters
+        ({"RESPONSE_CACHE_SECONDS": "30"}, 0),
+        ({}, 0),
+    ],
+    ids=["redis-default", "redis-5s", "redis-off", "memory-asked", "memory-default"],
+)
+def test_reads_are_cached_for_response_cache_seconds_only_with_a_shared_cache(
+    values: dict[str, str], seconds: int
+) -> None:
+    assert _settings_with(**values)["response_cache_seconds"] == seconds
+
+
+def test_a_negative_response_cache_ttl_stops_the_process() -> None:
+    result = _run(
+        ["-c", PRINT_SETTINGS],
+        _production_env(
+            DJANGO_SETTINGS_MODULE="app.settings",
+            REDIS_URL="redis://127.0.0.1:6379/1",
+            RESPONSE_CACHE_SECONDS="-1",
+        ),
+    )
+    assert "RESPONSE_CACHE_SECONDS: expected an integer >= 0" in _error_line(result)
 
 
 def test_it_takes_throttle_rates_from_the_environment() -> None:

@@ -35,3 +35,25 @@ class Todo(ExportModelOperationsMixin("todo"), models.Model):  # type: ignore[mi
 
     def __str__(self) -> str:
         return self.title
+
+
+class TodoVersion(models.Model):
+    """The version of one owner's todos, raised in the transaction of every write to them.
+
+    Read with the user that authenticates a request (one query, ``app.todos.authentication``),
+    it keys the cached responses and their ETags (``app.todos.response_cache``): a committed
+    write changes the version, so no response cached before it can be served after it, whether
+    or not the cache was reachable when the write happened. Values are microseconds since the
+    epoch or above, never lowered: they do not repeat after a restore of an older backup.
+    """
+
+    owner = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="todo_version",
+    )
+    value = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.owner_id}@{self.value}"

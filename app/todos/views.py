@@ -1,17 +1,25 @@
 """The todos endpoints: thin, delegating reads to selectors and writes to services."""
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
+from django.http.response import HttpResponseBase
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import serializers, viewsets
 from rest_framework.exceptions import NotAuthenticated
+from rest_framework.request import Request
 
 from app.api.schema import NUL_FREE_PATTERN
-from app.todos import selectors, services
+from app.todos import response_cache, selectors, services
 from app.todos.filters import (
     ORDERING_MAX_LENGTH,
     SEARCH_MAX_LENGTH,
@@ -50,10 +58,47 @@ LIST_PARAMETERS = [
 ]
 
 
+# Conditional reads (app.todos.response_cache): documented on both cached operations.
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="The `ETag` of a copy you hold: `304 Not Modified`, with no body, when nothing "
+    "you could see through this request changed since.",
+)
+CACHED_READ_HEADERS = [
+    OpenApiParameter(
+        "ETag",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=True,
+        description="Changes with any write to your todos; send it back in `If-None-Match`.",
+    ),
+    OpenApiParameter(
+        "Cache-Control",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=True,
+        description="`private, no-cache`: keep it, but revalidate before each use.",
+    ),
+]
+NOT_MODIFIED = OpenApiResponse(
+    description="Not modified: the `If-None-Match` ETag is current; reuse your copy."
+)
+
+
+def _cached_read(summary: str, parameters: list[OpenApiParameter]) -> Any:
+    return extend_schema(
+        summary=summary,
+        parameters=[*parameters, IF_NONE_MATCH, *CACHED_READ_HEADERS],
+        responses={200: TodoSerializer, 304: NOT_MODIFIED},
+    )
+
+
 @extend_schema_view(
-    list=extend_schema(summary="List your todos", parameters=LIST_PARAMETERS),
+    list=_cached_read("List your todos", LIST_PARAMETERS),
     create=extend_schema(summary="Create a todo"),
-    retrieve=extend_schema(summary="Get one of your todos"),
+    retrieve=_cached_read("Get one of your todos", []),
     update=extend_schema(summary="Replace a todo's title and state"),
     partial_update=extend_schema(summary="Change some fields of a todo"),
     destroy=extend_schema(summary="Delete a todo"),
@@ -74,6 +119,17 @@ class TodoViewSet(viewsets.ModelViewSet[Todo]):
             return Todo.objects.none()
         return selectors.todo_list(owner=self._owner())
 
+    # HttpResponseBase, not DRF's Response: a cache hit or a 304 is a plain Django response.
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:  # type: ignore[override]
+        """The page, through the response cache when it is on."""
+        return self._cached("todo-list", lambda: super(TodoViewSet, self).list(request))
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:  # type: ignore[override]
+        """One todo, through the response cache when it is on."""
+        return self._cached(
+            "todo-detail", lambda: super(TodoViewSet, self).retrieve(request, *args, **kwargs)
+        )
+
     def perform_create(self, serializer: serializers.BaseSerializer[Todo]) -> None:
         data: dict[str, Any] = serializer.validated_data
         serializer.instance = services.todo_create(owner=self._owner(), **data)
@@ -85,6 +141,19 @@ class TodoViewSet(viewsets.ModelViewSet[Todo]):
 
     def perform_destroy(self, instance: Todo) -> None:
         services.todo_delete(todo=instance)
+
+    def _cached(self, view: str, render: Callable[[], HttpResponseBase]) -> HttpResponseBase:
+        """``render()``, or its cached copy or a 304 (``app.todos.response_cache``)."""
+        if not response_cache.enabled():
+            return render()
+        owner = self._owner()
+        return response_cache.serve(
+            self.request,
+            view=view,
+            owner_id=owner.pk,
+            version=selectors.todo_version(owner=owner),
+            render=render,
+        )
 
     def _owner(self) -> User:
         user = self.request.user

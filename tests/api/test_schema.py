@@ -58,7 +58,7 @@ def test_todo_operations_require_the_bearer_scheme(schema: dict[str, Any]) -> No
 
 def test_the_list_documents_pagination_and_filters(schema: dict[str, Any]) -> None:
     operation = schema["paths"]["/api/todos/"]["get"]
-    names = {parameter["name"] for parameter in operation["parameters"]}
+    names = {p["name"] for p in operation["parameters"] if p["in"] == "query"}
 
     assert names == {"page", "page_size", "completed", "search", "ordering"}
     page = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
@@ -70,12 +70,24 @@ def test_the_list_documents_pagination_and_filters(schema: dict[str, Any]) -> No
     )
 
 
+@pytest.mark.parametrize("path", ["/api/todos/", "/api/todos/{id}/"])
+def test_the_cached_reads_document_conditional_requests(schema: dict[str, Any], path: str) -> None:
+    """``If-None-Match`` in, ``ETag`` and ``Cache-Control`` out, and the 304 without a body."""
+    operation = schema["paths"][path]["get"]
+    headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+
+    assert headers == {"If-None-Match"}
+    assert {"ETag", "Cache-Control"} <= set(operation["responses"]["200"]["headers"])
+    assert "content" not in operation["responses"]["304"]
+    assert "If-None-Match" in operation["responses"]["304"]["description"]
+
+
 @pytest.mark.parametrize(
     ("path", "method", "codes"),
     [
-        ("/api/todos/", "get", {"200", "400", "401", "404", "429", "503"}),
+        ("/api/todos/", "get", {"200", "304", "400", "401", "404", "429", "503"}),
         ("/api/todos/", "post", {"201", "400", "401", "413", "415", "429", "503"}),
-        ("/api/todos/{id}/", "get", {"200", "401", "404", "429", "503"}),
+        ("/api/todos/{id}/", "get", {"200", "304", "401", "404", "429", "503"}),
         ("/api/todos/{id}/", "put", {"200", "400", "401", "404", "413", "415", "429", "503"}),
         ("/api/todos/{id}/", "patch", {"200", "400", "401", "404", "413", "415", "429", "503"}),
         ("/api/todos/{id}/", "delete", {"204", "401", "404", "429", "503"}),

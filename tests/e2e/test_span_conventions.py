@@ -261,7 +261,9 @@ def test_every_query_is_a_client_span_with_the_stable_database_attributes(
     inserts = [q for q in queries if q.attributes["db.operation.name"] == "INSERT"]
     assert [q.name for q in inserts] == ["INSERT todos_todo"], [q.name for q in queries]
     assert "%s" in inserts[0].attributes["db.query.text"]
-    assert any(q.name == "SELECT auth_user" for q in queries), [q.name for q in queries]
+    # the user behind the token, joined with the version of their todos (the response cache)
+    user = "SELECT auth_user todos_todoversion"
+    assert any(q.name == user for q in queries), [q.name for q in queries]
 
 
 # ------------------------------------------------------------------ Redis client spans
@@ -286,6 +288,36 @@ def test_each_redis_command_is_a_client_span_with_the_stable_attributes(
         assert command.attributes["server.address"] == "127.0.0.1"
         assert "db.query.text" not in command.attributes  # keys and values stay out
         assert "throttle" not in str(command.attributes)
+
+
+def test_a_cached_read_is_a_redis_get_under_the_server_span_and_reads_no_todo(
+    server: Server, otlp: OtlpReceiver, account: Account
+) -> None:
+    """The response cache adds no span of its own: its Redis commands are client spans like
+    the throttle's, children of the server span; a hit makes no todo query, one GET more
+    than the throttle's and no SET of a page."""
+    path = f"/api/todos/?search=span-{secrets.token_hex(3)}"
+    traces = []
+    for _ in range(2):  # a miss that stores the page, then a hit
+        caller = new_traceparent()
+        response = _get(server, path, {**account.headers, "traceparent": caller.header})
+        assert response.status == 200, response
+        traces.append(wait_for_server_span(otlp, caller.trace_id, children=4))
+
+    (_, miss_children), (hit, hit_children) = traces
+
+    def redis_commands(children: list[ReceivedSpan]) -> list[str]:
+        return sorted(c.name for c in children if c.attributes.get("db.system.name") == "redis")
+
+    assert [q.name for q in _database_spans(hit_children)] == ["SELECT auth_user todos_todoversion"]
+    assert "SELECT todos_todo" in {q.name for q in _database_spans(miss_children)}
+    assert (
+        redis_commands(miss_children).count("SET") == redis_commands(hit_children).count("SET") + 1
+    )
+    assert redis_commands(hit_children).count("GET") == redis_commands(miss_children).count("GET")
+    assert redis_commands(hit_children).count("GET") >= 2  # the throttle's and the page's
+    for child in hit_children:
+        assert hit.start_ns <= child.start_ns <= child.end_ns <= hit.end_ns
 
 
 # ------------------------------------------------------------------ resource

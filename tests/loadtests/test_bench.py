@@ -17,6 +17,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from loadtests import bench
 from loadtests.bench import Run
 from loadtests.local_server import run_python
+from tests.support.ports import closed_port
 
 WRK_OUTPUT = """\
 Running 6s test @ http://127.0.0.1:41969/api/todos/25/
@@ -192,7 +193,8 @@ def test_every_variant_in_round_order_and_no_extra_one_at_the_production_ratio()
     variants = bench.build_variants(0.1)
 
     assert [v.name for v in variants] == [
-        "bare", "project@100%", "project@10%", "otel-zero-code", "sentry-tracing",
+        "bare", "project@100%", "project@10%", "project@10%+cache", "otel-zero-code",
+        "sentry-tracing",
     ]  # fmt: skip
     by_name = {v.name: v for v in variants}
     assert by_name["bare"].env == {"TELEMETRY_ENABLED": "false"}
@@ -211,7 +213,7 @@ def test_every_variant_in_round_order_and_no_extra_one_at_the_production_ratio()
 def test_a_production_ratio_other_than_ten_percent_adds_a_project_variant() -> None:
     names = [v.name for v in bench.build_variants(0.25)]
 
-    assert names[:4] == ["bare", "project@100%", "project@10%", "project@25%"]
+    assert names[:5] == ["bare", "project@100%", "project@10%", "project@25%", "project@10%+cache"]
     assert [v.name for v in bench.build_variants(None)] == [
         v.name for v in bench.build_variants(0.1)
     ]
@@ -238,6 +240,55 @@ def test_the_real_production_overlay_has_a_ratio_between_zero_and_one() -> None:
 
     assert ratio is not None
     assert 0 < ratio <= 1
+
+
+def test_the_cached_variant_is_project_at_ten_percent_plus_the_response_cache() -> None:
+    """Same telemetry as ``project@10%``; Redis at 127.0.0.1:6379 under keys of its own."""
+    by_name = {v.name: v for v in bench.build_variants(0.1)}
+    cached, plain = by_name["project@10%+cache"], by_name["project@10%"]
+
+    assert cached.speedup_over == "project@10%"
+    assert {k: v for k, v in cached.env.items() if k in plain.env} == plain.env
+    assert cached.env["REDIS_URL"] == "redis://127.0.0.1:6379/0"
+    assert cached.env["RESPONSE_CACHE_SECONDS"] == "60"
+    assert cached.env["CACHE_KEY_PREFIX"].startswith("bench-")
+    assert (cached.exports, cached.sampled) == (plain.exports, plain.sampled)
+    assert bench.cached_variant("redis://redis:6379/3").env["REDIS_URL"] == "redis://redis:6379/3"
+
+
+def test_choosing_the_cached_variant_brings_the_one_it_is_compared_with() -> None:
+    chosen = bench.select_variants(bench.build_variants(0.1), ["project@10%+cache"])
+
+    assert [v.name for v in chosen] == ["bare", "project@10%", "project@10%+cache"]
+
+
+def test_the_speedup_is_the_median_of_per_round_throughput_ratios() -> None:
+    rounds = {
+        "list": {
+            "bare": [run(200), run(200), run(200)],
+            "project@10%": [run(100), run(120), run(80)],
+            "project@10%+cache": [run(250), run(240), run(240)],
+        }
+    }
+
+    summary = bench.summarize(rounds, {"project@10%+cache": "project@10%"})["list"]
+
+    cached = summary["project@10%+cache"]
+    # per round 2.5, 2.0, 3.0
+    assert (cached["speedup"], cached["speedup_min"], cached["speedup_max"]) == (2.5, 2.0, 3.0)
+    assert cached["speedup_over"] == "project@10%"
+    assert "speedup" not in summary["project@10%"]
+    assert "speedup" not in bench.summarize(rounds)["list"]["project@10%+cache"]
+
+
+def test_a_variant_whose_redis_does_not_answer_is_refused_before_any_server_starts() -> None:
+    down = bench.cached_variant(f"redis://127.0.0.1:{closed_port()}/0")
+
+    problem = bench.redis_missing([bench.project_variant(0.1), down])
+
+    assert problem is not None
+    assert problem.startswith("project@10%+cache needs Redis at redis://127.0.0.1:")
+    assert bench.redis_missing([bench.project_variant(0.1)]) is None
 
 
 def test_subsets_always_keep_bare_and_the_round_order() -> None:

@@ -13,6 +13,7 @@ import contextlib
 import csv
 import json
 import re
+import secrets
 import signal
 import subprocess
 import urllib.parse
@@ -24,10 +25,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.backing_services import REDIS_URL, reachable, require
 from tests.support.databases import temporary_database
 from tests.support.http import http
 from tests.support.locust_environment import clean_environment
 from tests.support.ports import free_port
+from tests.support.prometheus import scrape
 from tests.support.servers import BIN_DIR, REPO_ROOT, Server, manage, run_server
 from tests.support.waiting import poll
 
@@ -172,6 +175,26 @@ def test_a_healthy_server_passes_the_gate_and_the_reports_are_written(
     assert not any("/api/todos/1" in name for _, name in rows), "names are route templates"
     html = Path(f"{prefix}.html").read_text()
     assert "/api/todos/{id}/" in html
+
+
+def test_conditional_reads_answered_304_pass_the_gate(tmp_path: Path) -> None:
+    """Every user revalidates (LOAD_CONDITIONAL_SHARE=1) against a server caching its reads:
+    repeated reads are answered 304, and those count as successes."""
+    require("redis", reachable(REDIS_URL, default_port=6379))
+    (tmp_path / "cached").mkdir()
+    cached = {"REDIS_URL": REDIS_URL, "CACHE_KEY_PREFIX": f"locust-{secrets.token_hex(4)}"}
+    with contextlib.ExitStack() as stack:
+        server = start_servers(stack, {"cached": cached}, tmp_path)["cached"]
+        run, prefix = headless(server, tmp_path, env={"LOAD_CONDITIONAL_SHARE": "1"})
+        not_modified = scrape(server).matching(
+            "django_http_responses_total_by_status_view_method_total", status="304"
+        )
+
+    run.assert_verdict(passed=True)
+    assert sum(sample.value for sample in not_modified) > 0, run.output
+    rows = stats_rows(prefix)
+    for endpoint in [("GET", "/api/todos/"), ("GET", "/api/todos/{id}/")]:
+        assert int(rows[endpoint]["Failure Count"]) == 0, rows
 
 
 def test_a_too_strict_latency_limit_fails_the_gate_naming_p99(

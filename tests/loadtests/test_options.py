@@ -93,6 +93,15 @@ def test_parsed_options_become_typed_settings() -> None:
     assert options.incident.routes == ("/api/todos/",)
 
 
+def test_a_share_of_users_revalidates_with_if_none_match_by_default() -> None:
+    """``LOAD_CONDITIONAL_SHARE``: 0.3 unless given; a ratio, checked like the others."""
+    assert load_options(None).conditional_share == 0.3
+    assert load_options(SimpleNamespace(conditional_share="1")).conditional_share == 1.0
+    assert load_options(SimpleNamespace(conditional_share="0")).conditional_share == 0.0
+    with pytest.raises(ValueError, match="LOAD_CONDITIONAL_SHARE"):
+        load_options(SimpleNamespace(conditional_share="1.5"))
+
+
 def test_a_think_time_range_upside_down_is_refused() -> None:
     with pytest.raises(ValueError, match="LOAD_THINK_MAX"):
         load_options(SimpleNamespace(think_min=3.0, think_max=1.0))

@@ -24,8 +24,8 @@ UID = DEPENDENCIES_DASHBOARD_UID
 TITLE = "Todo API / Dependencies"
 DESCRIPTION = (
     "Database and cache as the Todo API sees them: throughput, latency, errors, "
-    "connection churn, unapplied migrations, cache efficiency and whether the cache is served "
-    "without Redis."
+    "connection churn, unapplied migrations, cache efficiency, whether the cache is served "
+    "without Redis, and how often the todo reads are answered from the response cache."
 )
 DB_BY = "alias, vendor"
 DB_LEGEND = "{{alias}} ({{vendor}})"
@@ -182,4 +182,34 @@ def _cache() -> Row:
     )
 
 
-build = slo_free_build(UID, TITLE, DESCRIPTION, _database, _cache)
+def _response_cache() -> Row:
+    reads = "todos_response_cache_requests_total"
+    hits = sum_rate(reads, 'result="hit"', by="view")
+    return Row(
+        "Response cache",
+        [
+            timeseries_panel(
+                "Response cache hit ratio",
+                "Share of the cached todo reads (list, one todo) answered without reading a todo "
+                "(a cached body or a 304), by view. Low when users write about as often as they "
+                "read; 0 while Redis is down (bypass). Bad: a collapse under steady load "
+                "(TodoApiResponseCacheHitRatioLow): cache evictions, a key change, Redis gone.",
+                "percentunit",
+                [Query(f"{hits} / {sum_rate(reads, by='view')}", "{{view}}")],
+                maximum=1,
+                steps=[(None, RED), (0.2, YELLOW), (0.5, GREEN)],
+            ),
+            timeseries_panel(
+                "Response cache reads per second",
+                "Cached todo reads per second by result: hit (a cached body or a 304), miss "
+                "(rendered from the database, then stored), bypass (Redis unreachable). Bad: "
+                "bypass above 0 (TodoApiCacheDegraded), misses rising while reads do not.",
+                "ops",
+                [Query(sum_rate(reads, by="result"), "{{result}}")],
+                stacked=True,
+            ),
+        ],
+    )
+
+
+build = slo_free_build(UID, TITLE, DESCRIPTION, _database, _cache, _response_cache)
