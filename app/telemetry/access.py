@@ -70,7 +70,7 @@ class RequestTelemetryMiddleware:
             status=response.status_code,
             duration_ms=duration_ms,
             user_id=_user_id(request),
-            # hit/miss/bypass/304 on the cached reads (app.todos.response_cache), else absent
+            # hit/miss/bypass/304 on the cached reads (app.todos.response_cache), else null
             cache=getattr(request, "response_cache", None),
         )
         structlog.contextvars.clear_contextvars()

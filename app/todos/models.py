@@ -40,7 +40,7 @@ class Todo(ExportModelOperationsMixin("todo"), models.Model):  # type: ignore[mi
 class TodoVersion(models.Model):
     """The version of one owner's todos, raised in the transaction of every write to them.
 
-    Read with the user that authenticates a request (one query, ``app.todos.authentication``),
+    Read with the user that authenticates a request (one query, ``app.api.authentication``),
     it keys the cached responses and their ETags (``app.todos.response_cache``): a committed
     write changes the version, so no response cached before it can be served after it, whether
     or not the cache was reachable when the write happened. Values are microseconds since the

@@ -17,7 +17,7 @@ def todo_version(*, owner: User) -> int:
     """The version of the owner's todos (0 before their first write).
 
     No query when ``owner`` was loaded with ``select_related("todo_version")``, as the todos
-    endpoints' authentication does (``app.todos.authentication``).
+    endpoints' authentication does (``app.api.authentication``).
     """
     try:
         return owner.todo_version.value

@@ -74,15 +74,20 @@ def todos_changed(*, owner_ids: Iterable[int]) -> None:
     """
     for owner_id in sorted(set(owner_ids)):  # one lock order: concurrent writers never deadlock
         now_us = time.time_ns() // 1000
-        raised = TodoVersion.objects.filter(owner_id=owner_id).update(
-            value=Greatest(F("value") + 1, Value(now_us))
+        if _raise_version(owner_id, now_us):
+            continue
+        _, created = TodoVersion.objects.get_or_create(
+            owner_id=owner_id, defaults={"value": now_us}
         )
-        if not raised:
-            _, created = TodoVersion.objects.get_or_create(
-                owner_id=owner_id, defaults={"value": now_us}
-            )
-            if not created:  # another transaction created it first: raise that one
-                TodoVersion.objects.filter(owner_id=owner_id).update(value=F("value") + 1)
+        if not created:  # another transaction created it first: raise that one
+            _raise_version(owner_id, now_us)
+
+
+def _raise_version(owner_id: int, now_us: int) -> int:
+    """Raise an existing version to ``max(value + 1, now_us)``; how many rows (0 or 1)."""
+    return TodoVersion.objects.filter(owner_id=owner_id).update(
+        value=Greatest(F("value") + 1, Value(now_us))
+    )
 
 
 def _validate(todo: Todo) -> None:

@@ -20,7 +20,7 @@ from tests.support.backing_services import REDIS_URL, reachable, require
 from tests.support.http import http
 from tests.support.prometheus import scrape
 from tests.support.servers import Server, run_server_on_new_database
-from tests.support.telemetry import access_events, new_request_id
+from tests.support.telemetry import access_events, create_todo, new_request_id
 
 pytestmark = pytest.mark.e2e
 
@@ -65,14 +65,7 @@ def test_concurrent_users_with_identical_queries_only_ever_see_their_own_todos(
     accounts = [create_account(server) for _ in range(USERS)]
     for account in accounts:
         for number in range(3):
-            title = f"{account.username}-{number}"
-            created = http(
-                "POST",
-                f"{server.url}/api/todos/",
-                json_body={"title": title},
-                headers=account.headers,
-            )
-            assert created.status == 201, created
+            create_todo(server, account, f"{account.username}-{number}")
 
     def read(index: int) -> tuple[Account, list[str]]:
         account = accounts[index % USERS]
