@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import SpanContext
+from opentelemetry.trace import SpanContext, Status, StatusCode
 
 # proto3 wire types
 _VARINT, _FIXED64, _LEN, _FIXED32 = 0, 1, 2, 5
@@ -62,7 +62,8 @@ _LEN_TAGS = {field: bytes(((field << 3) | _LEN,)) for field in range(1, 16)}
 
 def _field(field: int, payload: bytes) -> bytes:
     """A length-delimited field (strings, bytes, sub-messages)."""
-    return _LEN_TAGS[field] + varint(len(payload)) + payload
+    size = len(payload)
+    return _LEN_TAGS[field] + (_SMALL[size] if size < 0x80 else varint(size)) + payload
 
 
 def _string(field: int, text: str) -> bytes:
@@ -125,9 +126,27 @@ _REPEATING_KEYS = frozenset(
 )
 
 
+# The ``KeyValue.key`` field of every attribute key seen, bounded like the attribute cache.
+_encoded_keys: dict[str, bytes] = {}
+
+
+def _string_attribute(field: int, key: str, value: str) -> bytes:
+    """A ``KeyValue`` with a string value, in few calls: the common case of a value that does
+    not repeat (``url.path``, request ids, client addresses)."""
+    encoded_key = _encoded_keys.get(key)
+    if encoded_key is None:
+        if len(_encoded_keys) >= _ENCODED_ATTRIBUTES_LIMIT:
+            _encoded_keys.clear()
+        encoded_key = _encoded_keys[key] = _string(1, key)
+    any_value = _field(1, value.encode("utf-8"))  # AnyValue.string_value
+    return _field(field, encoded_key + _field(2, any_value))
+
+
 def _attribute(field: int, key: str, value: Any) -> bytes:
     """One attribute as a ``KeyValue`` field, remembered when its value repeats."""
     if key not in _REPEATING_KEYS:
+        if type(value) is str and key:
+            return _string_attribute(field, key, value)
         return _field(field, encode_key_value(key, value))
     try:
         cache_key = (field, key, type(value), value)
@@ -149,6 +168,12 @@ def _attributes(field: int, attributes: Mapping[str, Any] | None) -> bytes:
     # lock per item); its plain dict, when there, gives the same items directly.
     plain = getattr(attributes, "_dict", attributes)
     return b"".join([_attribute(field, key, value) for key, value in plain.items()])
+
+
+def _span_attributes(span: ReadableSpan) -> Mapping[str, Any] | None:
+    """The span's own attribute mapping. ``ReadableSpan.attributes`` wraps it in a new
+    ``MappingProxyType`` on every access, which hides the plain dict ``_attributes`` reads."""
+    return getattr(span, "_attributes", None) if isinstance(span, ReadableSpan) else span.attributes
 
 
 def _flags(field: int, context: SpanContext | None) -> bytes:
@@ -183,29 +208,58 @@ def encode_span(span: ReadableSpan) -> bytes:
     if parent is not None:
         parts += (b"\x22\x08", parent.span_id.to_bytes(8, "big"))  # 4: parent_span_id
     parts += (
-        _string(5, span.name),
+        _name(span.name),
         _KINDS[span.kind.value],
         _START,
         _pack_fixed64(span.start_time or 0),
         _END,
         _pack_fixed64(span.end_time or 0),
-        _attributes(9, span.attributes),
+        _attributes(9, _span_attributes(span)),
     )
     if span.dropped_attributes:
         parts.append(_uint(10, span.dropped_attributes))
-    if span.events:
-        parts += [_field(11, _event(event)) for event in span.events]
+    # ``events`` and ``links`` copy the SDK's lists into new tuples on every access.
+    events = getattr(span, "_events", None) if isinstance(span, ReadableSpan) else span.events
+    if events:
+        parts += [_field(11, _event(event)) for event in events]
         parts.append(_uint(12, span.dropped_events))
-    if span.links:
-        parts += [_field(13, _link(link)) for link in span.links]
+    links = getattr(span, "_links", None) if isinstance(span, ReadableSpan) else span.links
+    if links:
+        parts += [_field(13, _link(link)) for link in links]
         parts.append(_uint(14, span.dropped_links))
-    parts += (_field(15, _status(span)), _flags(16, parent))
+    status = span.status
+    parts += (
+        _UNSET_STATUS
+        if status.status_code is StatusCode.UNSET and not status.description
+        else _field(15, _status(status)),
+        _LOCAL_PARENT if parent is None or not parent.is_remote else _REMOTE_PARENT,
+    )
     return b"".join(parts)
 
 
-def _status(span: ReadableSpan) -> bytes:
-    status = span.status
+# Span names repeat (one per route and per statement): their field bytes are remembered.
+_encoded_names: dict[str, bytes] = {}
+_ENCODED_NAMES_LIMIT = 1024
+
+
+def _name(name: str) -> bytes:
+    """The span's name as field 5."""
+    encoded = _encoded_names.get(name)
+    if encoded is None:
+        if len(_encoded_names) >= _ENCODED_NAMES_LIMIT:
+            _encoded_names.clear()
+        encoded = _encoded_names[name] = _string(5, name)
+    return encoded
+
+
+def _status(status: Status) -> bytes:
+    """A ``Status`` message."""
     return _string(2, status.description or "") + _uint(3, status.status_code.value)
+
+
+_UNSET_STATUS = _field(15, b"")  # the status most spans carry: unset, no description
+_LOCAL_PARENT = _flags(16, None)
+_REMOTE_PARENT = _tag(16, _FIXED32) + _pack_fixed32(_HAS_IS_REMOTE | _IS_REMOTE)
 
 
 def _event(event: Any) -> bytes:

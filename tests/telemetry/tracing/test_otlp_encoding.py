@@ -142,3 +142,25 @@ def test_varints_match_protobuf(value: int) -> None:
         .value.int_value
         == value
     )
+
+
+def test_spans_as_processors_receive_them_encode_as_officially() -> None:
+    """Processors get a ``ReadableSpan`` copy (not the live span): its private fields, which
+    the encoder reads directly, hold the same attributes, events and links."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: PLC0415
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: PLC0415
+        InMemorySpanExporter,
+    )
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    span = provider.get_tracer("app.telemetry").start_span(
+        "GET /", attributes={"url.path": "/x", "http.request.method": "GET"}
+    )
+    span.add_event("retry", {"attempt": 2})
+    span.end()
+    received = list(exporter.get_finished_spans())
+
+    assert type(received[0]) is ReadableSpan
+    assert ExportTraceServiceRequest.FromString(encode_spans(received)) == official(received)
