@@ -26,6 +26,7 @@ from opentelemetry import trace
 from opentelemetry.semconv.attributes import db_attributes, error_attributes, server_attributes
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from app.telemetry.tracing.attributes import set_trusted
 from app.telemetry.tracing.provider import INSTRUMENTATION_NAME, qualified_name, traces
 
 SYSTEM_NAMES = {"postgresql": "postgresql", "sqlite": "sqlite"}
@@ -111,7 +112,9 @@ class QuerySpans:
         }
         if many and isinstance(params, Sized) and len(params) > 1:
             attributes[db_attributes.DB_OPERATION_BATCH_SIZE] = len(params)
-        span = self.tracer.start_span(summary, kind=SpanKind.CLIENT, attributes=attributes)
+        # Children of a sampled span, sampled by the parent: the sampler needs no attributes.
+        span = self.tracer.start_span(summary, kind=SpanKind.CLIENT)
+        set_trusted(span, attributes)
         try:
             return execute(sql, params, many, context)
         except BaseException as error:

@@ -46,6 +46,7 @@ from opentelemetry.util.http import (
 
 from app.envconfig import ENV
 from app.telemetry.routes import matched_route
+from app.telemetry.tracing.attributes import set_trusted
 from app.telemetry.tracing.provider import INSTRUMENTATION_NAME, qualified_name, traces
 
 KNOWN_METHODS = frozenset(
@@ -216,16 +217,18 @@ class ServerSpanMiddleware:
             attributes[REQUEST_ID_ATTRIBUTE] = (request_id,)
         if self.response_headers:
             attributes.update(self._captured(response.headers, request=False))
-        span.set_attributes(attributes)
+        set_trusted(span, attributes)
 
-    def _captured(self, headers: Mapping[str, str], *, request: bool) -> dict[str, list[str]]:
-        """``http.{request,response}.header.<name>`` for the configured headers."""
-        return get_custom_header_attributes(
+    def _captured(self, headers: Mapping[str, str], *, request: bool) -> dict[str, tuple[str, ...]]:
+        """``http.{request,response}.header.<name>`` for the configured headers (string[]
+        values as tuples, the immutable form the SDK stores)."""
+        captured = get_custom_header_attributes(
             headers,
             self.request_headers if request else self.response_headers,
             self.sensitive_headers,
             _header_name if request else _response_header_name,
         )
+        return {name: tuple(values) for name, values in captured.items()}
 
 
 class _MetaGetter(Getter[dict[str, Any]]):

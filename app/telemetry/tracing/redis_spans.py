@@ -25,6 +25,7 @@ from opentelemetry.semconv.attributes import db_attributes, error_attributes, se
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from redis.exceptions import ResponseError
 
+from app.telemetry.tracing.attributes import set_trusted
 from app.telemetry.tracing.provider import INSTRUMENTATION_NAME, qualified_name
 
 DEFAULT_PORT = 6379
@@ -71,11 +72,8 @@ def _traced(client: Any, operation: str, call: Any, *args: Any, **kwargs: Any) -
     if attributes is None:
         attributes = connection_attributes(pool.connection_kwargs)
         pool._span_attributes = attributes
-    span = _tracer.start_span(
-        operation,
-        kind=SpanKind.CLIENT,
-        attributes={**attributes, db_attributes.DB_OPERATION_NAME: operation},
-    )
+    span = _tracer.start_span(operation, kind=SpanKind.CLIENT)  # sampled by its parent
+    set_trusted(span, {**attributes, db_attributes.DB_OPERATION_NAME: operation})
     try:
         return call(*args, **kwargs)
     except BaseException as error:
