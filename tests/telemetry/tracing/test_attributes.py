@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.trace import INVALID_SPAN
+from opentelemetry.util.types import AttributeValue
 
 from app.telemetry.tracing.attributes import set_trusted
 
-ATTRIBUTES = {"http.request.method": "GET", "server.port": 80, "header": ("a", "b"), "ok": True}
+ATTRIBUTES: dict[str, AttributeValue] = {
+    "http.request.method": "GET",
+    "server.port": 80,
+    "header": ("a", "b"),
+    "ok": True,
+}
 
 
 def _span(limits: SpanLimits | None = None):  # type: ignore[no-untyped-def]
