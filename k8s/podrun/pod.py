@@ -162,8 +162,11 @@ class PodRunner:
         main = pod_spec["containers"][0]
         # Check the probes' ports before anything runs (a named port that does not exist fails
         # every probe; no need to wait failureThreshold periods to say so).
-        checks = {kind: probe(main, kind) for kind in ("startupProbe", "readinessProbe")}
-        liveness = probe(main, "livenessProbe")
+        try:
+            checks = {kind: probe(main, kind) for kind in ("startupProbe", "readinessProbe")}
+            liveness = probe(main, "livenessProbe")
+        except SpecError as error:
+            raise PodError(str(error)) from None
         for declared in main.get("ports") or []:
             if port_in_use(int(declared["containerPort"])):
                 raise PodError(

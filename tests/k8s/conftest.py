@@ -4,20 +4,21 @@ with a fresh database, a test OTLP collector at the rendered endpoint, and the S
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from k8s.podrun.pod import PodRunner, Started, find
+from k8s.podrun.pod import PodError, PodRunner, Started, find
 from k8s.podrun.spec import Node, config_maps, rendered_secrets
 from tests.k8s.render import render
 from tests.support import images, pods
 from tests.support.receivers import OtlpReceiver
 
 SECRET = "todo-api-secrets"
+BrokenRun = Callable[[pods.Mutation, str], str]
 
 
 @dataclass
@@ -54,7 +55,7 @@ def production_secret(database_url: str) -> dict[str, str]:
 def tag_as_rendered(built: images.BuiltImage, objects: list[dict[str, object]]) -> None:
     """Give the built image the name the render uses (what `kind load docker-image` does)."""
     deployment = find(objects, "Deployment", "todo-api")
-    rendered = deployment["spec"]["template"]["spec"]["containers"][0]["image"]  # type: ignore[index]
+    rendered = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
     built.docker.call("tag", built.tag, str(rendered))
 
 
@@ -102,3 +103,34 @@ def running_pod(
             runner.run_job("todo-api-migrate")
             started = runner.start_deployment("todo-api")
             yield RunningPod(overlay, runner, started, collector, headers)
+
+
+@pytest.fixture(scope="module")
+def broken_run(
+    project_image: images.BuiltImage, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BrokenRun]:
+    """Start the dev overlay's API pod from a broken copy of the render (migrated once per
+    module); returns the runner's failure message, and fails the test if it did not fail."""
+    objects = render("dev")
+    tag_as_rendered(project_image, objects)
+    wanted = rendered_secrets(objects)
+    with pods.fresh_database(wanted[SECRET]["DATABASE_URL"]) as database_url:
+        workdir = pods.workdir(Path(tmp_path_factory.mktemp("pod-broken")))
+        node = Node(secrets=pods.with_database(wanted, SECRET, database_url), workdir=workdir)
+        with PodRunner(objects, node=node, image=None, docker=project_image.docker) as runner:
+            runner.run_job("todo-api-migrate")
+
+        def run(mutation: pods.Mutation, what: str) -> str:
+            """``what``: "job" (the migration Job) or "api" (the API Deployment's pod)."""
+            broken = mutation(objects)
+            with PodRunner(broken, node=node, image=None, docker=project_image.docker) as pod:
+                try:
+                    if what == "job":
+                        pod.run_job("todo-api-migrate")
+                    else:
+                        pod.start_deployment("todo-api")
+                except PodError as error:
+                    return str(error)
+            pytest.fail("the pod runner accepted a broken pod spec")
+
+        yield run

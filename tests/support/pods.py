@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import copy as copy_module
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -84,3 +85,54 @@ def workdir(base: Path) -> Path:
     base.mkdir(parents=True, exist_ok=True)
     base.chmod(0o755)
     return base
+
+
+# ------------------------------------------------------------------ broken manifests
+Objects = list[dict[str, Any]]
+Mutation = Callable[[Objects], Objects]
+
+
+def _container(objects: Objects, kind: str, name: str) -> dict[str, Any]:
+    """The first container of the ``kind`` called ``name`` (the live dict, to mutate)."""
+    owner = next(
+        obj for obj in objects if obj.get("kind") == kind and obj["metadata"]["name"] == name
+    )
+    container: dict[str, Any] = owner["spec"]["template"]["spec"]["containers"][0]
+    return container
+
+
+def _api_container(objects: Objects) -> dict[str, Any]:
+    return _container(objects, "Deployment", "todo-api")
+
+
+def with_probe(
+    kind: str, *, path: str | None = None, port: str | None = None, **fields: int
+) -> Mutation:
+    """A render whose API container's ``kind`` probe has another path, port or fields."""
+
+    def mutate(objects: Objects) -> Objects:
+        copy = copy_module.deepcopy(objects)
+        spec = _api_container(copy)[kind]
+        if path is not None:
+            spec["httpGet"]["path"] = path
+        if port is not None:
+            spec["httpGet"]["port"] = port
+        spec.update(fields)
+        return copy
+
+    return mutate
+
+
+def without_mount(volume: str, *, kind: str = "Deployment", name: str = "todo-api") -> Mutation:
+    """A render whose ``kind``/``name`` main container no longer mounts ``volume`` (other
+    containers of the pod, such as the init container, still do)."""
+
+    def mutate(objects: Objects) -> Objects:
+        copy = copy_module.deepcopy(objects)
+        container = _container(copy, kind, name)
+        mounts = container["volumeMounts"]
+        assert any(mount["name"] == volume for mount in mounts), f"no mount of {volume}"
+        mounts[:] = [mount for mount in mounts if mount["name"] != volume]
+        return copy
+
+    return mutate
