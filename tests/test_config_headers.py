@@ -37,6 +37,7 @@ CONFIG_NAMES = (
     "pyproject.toml",
     ".gitignore",
     ".ci/run",
+    "images/python-base.sh",
 )
 
 
