@@ -38,6 +38,7 @@ CONFIG_NAMES = (
     ".gitignore",
     ".ci/run",
     "images/python-base.sh",
+    "images/build.sh",
 )
 
 
