@@ -236,6 +236,8 @@ def _own(path: Path, group: int | None, mode: int) -> None:
     """Give ``path`` the kubelet's ownership: root, group fsGroup, ``mode``."""
     if group is not None and os.geteuid() == 0:
         os.chown(path, 0, group)
+    elif mode & 0o040:
+        mode |= 0o004  # not root: the file stays ours, so the container's user reads as other
     path.chmod(mode)
 
 
