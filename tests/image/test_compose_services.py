@@ -18,7 +18,7 @@ from tests.support.waiting import poll
 
 HOSTS = ["postgres", "redis", "otel-collector"]
 # The demo user's public password: ensure_demo_user's default (README "Two commands").
-DEMO_PASSWORD = "-".join(("demo", "password", "2024"))
+DEMO_PASSWORD = "demo-password-2024"
 
 
 @dataclass(frozen=True)
