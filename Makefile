@@ -106,8 +106,9 @@ test-sqlite: install ## run the suite on SQLite
 	$(BIN)/python -m pytest -m "not django_mixin" $(PYTEST_ARGS)
 
 # Suites that never reach the database (manifests, observability configs, the load-test
-# tooling) run once, in the SQLite pass: a second run on PostgreSQL would test nothing new.
-DATABASE_FREE_TESTS ?= tests/k8s tests/observability tests/loadtests tests/test_config_headers.py \
+# tooling, the image and the pod runner, whose pods get their own PostgreSQL database) run
+# once, in the SQLite pass: a second run on PostgreSQL would test nothing new.
+DATABASE_FREE_TESTS ?= tests/k8s tests/image tests/observability tests/loadtests tests/test_config_headers.py \
 	tests/test_dependencies.py
 test-postgres: install ## run the suite on PostgreSQL (TEST_POSTGRES_URL=...), less the database-free suites
 	@if $(BIN)/python -m tests.support.backing_services postgres "$(TEST_POSTGRES_URL)"; then \

@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 from app.accounts.throttling import LOGIN_COUNTERS
 from app.api.throttling import REQUEST_COUNTERS
 from tests.factories import UserFactory
+from tests.support import images
 from tests.support.api_clients import client_for
 from tests.support.caches import resilient_cache, unreachable_redis_url
 from tests.support.receivers import BlackHole, OtlpReceiver, SentryReceiver
@@ -108,3 +109,10 @@ def black_hole() -> Iterator[BlackHole]:
     """An endpoint that accepts connections and never answers (a hung collector or Sentry)."""
     with BlackHole() as hole:
         yield hole
+
+
+# ------------------------------------------------------------------ container image
+@pytest.fixture(scope="session")
+def project_image() -> images.BuiltImage:
+    """The image built from the Dockerfile on the local debootstrap base (cached base)."""
+    return images.build()

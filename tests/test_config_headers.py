@@ -37,6 +37,8 @@ CONFIG_NAMES = (
     "pyproject.toml",
     ".gitignore",
     ".ci/run",
+    "images/python-base.sh",
+    "images/build.sh",
 )
 
 

@@ -86,6 +86,12 @@ ALLOWED = [
         "by `make run` and documented in README.md; never a production account",
     ),
     Allowed(
+        "demo-password-2024",
+        ("tests/image/*",),
+        "public password of the demo user that `make run` and compose's migrate create "
+        "(ensure_demo_user's default, printed by `make run`); the compose test logs in with it",
+    ),
+    Allowed(
         "dev-only-public-secret-key-do-not-use-outside-todo-dev-0123456789abcdef",
         ("k8s/overlays/dev/secrets.dev.env",),
         "the dev overlay's Django key, public on purpose so `kubectl apply -k` works on a "

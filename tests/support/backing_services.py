@@ -25,6 +25,11 @@ HOW_TO_GET = {
     "TEST_REDIS_URL",
     "chromium": "install Debian's chromium package (`apt-get install chromium`)",
     "prometheus": "install Debian's prometheus package (`apt-get install -y prometheus`)",
+    "docker": "install Debian's docker.io and start the engine with the host network only, as "
+    "`.ci/run` does: `apt-get install -y --no-install-recommends docker.io debootstrap && "
+    "dockerd --bridge=none --iptables=false &`",
+    "debootstrap": "install Debian's debootstrap (`apt-get install -y debootstrap`; it builds "
+    "the local base image, images/python-base.sh)",
     "alertmanager": "install Debian's prometheus-alertmanager package "
     "(`apt-get install -y prometheus-alertmanager`)",
 }

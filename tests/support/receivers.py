@@ -362,23 +362,24 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, receiver: _HttpReceiver) -> None:
-        super().__init__((HOST, 0), _Handler)
+    def __init__(self, receiver: _HttpReceiver, port: int = 0) -> None:
+        super().__init__((HOST, port), _Handler)
         self.receiver = receiver
 
 
 class _HttpReceiver(_Listener):
     """Shared HTTP plumbing: a ThreadingHTTPServer, a lock, and recorded errors."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         super().__init__()
+        self._wanted_port = port  # 0: a free one, chosen by the OS
         self._condition = threading.Condition()
         self._errors: list[str] = []
         self._requests = 0
         self._server: _Server | None = None
 
     def _open(self) -> Callable[[], object]:
-        self._server = _Server(self)
+        self._server = _Server(self, self._wanted_port)
         return functools.partial(self._server.serve_forever, poll_interval=0.05)
 
     def _interrupt(self) -> None:
@@ -450,8 +451,8 @@ class OtlpReceiver(_HttpReceiver):
 
     TRACES_PATH = "/v1/traces"
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(port)
         self._spans: list[ReceivedSpan] = []
 
     @property

@@ -1,0 +1,1 @@
+"""Tests of the container image built from the Dockerfile."""
