@@ -106,12 +106,15 @@ test-sqlite: install ## run the suite on SQLite
 	$(BIN)/python -m pytest -m "not django_mixin" $(PYTEST_ARGS)
 
 # Suites that never reach the database (manifests, observability configs, the load-test
-# tooling) run once, in the SQLite pass: a second run on PostgreSQL would test nothing new.
+# tooling) and modules marked `database_free` (tests/conftest.py refuses the mark on a test
+# with database access) run once, in the SQLite pass: a second run on PostgreSQL would test
+# nothing new.
 DATABASE_FREE_TESTS ?= tests/k8s tests/observability tests/loadtests tests/test_config_headers.py \
 	tests/test_dependencies.py
 test-postgres: install ## run the suite on PostgreSQL (TEST_POSTGRES_URL=...), less the database-free suites
 	@if $(BIN)/python -m tests.support.backing_services postgres "$(TEST_POSTGRES_URL)"; then \
-		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest -m "not browser and not django_mixin" \
+		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest \
+			-m "not browser and not django_mixin and not database_free" \
 			$(addprefix --ignore=,$(DATABASE_FREE_TESTS)) $(PYTEST_ARGS); \
 	elif [ "$${REQUIRE_SERVICES:-0}" = "1" ]; then \
 		echo "FAILED: PostgreSQL at $(TEST_POSTGRES_URL) is unreachable and REQUIRE_SERVICES=1"; exit 1; \

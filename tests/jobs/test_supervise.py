@@ -26,7 +26,8 @@ from tests.support.prometheus import scrape, scrape_url
 from tests.support.servers import Server, collected_static, manage, server_environment
 from tests.support.waiting import poll
 
-pytestmark = pytest.mark.e2e
+# make run's own SQLite file, whichever database the suite runs on: database-free here.
+pytestmark = [pytest.mark.e2e, pytest.mark.database_free]
 
 STOP_DEADLINE_S = 25.0
 
