@@ -54,6 +54,7 @@ def temporary_database(directory: Path, *, template: str | None = None) -> Itera
     if connection.vendor != "postgresql":
         url = sqlite_url(directory)
         if template is not None:
+            directory.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(template.removeprefix("sqlite:///"), url.removeprefix("sqlite:///"))
         yield url
         return

@@ -128,6 +128,7 @@ def run_server(
     ``overrides`` must name ``DATABASE_URL``; skip ``migrate`` when that database is meant to
     be unreachable, or is already migrated (``migrated_database``).
     """
+    directory.mkdir(parents=True, exist_ok=True)  # for the log (collectstatic once made it)
     port = free_port()
     env = server_environment(overrides, port=port, directory=directory)
     if "DJANGO_STATIC_ROOT" not in overrides:
