@@ -14,8 +14,8 @@ PORT ?= 8000
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
-.PHONY: help install install-runtime checkov-env run superuser bench bench-instructions test test-sqlite test-postgres lint lint-observability \
-	lint-k8s generate rules dashboards k8s format lock clean load soak fuzz check-django-mixin
+.PHONY: help install install-runtime checkov-env run superuser bench bench-instructions test test-sqlite test-postgres lint lint-python \
+	lint-generated lint-observability lint-k8s generate rules dashboards k8s format lock clean load soak fuzz check-django-mixin
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -106,13 +106,15 @@ test-sqlite: install ## run the suite on SQLite
 	$(BIN)/python -m pytest -m "not django_mixin" $(PYTEST_ARGS)
 
 # Suites that never reach the database (manifests, observability configs, the load-test
-# tooling, the image and the pod runner, whose pods get their own PostgreSQL database) run
-# once, in the SQLite pass: a second run on PostgreSQL would test nothing new.
+# tooling, the image and the pod runner, whose pods get their own PostgreSQL database) and
+# modules marked `database_free` (tests/conftest.py refuses the mark on a test with database
+# access) run once, in the SQLite pass: a second run on PostgreSQL would test nothing new.
 DATABASE_FREE_TESTS ?= tests/k8s tests/image tests/observability tests/loadtests tests/test_config_headers.py \
 	tests/test_dependencies.py
 test-postgres: install ## run the suite on PostgreSQL (TEST_POSTGRES_URL=...), less the database-free suites
 	@if $(BIN)/python -m tests.support.backing_services postgres "$(TEST_POSTGRES_URL)"; then \
-		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest -m "not browser and not django_mixin" \
+		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest \
+			-m "not browser and not django_mixin and not database_free" \
 			$(addprefix --ignore=,$(DATABASE_FREE_TESTS)) $(PYTEST_ARGS); \
 	elif [ "$${REQUIRE_SERVICES:-0}" = "1" ]; then \
 		echo "FAILED: PostgreSQL at $(TEST_POSTGRES_URL) is unreachable and REQUIRE_SERVICES=1"; exit 1; \
@@ -151,15 +153,20 @@ fuzz: install ## long property-based API fuzzing, streamed as it runs (FUZZ_EXAM
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_SEED=$(FUZZ_SEED) FUZZ_TIMEOUT_S=900 \
 		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest tests/security/test_fuzz.py -s -rA $(PYTEST_ARGS)
 
-lint: install lint-observability lint-k8s ## ruff, mypy, bandit, generated files fresh, the observability and k8s checks
-	@$(MAKE) --no-print-directory generate CHECK=1
+# The four parts are independent: `make -j2 -O lint` (as .ci/run does) runs them side by side.
+lint: lint-python lint-generated lint-observability lint-k8s ## ruff, mypy, bandit, generated files fresh, the observability and k8s checks
+
+lint-python: install ## ruff (lint and format), mypy, bandit
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DJANGO_DEBUG=true $(BIN)/mypy  # the stubs plugin imports the settings
 	$(BIN)/bandit -r app loadtests k8s observability gunicorn.conf.py -q
 
+lint-generated: install ## fail naming every stale generated file (what `make generate CHECK=1` does)
+	$(call run-generators,1)
+
 # promtool/amtool come from Debian's prometheus and prometheus-alertmanager packages.
-# (Whether the generated files are fresh: `make generate CHECK=1`, which `make lint` runs.)
+# (Whether the generated files are fresh: `make lint-generated`, part of `make lint`.)
 lint-observability: install ## promtool and amtool checks of the rules, tests and configs
 	promtool check config --syntax-only observability/prometheus/prometheus.yml
 	promtool check rules observability/prometheus/rules/*.yml
@@ -191,13 +198,17 @@ lint-k8s: install ## k8s manifests rendered and schema-valid; both Dockerfiles l
 GENERATORS := observability.prometheus.slo_rules observability.grafana.dashboards.src.generate \
 	k8s.generate
 CHECK ?=
-generate: install ## regenerate rules -> dashboards -> k8s manifests (CHECK=1: fail if any is stale)
+# $(call run-generators,CHECK): every generator in order; with a non-empty CHECK, --check each.
+define run-generators
 	@status=0; for module in $(GENERATORS); do \
-		echo "$(BIN)/python -m $$module $(if $(CHECK),--check)"; \
-		$(BIN)/python -m $$module $(if $(CHECK),--check) || { status=1; [ -n "$(CHECK)" ] || exit 1; }; \
+		echo "$(BIN)/python -m $$module $(if $(1),--check)"; \
+		$(BIN)/python -m $$module $(if $(1),--check) || { status=1; [ -n "$(1)" ] || exit 1; }; \
 	done; \
 	if [ $$status -ne 0 ]; then echo "generated files are stale: run \`make generate\`"; fi; \
 	exit $$status
+endef
+generate: install ## regenerate rules -> dashboards -> k8s manifests (CHECK=1: fail if any is stale)
+	$(call run-generators,$(CHECK))
 
 # `make check-django-mixin` (opt-in, not in `make test` or `make lint`): for a user who has the
 # community django-mixin (no licence: this repository ships nothing of it; see

@@ -20,9 +20,31 @@ from tests.support.api_clients import client_for
 from tests.support.caches import resilient_cache, unreachable_redis_url
 from tests.support.receivers import BlackHole, OtlpReceiver, SentryReceiver
 
+# What gives a test in-process database access (pytest-django refuses it to any other test).
+DATABASE_FIXTURES = frozenset(
+    {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback"}
+)
+
+
+def _reaches_the_database(item: pytest.Item) -> bool:
+    fixtures = getattr(item, "fixturenames", ())
+    return item.get_closest_marker("django_db") is not None or bool(
+        DATABASE_FIXTURES.intersection(fixtures)
+    )
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect PostgreSQL-only tests when the suite runs on another database."""
+    """Refuse a ``database_free`` mark on a test with database access; deselect
+    PostgreSQL-only tests when the suite runs on another database."""
+    wrongly_free = [
+        item.nodeid
+        for item in items
+        if item.get_closest_marker("database_free") and _reaches_the_database(item)
+    ]
+    if wrongly_free:
+        raise pytest.UsageError(
+            "marked database_free but using the database: " + ", ".join(wrongly_free)
+        )
     if connection.vendor == "postgresql":
         return
     deselected = [item for item in items if item.get_closest_marker("postgres")]

@@ -9,6 +9,8 @@ import pytest
 
 from app.envconfig import BOOLEAN_WORDS, Env, EnvError
 
+pytestmark = pytest.mark.database_free
+
 
 @pytest.mark.parametrize(
     ("raw", "expected"),

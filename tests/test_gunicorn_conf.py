@@ -12,6 +12,8 @@ import pytest
 from loadtests import local_server
 from tests.support.python import run_python
 
+pytestmark = pytest.mark.database_free
+
 LOAD_CONFIG = "import runpy; runpy.run_path('gunicorn.conf.py')"
 SERVE_VERSION = ["-m", "app.serve", "--version"]  # the image's command, asking only the version
 

@@ -21,6 +21,8 @@ from django.core.exceptions import ImproperlyConfigured
 from app import envconfig
 from loadtests import local_server
 
+pytestmark = pytest.mark.database_free
+
 INHERITED_PREFIXES_REMOVED = (
     "DJANGO_",
     "THROTTLE_",

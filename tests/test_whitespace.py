@@ -12,6 +12,8 @@ import pytest
 
 from app import whitespace
 
+pytestmark = pytest.mark.database_free
+
 CODE_POINTS = [chr(cp) for cp in range(sys.maxunicode + 1) if not 0xD800 <= cp <= 0xDFFF]
 
 # ECMA-262 (WhiteSpace and LineTerminator productions): TAB VT FF ZWNBSP, any Zs, LF CR LS PS

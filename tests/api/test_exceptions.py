@@ -8,6 +8,8 @@ import pytest
 
 from app.api.exceptions import flatten_field_errors
 
+pytestmark = pytest.mark.database_free
+
 
 @pytest.mark.parametrize(
     ("detail", "flat"),

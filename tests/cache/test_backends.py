@@ -23,6 +23,8 @@ from tests.support.caches import TIMEOUT_S
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import poll
 
+pytestmark = pytest.mark.database_free
+
 MakeCache = Callable[..., Any]
 
 

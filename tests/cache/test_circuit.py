@@ -11,6 +11,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from app.cache.circuit import CircuitBreaker, breaker_for, display_name
 from tests.support.doubles import FakeClock, RecordedLogs
 
+pytestmark = pytest.mark.database_free
+
 RETRY_S = 5.0
 
 

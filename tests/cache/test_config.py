@@ -10,6 +10,8 @@ from app.cache.backends import ResilientRedisCache
 from app.cache.config import cache_config, with_circuit_breaker
 from tests.support.ports import closed_port
 
+pytestmark = pytest.mark.database_free
+
 REDIS = "redis://127.0.0.1:6379/0"
 
 

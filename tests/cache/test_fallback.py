@@ -18,6 +18,8 @@ from tests.support.backing_services import REDIS_URL
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import poll
 
+pytestmark = pytest.mark.database_free
+
 MakeCache = Callable[..., Any]
 _names = itertools.count()
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from prometheus_client import REGISTRY
 
 from app.cache.metrics import export_cache_counters
+
+pytestmark = pytest.mark.database_free
 
 
 def test_the_configured_cache_counters_are_exported_before_any_get(

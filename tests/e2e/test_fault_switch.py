@@ -13,10 +13,15 @@ from pathlib import Path
 import pytest
 
 from tests.support.accounts import create_account
-from tests.support.databases import temporary_database
 from tests.support.http import http
 from tests.support.prometheus import scrape, wait_for_workers
-from tests.support.servers import Server, manage, run_server, run_server_on_new_database
+from tests.support.servers import (
+    Server,
+    manage,
+    migrated_database,
+    run_server,
+    run_server_on_new_database,
+)
 from tests.support.waiting import poll
 
 pytestmark = pytest.mark.e2e
@@ -137,7 +142,7 @@ def _list_statuses(server: Server, headers: dict[str, str], count: int) -> list[
 def faulted_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A database shared by two successive servers (the second one is the restart)."""
     directory = tmp_path_factory.mktemp("fault-off")
-    with temporary_database(directory) as url:
+    with migrated_database(directory) as url:
         yield url, directory
 
 
@@ -148,7 +153,7 @@ def _faulted_server(
     url, root = database
     (root / name).mkdir()
     overrides = {"WEB_CONCURRENCY": str(WORKERS), "FAULT_ERROR_RATE": "1", "DATABASE_URL": url}
-    return run_server(overrides, directory=root / name)
+    return run_server(overrides, directory=root / name, migrate=False)
 
 
 def test_delete_switches_environment_faults_off_on_every_worker_and_it_stays_off(

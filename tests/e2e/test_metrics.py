@@ -24,10 +24,9 @@ from prometheus_client.utils import floatToGoString
 
 from app.telemetry.prometheus.buckets import LATENCY_BUCKETS, SLO_LATENCY_THRESHOLD_SECONDS
 from tests.support.accounts import create_account
-from tests.support.databases import temporary_database
 from tests.support.http import http
 from tests.support.prometheus import scrape, wait_for_workers
-from tests.support.servers import Server, run_server, run_server_on_new_database
+from tests.support.servers import Server, migrated_database, run_server, run_server_on_new_database
 
 pytestmark = pytest.mark.e2e
 
@@ -86,7 +85,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     """Three gunicorn workers on a fresh database, with a known multiprocess directory."""
     directory = tmp_path_factory.mktemp("metrics")
     metrics_dir = directory / "prometheus-multiproc"
-    metrics_dir.mkdir()  # `manage.py migrate` records samples there too, before gunicorn runs
+    metrics_dir.mkdir()  # the operator's directory: it exists before gunicorn starts
     overrides = {"WEB_CONCURRENCY": str(WORKERS), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     with run_server_on_new_database(overrides, directory=directory) as server:
         wait_for_workers(server, WORKERS, timeout=REPLACEMENT_DEADLINE_S)
@@ -217,10 +216,10 @@ def test_probes_are_not_counted_as_requests(deployment: Deployment) -> None:
 def test_a_restart_starts_counting_from_zero(tmp_path: Path) -> None:
     """Files a previous run (or anything else) left in the directory are removed at start."""
     metrics_dir = tmp_path / "prometheus-multiproc"
-    metrics_dir.mkdir()  # `manage.py migrate` records samples there too, before gunicorn runs
-    with temporary_database(tmp_path) as database_url:
+    metrics_dir.mkdir()  # the operator's directory: it exists before gunicorn starts
+    with migrated_database(tmp_path) as database_url:
         overrides = {"DATABASE_URL": database_url, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
-        with run_server(overrides, directory=tmp_path) as first:
+        with run_server(overrides, directory=tmp_path, migrate=False) as first:
             Deployment(first, metrics_dir, create_account(first).headers).list_todos(5)
             assert scrape(first).value(RESPONSES, **TODO_LIST_OK) == 5
         left_over = {path.name for path in metrics_dir.iterdir()}
@@ -228,7 +227,7 @@ def test_a_restart_starts_counting_from_zero(tmp_path: Path) -> None:
         junk = metrics_dir / "counter_99999.db"
         junk.write_bytes(os.urandom(4096))
 
-        with run_server(overrides, directory=tmp_path) as second:
+        with run_server(overrides, directory=tmp_path, migrate=False) as second:
             remaining = {path.name for path in metrics_dir.iterdir()}
             assert junk.name not in remaining
             assert not (left_over & remaining), left_over & remaining

@@ -15,10 +15,15 @@ from collections.abc import Iterator
 import pytest
 from django.db.migrations.loader import MigrationLoader
 
-from tests.support.databases import temporary_database
 from tests.support.ports import free_port
 from tests.support.prometheus import Scrape, scrape, wait_for_workers
-from tests.support.servers import Server, manage, run_server, server_environment
+from tests.support.servers import (
+    Server,
+    manage,
+    migrated_database,
+    run_server,
+    server_environment,
+)
 from tests.support.waiting import poll
 
 pytestmark = pytest.mark.e2e
@@ -44,15 +49,14 @@ def migration_samples(metrics: Scrape) -> dict[str, list[tuple[dict[str, str], f
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     directory = tmp_path_factory.mktemp("migrations")
-    with temporary_database(directory) as url:
+    with migrated_database(directory) as url:
         overrides = {
             "DATABASE_URL": url,
             "WEB_CONCURRENCY": str(WORKERS),
             "MIGRATIONS_REFRESH_SECONDS": str(REFRESH_S),
         }
         env = server_environment(overrides, port=free_port(), directory=directory)
-        manage("migrate", "--noinput", env=env)
-        manage("migrate", "--noinput", *BEFORE_LAST_AUTH, env=env)
+        manage("migrate", "--noinput", *BEFORE_LAST_AUTH, env=env)  # unapplies 0012
         with run_server(overrides, directory=directory, migrate=False) as running:
             yield running
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import pytest
 
 from app.jobs.commands import beat_command
-from tests.support.databases import temporary_database
 from tests.support.jobs import (
     BEAT_READY,
     WORKER_READY,
@@ -20,7 +19,7 @@ from tests.support.jobs import (
     worker_of,
 )
 from tests.support.ports import free_port
-from tests.support.servers import Server, run_server, server_environment
+from tests.support.servers import Server, migrated_database, run_server, server_environment
 
 # Short enough for tests: beat checks every second, a stuck job is requeued after ~4 s.
 FAST_JOBS = {
@@ -44,7 +43,7 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """What ``make run`` runs, on the filesystem broker and a fresh database."""
     directory = tmp_path_factory.mktemp("jobs")
-    with temporary_database(directory) as database_url:
+    with migrated_database(directory) as database_url:
         overrides = {**jobs_env(directory), **FAST_JOBS, "DATABASE_URL": database_url}
         # The worker and beat start while gunicorn is prepared (they need only the database,
         # and they touch it only when a task runs): the stack is up seconds sooner.
@@ -52,7 +51,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         with (
             started(worker_of("worker"), env, directory / "worker.log") as worker,
             started(beat_command(), env, directory / "beat.log") as beat,
-            run_server(overrides, directory=directory) as server,
+            run_server(overrides, directory=directory, migrate=False) as server,
         ):
             wait_ready(worker, "worker", WORKER_READY)
             wait_ready(beat, "beat", BEAT_READY)

@@ -28,7 +28,6 @@ from app.jobs.commands import beat_command
 from tests.exports.conftest import FAST_JOBS
 from tests.support.accounts import Account, create_account
 from tests.support.backing_services import REDIS_URL, reachable, require
-from tests.support.databases import temporary_database
 from tests.support.http import Response, http
 from tests.support.jobs import (
     BEAT_READY,
@@ -40,7 +39,7 @@ from tests.support.jobs import (
 )
 from tests.support.ports import free_port
 from tests.support.prometheus import scrape
-from tests.support.servers import Server, run_server, server_environment
+from tests.support.servers import Server, migrated_database, run_server, server_environment
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import poll
 
@@ -74,13 +73,13 @@ def redis_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisStack
         "CELERY_VISIBILITY_TIMEOUT": "6",
         "CELERY_UNACKED_RESTORE_INTERVAL": "1",
     }
-    with TcpProxy("127.0.0.1", 6379) as proxy, temporary_database(directory) as database_url:
+    with TcpProxy("127.0.0.1", 6379) as proxy, migrated_database(directory) as database_url:
         settings["DATABASE_URL"] = database_url
         web = {**settings, "CELERY_BROKER_URL": proxy.rewrite_url(REDIS_URL)}
         worker_env = server_environment(settings, port=free_port(), directory=directory)
         with (
             started(beat_command(), worker_env, directory / "beat.log") as beat,
-            run_server(web, directory=directory) as server,
+            run_server(web, directory=directory, migrate=False) as server,
         ):
             wait_ready(beat, "beat", BEAT_READY)
             try:

@@ -8,7 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 from app.faults import config as faults
 from app.faults.config import FaultConfig
 
-pytestmark = pytest.mark.usefixtures("fresh_fault_state")
+pytestmark = [pytest.mark.usefixtures("fresh_fault_state"), pytest.mark.database_free]
 
 
 def test_no_variables_means_no_faults(monkeypatch: pytest.MonkeyPatch) -> None:

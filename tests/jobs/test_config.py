@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from app.envconfig import Env
 from app.jobs.config import celery_config
+
+pytestmark = pytest.mark.database_free
 
 
 def test_on_redis_worker_and_beat_answer_remote_control_pings() -> None:

@@ -17,6 +17,8 @@ from app.jobs.metrics_server import WorkerCollector, queue_lengths
 from app.jobs.worker import forget_dead_processes
 from tests.support.backing_services import REDIS_URL, reachable, require
 
+pytestmark = pytest.mark.database_free
+
 
 def _filesystem_app(directory: Path) -> Celery:
     folder = directory / "queue"

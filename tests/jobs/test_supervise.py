@@ -23,10 +23,11 @@ from tests.support.http import http
 from tests.support.jobs import jobs_env
 from tests.support.ports import HOST, free_port
 from tests.support.prometheus import scrape, scrape_url
-from tests.support.servers import Server, manage, server_environment
+from tests.support.servers import Server, collected_static, manage, server_environment
 from tests.support.waiting import poll
 
-pytestmark = pytest.mark.e2e
+# make run's own SQLite file, whichever database the suite runs on: database-free here.
+pytestmark = [pytest.mark.e2e, pytest.mark.database_free]
 
 STOP_DEADLINE_S = 25.0
 
@@ -65,8 +66,8 @@ def test_make_runs_stack_serves_exports_and_stops_on_ctrl_c(tmp_path: Path) -> N
     )
     env.pop("REDIS_URL", None)
     env["CELERY_BROKER_URL"] = ""  # unset: the server-less default
+    env["DJANGO_STATIC_ROOT"] = str(collected_static())  # what make run's collectstatic makes
     manage("migrate", "--noinput", env=env)
-    manage("collectstatic", "--noinput", env=env)
     log_path = tmp_path / "supervise.log"
     process = local_server.start(
         [commands.PYTHON, "-m", "app.jobs.supervise", "--config", "gunicorn.conf.py"],

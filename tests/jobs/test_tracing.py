@@ -10,6 +10,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from app.jobs.tracing import StableMessagingSpan, stable_name
 
+pytestmark = pytest.mark.database_free
+
 
 @pytest.fixture
 def exporter() -> InMemorySpanExporter:

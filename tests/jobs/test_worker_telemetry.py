@@ -18,13 +18,12 @@ from dataclasses import dataclass
 import pytest
 
 from tests.support.accounts import Account, create_account
-from tests.support.databases import temporary_database
 from tests.support.http import http
 from tests.support.jobs import Celery, jobs_env, started, terminate, wait_ready, worker_of
 from tests.support.ports import free_port
 from tests.support.prometheus import Scrape, scrape, scrape_url
 from tests.support.receivers import OtlpReceiver, ReceivedSpan
-from tests.support.servers import Server, manage, run_server, server_environment
+from tests.support.servers import Server, manage, migrated_database, run_server, server_environment
 from tests.support.telemetry import children_of, new_traceparent
 from tests.support.waiting import poll
 
@@ -46,7 +45,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpReceiver) -> Iterator[Stack]:
     directory = tmp_path_factory.mktemp("jobs-telemetry")
-    with temporary_database(directory) as database_url:
+    with migrated_database(directory) as database_url:
         overrides = {
             **jobs_env(directory),
             "DATABASE_URL": database_url,
@@ -60,7 +59,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpReceiver) -> Itera
         env = server_environment(overrides, port=free_port(), directory=directory)
         with (
             started(worker_of("worker"), env, directory / "worker.log") as worker,
-            run_server(overrides, directory=directory) as server,
+            run_server(overrides, directory=directory, migrate=False) as server,
         ):
             wait_ready(worker, "worker", " ready.")
             manage(

@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.loadtests.test_locust_runs import finish, start_locust, stats_rows
-from tests.support.databases import temporary_database
 from tests.support.jobs import WORKER_READY, jobs_env, started, terminate, wait_ready, worker_of
 from tests.support.ports import free_port
-from tests.support.servers import Server, run_server, server_environment
+from tests.support.servers import Server, migrated_database, run_server, server_environment
 
 pytestmark = pytest.mark.e2e
 
@@ -42,12 +41,12 @@ EXPORTS_RUN = {
 def server_with_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """gunicorn and one Celery worker sharing a database, a broker and a storage directory."""
     directory = tmp_path_factory.mktemp("exports-load")
-    with temporary_database(directory) as database_url:
+    with migrated_database(directory) as database_url:
         overrides = {**jobs_env(directory), "DATABASE_URL": database_url}
         env = server_environment(overrides, port=free_port(), directory=directory)
         with (
             started(worker_of("worker"), env, directory / "worker.log") as worker,
-            run_server(overrides, directory=directory) as server,
+            run_server(overrides, directory=directory, migrate=False) as server,
         ):
             wait_ready(worker, "worker", WORKER_READY)
             try:

@@ -26,12 +26,11 @@ from pathlib import Path
 import pytest
 
 from tests.support.backing_services import REDIS_URL, reachable, require
-from tests.support.databases import temporary_database
 from tests.support.http import http
 from tests.support.locust_environment import clean_environment
 from tests.support.ports import free_port
 from tests.support.prometheus import scrape
-from tests.support.servers import BIN_DIR, REPO_ROOT, Server, manage, run_server
+from tests.support.servers import BIN_DIR, REPO_ROOT, Server, manage, migrated_database, run_server
 from tests.support.waiting import poll
 
 pytestmark = pytest.mark.e2e
@@ -110,14 +109,15 @@ def stats_rows(prefix: Path) -> dict[tuple[str, str], dict[str, str]]:
 def start_servers(
     stack: contextlib.ExitStack, configs: Mapping[str, Mapping[str, str]], root: Path
 ) -> dict[str, Server]:
-    """Start one gunicorn per config at the same time (collectstatic alone is CPU-bound for
-    seconds per server), each on its own temporary database; ``stack`` stops them."""
-    databases = {name: stack.enter_context(temporary_database(root / name)) for name in configs}
+    """Start one gunicorn per config at the same time (a boot is CPU-bound for seconds), each
+    on its own migrated database; ``stack`` stops them."""
+    databases = {name: stack.enter_context(migrated_database(root / name)) for name in configs}
 
     def start(name: str) -> tuple[contextlib.AbstractContextManager[Server], Server]:
         manager = run_server(
             {**configs[name], "DATABASE_URL": databases[name], "WEB_CONCURRENCY": "2"},
             directory=root / name,
+            migrate=False,
         )
         return manager, manager.__enter__()
 

@@ -23,11 +23,9 @@ import pytest
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 
-from tests.support.databases import temporary_database
 from tests.support.http import http
-from tests.support.ports import free_port
 from tests.support.prometheus import scrape, wait_for_workers
-from tests.support.servers import Server, manage, run_server, server_environment
+from tests.support.servers import Server, migrated_database, run_server
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import poll
 
@@ -65,14 +63,7 @@ def cold_start(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ColdStart]:
     directory = tmp_path_factory.mktemp("database-down-at-start")
     settings_dict = connection.settings_dict
     target = (str(settings_dict["HOST"] or "127.0.0.1"), int(settings_dict["PORT"] or 5432))
-    with temporary_database(directory) as direct_url, TcpProxy(*target) as proxy:
-        manage(
-            "migrate",
-            "--noinput",
-            env=server_environment(
-                {"DATABASE_URL": direct_url}, port=free_port(), directory=directory
-            ),
-        )
+    with migrated_database(directory) as direct_url, TcpProxy(*target) as proxy:
         proxy.cut()  # the proxy's port now refuses every connection
         overrides = {
             "DATABASE_URL": proxy.rewrite_url(direct_url),

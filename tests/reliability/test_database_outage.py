@@ -32,9 +32,8 @@ from django.db import connection
 
 from app.todos.models import Todo
 from tests.support.accounts import Account, create_account
-from tests.support.databases import temporary_database
 from tests.support.load import Load, Outcome, Processes, call, processes, wait_for_workers
-from tests.support.servers import Server, run_server
+from tests.support.servers import Server, migrated_database, run_server
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import poll
 
@@ -92,9 +91,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     directory: Path = tmp_path_factory.mktemp("database-outage")
     settings_dict = connection.settings_dict
     target = (str(settings_dict["HOST"] or "127.0.0.1"), int(settings_dict["PORT"] or 5432))
-    with temporary_database(directory) as direct_url, TcpProxy(*target) as proxy:
+    with migrated_database(directory) as direct_url, TcpProxy(*target) as proxy:
         overrides = {"DATABASE_URL": proxy.rewrite_url(direct_url), "WEB_CONCURRENCY": "3"}
-        with run_server(overrides, directory=directory) as server:
+        with run_server(overrides, directory=directory, migrate=False) as server:
             wait_for_workers(server, WORKERS)
             yield Deployment(server, proxy, direct_url, create_account(server))
 

@@ -13,6 +13,8 @@ import pytest
 
 from tests.support.tcp_proxy import HOST, TcpProxy
 
+pytestmark = pytest.mark.database_free
+
 TIMEOUT_S = 3.0
 
 

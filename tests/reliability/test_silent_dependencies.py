@@ -35,10 +35,9 @@ from django.db import connection
 from app.dbbackends.replies import SILENCE_HOLD_S
 from tests.support.accounts import create_account
 from tests.support.backing_services import REDIS_URL, reachable, require
-from tests.support.databases import temporary_database
 from tests.support.load import Load, Outcome, Processes, call, processes, wait_for_workers
 from tests.support.partition import NetworkPartition, require_partitions
-from tests.support.servers import Server, run_server
+from tests.support.servers import Server, migrated_database, run_server
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import poll
 
@@ -136,7 +135,7 @@ def silence(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     dependency, kind = request.param
     directory: Path = tmp_path_factory.mktemp(f"silent-{dependency}-{kind}")
     with ExitStack() as stack:
-        database_url = stack.enter_context(temporary_database(directory))
+        database_url = stack.enter_context(migrated_database(directory))
         overrides = {"WEB_CONCURRENCY": str(WORKERS), "DATABASE_URL": database_url}
         if dependency == "database":
             settings_dict = connection.settings_dict
@@ -152,7 +151,7 @@ def silence(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             target = urlsplit(REDIS_URL)
             path = _silent_path(stack, kind, target.hostname or "127.0.0.1", target.port or 6379)
             overrides["REDIS_URL"] = path.rewrite_url(REDIS_URL)
-        server = stack.enter_context(run_server(overrides, directory=directory))
+        server = stack.enter_context(run_server(overrides, directory=directory, migrate=False))
         wait_for_workers(server, WORKERS)
         observed = _observe(dependency, kind, server, path, create_account(server).headers)
     return observed

@@ -31,6 +31,8 @@ import pytest
 from app.telemetry.errors import sentry_dsn
 from tests.support.python import run_python
 
+pytestmark = pytest.mark.database_free
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MAX_FILE_BYTES = 2_000_000
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import shutil
 import sqlite3
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import psycopg
 from django.db import connection
@@ -43,19 +44,28 @@ def _postgres_url(settings_dict: Mapping[str, Any], name: str) -> str:
 
 
 @contextlib.contextmanager
-def temporary_database(directory: Path) -> Iterator[str]:
-    """Yield the ``DATABASE_URL`` of an empty database of the suite's kind, removed afterwards.
+def temporary_database(directory: Path, *, template: str | None = None) -> Iterator[str]:
+    """Yield the ``DATABASE_URL`` of a database of the suite's kind, removed afterwards.
 
     PostgreSQL: a randomly named database on the suite's server, dropped WITH (FORCE) at the
-    end. Anything else: a SQLite file in ``directory``.
+    end. Anything else: a SQLite file in ``directory``. Empty, or with ``template`` (the URL
+    of a database of the same kind nobody is connected to) a copy of that database.
     """
     if connection.vendor != "postgresql":
-        yield sqlite_url(directory)
+        url = sqlite_url(directory)
+        if template is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(template.removeprefix("sqlite:///"), url.removeprefix("sqlite:///"))
+        yield url
         return
     settings_dict = dict(connection.settings_dict)
     name = f"todos_e2e_{secrets.token_hex(6)}"
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        source = urlsplit(template).path.lstrip("/")
+        create = sql.SQL("{} TEMPLATE {}").format(create, sql.Identifier(source))
     with postgres_admin(settings_dict) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        admin.execute(create)
     try:
         yield _postgres_url(settings_dict, name)
     finally:

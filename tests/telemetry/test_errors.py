@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import sentry_sdk
 
 from app.telemetry.errors import exit_flush_seconds
+
+pytestmark = pytest.mark.database_free
 
 
 def test_without_sentry_nothing_is_flushed_at_exit() -> None:

@@ -22,6 +22,8 @@ from app.telemetry.exit_flush import (
     note_stop_signals,
 )
 
+pytestmark = pytest.mark.database_free
+
 GRACEFUL_S = 25.0
 
 

@@ -7,6 +7,8 @@ import pytest
 from app import __version__
 from app.telemetry.identity import ServiceIdentity, resource_attributes, service_identity
 
+pytestmark = pytest.mark.database_free
+
 
 @pytest.fixture(autouse=True)
 def _uncached(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

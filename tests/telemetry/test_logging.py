@@ -25,6 +25,8 @@ from app.telemetry.logging import (
     redact,
 )
 
+pytestmark = pytest.mark.database_free
+
 
 @pytest.fixture
 def json_lines(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:

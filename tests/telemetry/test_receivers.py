@@ -35,6 +35,8 @@ from tests.support.receivers import (
     parse_envelope,
 )
 
+pytestmark = pytest.mark.database_free
+
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 HEX16 = re.compile(r"^[0-9a-f]{16}$")
 

@@ -6,6 +6,8 @@ from django.urls import resolve
 
 from app.telemetry.routes import UNMATCHED, route_template
 
+pytestmark = pytest.mark.database_free
+
 
 @pytest.mark.parametrize(
     ("path", "template"),

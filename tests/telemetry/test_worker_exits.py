@@ -13,6 +13,8 @@ import pytest
 
 from app.telemetry.worker_exits import ExitStatus, ExitStatuses, log_worker_exit
 
+pytestmark = pytest.mark.database_free
+
 
 def _child(code: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", code])

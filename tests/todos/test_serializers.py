@@ -6,6 +6,8 @@ import pytest
 
 from app.todos.serializers import TodoSerializer
 
+pytestmark = pytest.mark.database_free
+
 
 def errors_for(data: Any, *, partial: bool = False) -> dict[str, Any]:
     serializer = TodoSerializer(data=data, partial=partial)

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
@@ -19,6 +20,8 @@ from app.telemetry.prometheus.exemplars import (
     remove_exemplars,
 )
 from app.telemetry.prometheus.server import ExemplarMultiProcessCollector, GunicornCollector
+
+pytestmark = pytest.mark.database_free
 
 SAMPLE = "latency_seconds_bucket"
 

@@ -8,6 +8,8 @@ from django.test import RequestFactory
 
 from app.telemetry.prometheus.middleware import RequestMetricsMiddleware, requests_in_flight
 
+pytestmark = pytest.mark.database_free
+
 
 def in_flight() -> float:
     """The gauge's current value in this process."""

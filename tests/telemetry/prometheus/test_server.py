@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from app.telemetry.prometheus.server import ExemplarMultiProcessCollector, sample_files
+
+pytestmark = pytest.mark.database_free
 
 WORKER_SNIPPET = """
 from prometheus_client import Counter

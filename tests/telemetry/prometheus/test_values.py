@@ -8,7 +8,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from app.telemetry.prometheus.values import current_pid
+
+pytestmark = pytest.mark.database_free
 
 CHILD = textwrap.dedent(
     """

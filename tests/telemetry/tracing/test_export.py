@@ -24,6 +24,8 @@ from app.telemetry.tracing.export import (
 from tests.support.doubles import HungExporter, RecordedLogs, StubExporter
 from tests.support.waiting import poll
 
+pytestmark = pytest.mark.database_free
+
 SPANS = 40
 BATCH = 8
 

@@ -22,6 +22,8 @@ from opentelemetry.trace import (
 from app.telemetry.tracing import otlp_encoding
 from app.telemetry.tracing.otlp_encoding import encode_spans, varint
 
+pytestmark = pytest.mark.database_free
+
 
 def _spans() -> list[ReadableSpan]:
     """Spans covering every field: kinds, parents (local, remote), attributes of every type,

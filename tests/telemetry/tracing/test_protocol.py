@@ -16,6 +16,8 @@ from app.envconfig import Env, EnvError
 from app.telemetry.tracing import protocol
 from app.telemetry.tracing import provider as tracing
 
+pytestmark = pytest.mark.database_free
+
 REPO = Path(__file__).resolve().parents[3]
 ENDPOINT = "http://127.0.0.1:9/"  # never contacted: exporters connect on the first export
 

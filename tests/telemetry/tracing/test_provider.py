@@ -25,6 +25,8 @@ from app.telemetry.tracing import provider as tracing
 from app.telemetry.tracing.export import CountingBatchSpanProcessor
 from tests.support.doubles import HungExporter
 
+pytestmark = pytest.mark.database_free
+
 
 def test_http_protobuf_is_the_default_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"):

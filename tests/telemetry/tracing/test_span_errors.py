@@ -16,6 +16,8 @@ from rest_framework.test import APIRequestFactory
 from app.api.exceptions import exception_handler
 from app.telemetry.tracing.db_spans import QuerySpans
 
+pytestmark = pytest.mark.database_free
+
 
 @pytest.fixture
 def exported() -> Iterator[tuple[trace.Tracer, InMemorySpanExporter]]:

@@ -12,6 +12,8 @@ from app.telemetry.tracing.provider import qualified_name
 from app.telemetry.tracing.redis_spans import connection_attributes as redis_attributes
 from app.telemetry.tracing.redis_spans import pipeline_operation
 
+pytestmark = pytest.mark.database_free
+
 
 @pytest.mark.parametrize(
     ("sql", "operation", "summary"),
