@@ -44,6 +44,11 @@ SMOKE = {
     "LOAD_ACCOUNTS": "2",
     "LOAD_THINK_MIN": "0.1",
     "LOAD_THINK_MAX": "0.5",
+    # These runs prove the gate's plumbing (verdicts, reports, merged statistics). The first
+    # requests a cold 2-worker server answers, beside Locust on two shared cores, took 310-500
+    # ms under load while the rest took ~15: 2 of ~100 decide the p99. The p99 check itself is
+    # proven by the too-strict run below, which sets its own limit.
+    "LOAD_P99_MS": "3000",
 }
 RUN_TIMEOUT_S = 60.0
 
