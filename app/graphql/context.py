@@ -18,6 +18,7 @@ class OperationRecord:
     by it. ``codes`` holds one ``extensions.code`` per error in the response.
     """
 
+    requested_name: str | None = None  # the request's operationName
     operation_type: str = UNKNOWN
     operation_name: str | None = None
     document: object | None = None  # graphql-core's DocumentNode, once parsed

@@ -35,6 +35,7 @@ from graphql import (
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from app.api.exceptions import DATABASE_ERRORS
 from app.api.metrics import dependency_errors
@@ -53,7 +54,8 @@ _TYPES = {OperationType.QUERY: "query", OperationType.MUTATION: "mutation"}
 
 
 class OperationObserver(SchemaExtension):
-    """Notes in the request's ``OperationRecord`` which operation runs and how far it got."""
+    """Notes in the request's ``OperationRecord`` which operation runs and how far it got;
+    refuses a document whose operation cannot be chosen (Strawberry would run the first)."""
 
     def on_parse(self) -> Iterator[None]:
         yield
@@ -64,10 +66,12 @@ class OperationObserver(SchemaExtension):
             return
         record.document = document
         record.stage = "validate"
-        operation = get_operation_ast(document, context.operation_name)
-        if operation is not None:
-            record.operation_type = _TYPES.get(operation.operation, UNKNOWN)
-            record.operation_name = operation.name.value if operation.name else None
+        # the operationName sent (Strawberry's own falls back to the first operation's)
+        operation = get_operation_ast(document, record.requested_name)
+        if operation is None:  # an unknown operationName, or several operations and none
+            raise CannotGetOperationTypeError(record.requested_name)
+        record.operation_type = _TYPES.get(operation.operation, UNKNOWN)
+        record.operation_name = operation.name.value if operation.name else None
 
     def on_validate(self) -> Iterator[None]:
         yield

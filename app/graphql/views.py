@@ -103,6 +103,7 @@ class GraphQLView(APIView):
     def _run(self, request: Request, body: Any) -> Response:
         query, variables, operation_name = _operation(body)
         record: OperationRecord = request._request.graphql_record  # type: ignore[attr-defined]
+        record.requested_name = operation_name
         try:
             result = schema.execute_sync(
                 query,
@@ -113,8 +114,12 @@ class GraphQLView(APIView):
             )
         except MissingQueryError:
             raise BadGraphQLRequest("No GraphQL query found in the request.") from None
-        except CannotGetOperationTypeError as error:
-            raise BadGraphQLRequest(error.as_http_error_reason()) from None
+        except CannotGetOperationTypeError:
+            raise BadGraphQLRequest(
+                f"No operation named {operation_name!r} in the document."
+                if operation_name
+                else "The document has several operations: choose one with operationName."
+            ) from None
         except InvalidOperationTypeError:
             raise MutationOverGet("Mutations are only accepted with POST.") from None
         body_out: dict[str, Any] = {}
@@ -128,8 +133,6 @@ class GraphQLView(APIView):
         """A request refused before GraphQL ran: DRF's status and headers (401 with
         ``WWW-Authenticate``, 429 with ``Retry-After``...), a GraphQL error body."""
         response = super().handle_exception(exc)
-        if isinstance(exc, MutationOverGet):
-            response["Allow"] = "POST"
         code = _REQUEST_CODES.get(response.status_code, errors.BAD_REQUEST)
         record: OperationRecord = self.request._request.graphql_record  # type: ignore[attr-defined]
         record.codes.append(code)
