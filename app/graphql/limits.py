@@ -101,8 +101,9 @@ def measure(
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
             name = selection.name.value
-            if name.startswith("__"):
-                continue  # introspection: allowed or refused as a whole
+            if name.startswith("__"):  # introspection: allowed or refused as a whole
+                cost.aliases += 1 if selection.alias else 0
+                continue
             page = _page_size(selection) if _is_paginated(selection) else 1
             inner = measure(
                 selection.selection_set, fragments, depth=depth + 1, seen=seen, items=page
