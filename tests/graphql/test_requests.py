@@ -47,7 +47,9 @@ def test_get_refuses_a_mutation_with_405(alice_client: APIClient) -> None:
 def test_without_valid_credentials_it_is_401_unauthenticated(
     headers: dict[str, str], message: str
 ) -> None:
-    answer = APIClient().post("/graphql/", {"query": "{ __typename }"}, format="json", **headers)
+    client = APIClient()
+    client.credentials(**headers)
+    answer = client.post("/graphql/", {"query": "{ __typename }"}, format="json")
     assert answer.status_code == 401
     assert answer["WWW-Authenticate"].startswith("Bearer")
     assert answer.json() == {
