@@ -240,6 +240,9 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": SERVICE_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
+    # Operations are tagged by their first path segment under this prefix (todos, auth...): set,
+    # because /graphql/ (left out of the schema) would otherwise shorten the common prefix to /.
+    "SCHEMA_PATH_PREFIX": "/api/",
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

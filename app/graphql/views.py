@@ -34,10 +34,10 @@ from app.graphql.schema import schema
 from app.graphql.telemetry import observe, report_server_error
 from app.todos.views import TodoViewSet
 
-_BY_METHOD = {
-    "GET": frozenset({OperationType.QUERY}),
-    "POST": frozenset({OperationType.QUERY, OperationType.MUTATION}),
-}
+_QUERIES = frozenset({OperationType.QUERY})
+_BY_METHOD = {"POST": frozenset({OperationType.QUERY, OperationType.MUTATION})}  # else queries
+# Requests that carry an operation (HEAD is GET without a body); OPTIONS and the rest do not.
+_OPERATION_METHODS = frozenset({"GET", "HEAD", "POST"})
 # A request refused before GraphQL ran: its HTTP status -> the error's code.
 _REQUEST_CODES = {
     status.HTTP_401_UNAUTHORIZED: errors.UNAUTHENTICATED,
@@ -76,7 +76,8 @@ class GraphQLView(APIView):
             record.codes.append(errors.INTERNAL_SERVER_ERROR)
             observe(request, record, time.perf_counter() - started)
             raise
-        observe(request, record, time.perf_counter() - started)
+        if request.method in _OPERATION_METHODS:
+            observe(request, record, time.perf_counter() - started)
         return response
 
     def get(self, request: Request) -> Response:
@@ -110,7 +111,7 @@ class GraphQLView(APIView):
                 variable_values=variables,
                 context_value=GraphQLContext(request=request, record=record),
                 operation_name=operation_name,
-                allowed_operation_types=_BY_METHOD[request.method or "POST"],
+                allowed_operation_types=_BY_METHOD.get(request.method or "", _QUERIES),
             )
         except MissingQueryError:
             raise BadGraphQLRequest("No GraphQL query found in the request.") from None

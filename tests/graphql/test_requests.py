@@ -29,6 +29,12 @@ def test_get_runs_a_query(alice_client: APIClient) -> None:
     assert answer.json()["data"]["todos"]["pageSize"] == 5
 
 
+def test_head_runs_the_query_without_a_body(alice_client: APIClient) -> None:
+    answer = alice_client.head(f"/graphql/?{urlencode({'query': '{ __typename }'})}")
+    assert answer.status_code == 200
+    assert answer.content == b""
+
+
 def test_get_refuses_a_mutation_with_405(alice_client: APIClient) -> None:
     answer = _get(alice_client, query=CREATE, variables=json.dumps({"title": "x"}))
     assert answer.status_code == 405

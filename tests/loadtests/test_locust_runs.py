@@ -315,7 +315,7 @@ def test_a_graphql_resolver_fault_fails_the_gate_though_every_answer_is_200(
 ) -> None:
     """GraphQL users only; the incident shape fails every GraphQL resolver (graphql:*) from
     3 s to 6 s: HTTP says 200 throughout, the gate still counts the failures."""
-    admin = {"username": "graphql-incident", "password": "graphql-incident-password-2024"}
+    admin = {"username": "graphql-incident", "password": f"pw-{secrets.token_urlsafe(18)}"}
     manage(
         "createsuperuser", "--noinput", "--username", admin["username"],
         "--email", "graphql-incident@example.com",
