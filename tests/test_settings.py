@@ -312,14 +312,14 @@ def test_reads_are_cached_for_response_cache_seconds_only_with_a_shared_cache(
 @pytest.mark.parametrize(
     ("values", "graphql"),
     [
-        ({}, [6, 10, 2000, 1000, False]),  # introspection off in production
+        # (the defaults, introspection off without debug: tests/graphql/test_limits.py)
         (
             {"GRAPHQL_MAX_DEPTH": "4", "GRAPHQL_MAX_ALIASES": "0", "GRAPHQL_MAX_TOKENS": "500",
              "GRAPHQL_MAX_COMPLEXITY": "50", "GRAPHQL_INTROSPECTION": "yes"},
             [4, 0, 500, 50, True],
         ),
     ],
-    ids=["defaults", "set"],
+    ids=["set"],
 )  # fmt: skip
 def test_graphql_limits_and_introspection_come_from_the_environment(
     values: dict[str, str], graphql: list[object]

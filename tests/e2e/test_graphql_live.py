@@ -55,6 +55,7 @@ def traced_server(
         "WEB_CONCURRENCY": "2",
         "FAULT_ERROR_RATE": "1",
         "FAULT_ROUTES": "graphql:CompleteTodo",
+        "GUNICORN_GRACEFUL_TIMEOUT": "3",  # nothing in flight at the end: a quicker teardown
     }
     with run_server_on_new_database(
         overrides, directory=tmp_path_factory.mktemp("graphql")
