@@ -15,7 +15,7 @@ TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
 .PHONY: help install install-runtime checkov-env run superuser bench bench-instructions test test-sqlite test-postgres lint lint-python \
-	lint-generated lint-observability lint-k8s generate rules dashboards k8s format lock clean load soak fuzz check-django-mixin
+	lint-generated lint-observability lint-k8s generate rules dashboards k8s schema format lock clean load soak fuzz check-django-mixin
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -193,8 +193,11 @@ lint-k8s: install ## k8s manifests rendered and schema-valid; both Dockerfiles l
 
 # `make generate`: every generated file from its single source, in dependency order: the SLO
 # rules (from observability/slo.yaml), the dashboards' JSON (from their code), then the k8s
-# manifests that wrap them. CHECK=1 writes nothing and fails naming every stale file.
+# manifests that wrap them; and the GraphQL schema's SDL (from app/graphql; the settings need
+# debug to load without secrets, which the SDL does not depend on). CHECK=1 writes nothing and
+# fails naming every stale file.
 # (The community django-mixin's alerts are not generated here: `make check-django-mixin`.)
+SCHEMA_COMMAND := DJANGO_DEBUG=true $(BIN)/python manage.py graphql_schema
 GENERATORS := observability.prometheus.slo_rules observability.grafana.dashboards.src.generate \
 	k8s.generate
 CHECK ?=
@@ -204,10 +207,12 @@ define run-generators
 		echo "$(BIN)/python -m $$module $(if $(1),--check)"; \
 		$(BIN)/python -m $$module $(if $(1),--check) || { status=1; [ -n "$(1)" ] || exit 1; }; \
 	done; \
+	echo "$(SCHEMA_COMMAND) $(if $(1),--check)"; \
+	$(SCHEMA_COMMAND) $(if $(1),--check) || { status=1; [ -n "$(1)" ] || exit 1; }; \
 	if [ $$status -ne 0 ]; then echo "generated files are stale: run \`make generate\`"; fi; \
 	exit $$status
 endef
-generate: install ## regenerate rules -> dashboards -> k8s manifests (CHECK=1: fail if any is stale)
+generate: install ## regenerate rules -> dashboards -> k8s manifests -> GraphQL SDL (CHECK=1: fail if any is stale)
 	$(call run-generators,$(CHECK))
 
 # `make check-django-mixin` (opt-in, not in `make test` or `make lint`): for a user who has the
@@ -226,6 +231,9 @@ check-django-mixin: install ## opt-in: fit your django-mixin copy (DJANGO_MIXIN=
 	promtool test rules "$$tmp/django_mixin_test.yml"; \
 	DJANGO_MIXIN="$(abspath $(DJANGO_MIXIN))" DJANGO_MIXIN_RULES="$$tmp/django-mixin.yml" \
 		$(BIN)/python -m pytest tests/e2e/test_django_mixin_live.py -m django_mixin $(PYTEST_ARGS)
+
+schema: install ## regenerate the GraphQL schema's SDL (app/graphql/schema.graphql) from its code
+	$(SCHEMA_COMMAND)
 
 k8s: install ## regenerate the k8s/ files made from observability/
 	$(BIN)/python -m k8s.generate

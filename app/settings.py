@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "app.todos",
     "app.exports",
     "app.faults",
+    "app.graphql",
 ]
 if TELEMETRY_ENABLED:
     INSTALLED_APPS.append("django_prometheus")
@@ -239,6 +240,9 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": SERVICE_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
+    # Operations are tagged by their first path segment under this prefix (todos, auth...): set,
+    # because /graphql/ (left out of the schema) would otherwise shorten the common prefix to /.
+    "SCHEMA_PATH_PREFIX": "/api/",
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -267,6 +271,16 @@ EXPORT_STALE_SECONDS: float = EXPORT_TIME_LIMIT_SECONDS + env.duration(
 )
 # Slows every export run down (demos, and the worker-kill test); 0: off.
 FAULT_EXPORT_DELAY_MS: int = env.integer("FAULT_EXPORT_DELAY_MS", 0, minimum=0)
+
+# ------------------------------------------------------------------ GraphQL (app/graphql)
+# Limits checked before a GraphQL operation runs (a QUERY_TOO_COMPLEX error, never a 500):
+# nesting depth, aliases, tokens of the document, and its estimated cost (fields, multiplied
+# by the page size under a list). Introspection follows debug unless set (off in production).
+GRAPHQL_MAX_DEPTH: int = env.integer("GRAPHQL_MAX_DEPTH", 6, minimum=1)
+GRAPHQL_MAX_ALIASES: int = env.integer("GRAPHQL_MAX_ALIASES", 10, minimum=0)
+GRAPHQL_MAX_TOKENS: int = env.integer("GRAPHQL_MAX_TOKENS", 2000, minimum=1)
+GRAPHQL_MAX_COMPLEXITY: int = env.integer("GRAPHQL_MAX_COMPLEXITY", 1000, minimum=1)
+GRAPHQL_INTROSPECTION: bool = env.boolean("GRAPHQL_INTROSPECTION", DEBUG)
 
 # ------------------------------------------------------------------ request limits
 # Largest accepted request body (bigger ones get 413); todos are tiny.

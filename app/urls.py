@@ -1,4 +1,5 @@
-"""URL routes: the API under /api/, probes at the root, the admin at /admin/."""
+"""URL routes: the API under /api/, GraphQL at /graphql/, probes at the root, the admin at
+/admin/."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -13,6 +14,7 @@ urlpatterns = [
     path("api/", include("app.exports.urls")),
     path("api/", include("app.todos.urls")),
     path("api/", include("app.faults.urls")),
+    path("", include("app.graphql.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),

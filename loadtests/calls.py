@@ -44,6 +44,7 @@ class RequestOptions(TypedDict, total=False):
     body: object | None
     gone_ok: bool
     if_none_match: str | None
+    judge: Callable[[Any], Outcome | None] | None
 
 
 class CallOptions(RequestOptions, total=False):
@@ -63,11 +64,14 @@ def call(
     body: object | None = None,
     gone_ok: bool = False,
     if_none_match: str | None = None,
+    judge: Callable[[Any], Outcome | None] | None = None,
 ) -> Reply:
     """Send one request, report it to Locust's statistics as ``name``, return the answer.
 
     ``if_none_match`` (an ETag the caller holds) makes it a conditional request: a ``304 Not
-    Modified`` is then a success, its body empty (the caller reuses its copy).
+    Modified`` is then a success, its body empty (the caller reuses its copy). ``judge`` reads
+    the parsed body of an expected answer and may overrule the status (GraphQL: a 200 whose
+    ``errors`` say the server failed is a failure, ``loadtests/graphql.py``).
     """
     headers = synthetic_headers()
     if token is not None:
@@ -85,11 +89,13 @@ def call(
             gone_ok=gone_ok,
             transport_error=getattr(response, "error", None),
         )
+        parsed = _json(response.content) if outcome.ok and not outcome.gone else None
+        if judge is not None and outcome.ok and not outcome.gone:
+            outcome = judge(parsed) or outcome
         if outcome.error is None:
             response.success()
         else:
             response.failure(outcome.error)
-        parsed = _json(response.content) if outcome.ok and not outcome.gone else None
         retry_after = _retry_after(response.headers) if status == 429 else None
         etag = response.headers.get("ETag") if response.headers is not None else None
     return Reply(status=status, body=parsed, outcome=outcome, retry_after=retry_after, etag=etag)

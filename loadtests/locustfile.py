@@ -40,10 +40,11 @@ from loadtests.options import (  # noqa: E402
     selected_shape,
 )
 from loadtests.schedules import build_schedule  # noqa: E402
-from loadtests.users import TodoApiUser  # noqa: E402
+from loadtests.users import TodoApiUser, TodoGraphQLUser  # noqa: E402
 from observability.slo import SloError, load_slo  # noqa: E402
 
-__all__ = ["TodoApiUser"]  # Locust runs the user and shape classes it finds in this module
+# Locust runs the user and shape classes it finds in this module (3 REST users to 1 GraphQL)
+__all__ = ["TodoApiUser", "TodoGraphQLUser"]
 
 logger = logging.getLogger("loadtests")
 

@@ -8,7 +8,11 @@ The availability SLO is "share of requests not answered 5xx", so:
   payload) is a :class:`ClientError`: a failure in Locust's report, so it is seen, but not an
   availability failure: the service answered correctly, the test or its configuration is off;
 - a 404 on a todo id is expected and a success: users sharing an account race each other, and
-  one may delete a todo another still remembers.
+  one may delete a todo another still remembers;
+- GraphQL answers 200 whatever happened inside: its ``errors`` decide (:func:`classify_graphql`).
+  A server's code (``INTERNAL_SERVER_ERROR``, ``SERVICE_UNAVAILABLE``) is a
+  :class:`ServerError` like a 5xx, ``NOT_FOUND`` on a todo id is "gone" like a 404, and any
+  other code is a :class:`ClientError`.
 
 The exception class names are part of the contract with the gate, which reads them back from
 Locust's error table (``ClientError('HTTP 429 throttled')``), also after a distributed run has
@@ -89,3 +93,18 @@ def is_throttled(error: object) -> bool:
     """True for a 429 answer recorded as a :class:`ClientError`."""
     text = error_text(error)
     return text.startswith(CLIENT_ERROR_PREFIX) and THROTTLED_MARK in text
+
+
+GRAPHQL_SERVER_CODES = frozenset({"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE"})
+
+
+def classify_graphql(codes: Collection[str], *, gone_ok: bool = False) -> Outcome | None:
+    """Classify a GraphQL answer (HTTP 200) by its errors' codes; None when it has none."""
+    if not codes:
+        return None
+    server = sorted(GRAPHQL_SERVER_CODES.intersection(codes))
+    if server:
+        return Outcome(error=ServerError(f"GraphQL {server[0]}"))
+    if gone_ok and set(codes) == {"NOT_FOUND"}:
+        return Outcome(gone=True)
+    return Outcome(error=ClientError(f"GraphQL {sorted(set(codes))[0]} unexpected"))

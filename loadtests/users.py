@@ -28,6 +28,7 @@ from locust.contrib.fasthttp import FastHttpUser
 from locust.env import Environment
 from locust.exception import StopUser
 
+from loadtests import graphql
 from loadtests.accounts import Account, AccountPool, SetupError, run_id_for
 from loadtests.calls import Reply, RequestOptions, call
 from loadtests.exports import FORMATS, ExportJob
@@ -67,6 +68,7 @@ class TodoApiUser(FastHttpUser):
     """A client of the todo API running the read-heavy or write-heavy mix (LOAD_MIX)."""
 
     host = DEFAULT_HOST
+    weight = 3  # three REST clients for each GraphQL one (TodoGraphQLUser)
     network_timeout = 10.0  # a request without an answer after 10 s is a failure
     connection_timeout = 5.0
 
@@ -243,5 +245,93 @@ class TodoApiUser(FastHttpUser):
     def delete(self) -> None:
         """DELETE /api/todos/{id}/."""
         reply = self._on_some_todo("DELETE", expected=(204,))
+        if reply is not None and reply.ok:
+            self.todo_count = max(0, self.todo_count - 1)
+
+
+class TodoGraphQLUser(TodoApiUser):
+    """The same client and mix over GraphQL (``POST /graphql/``): each action is the named
+    operation doing what the REST request does (``TodoList`` for the lists, ``CreateTodo``...);
+    exports stay REST (GraphQL has none). A 200 whose errors say the server failed is a
+    failure counted against availability, like a 5xx (``loadtests/graphql.py``)."""
+
+    weight = 1
+
+    def _graphql(
+        self, document: str, variables: dict[str, object], *, gone_ok: bool = False
+    ) -> Reply:
+        return self._api(
+            "POST",
+            graphql.PATH,
+            name=graphql.name_of(document),
+            body=graphql.body(document, variables),
+            judge=graphql.judge(gone_ok=gone_ok),
+        )
+
+    def _graphql_list(self, variables: dict[str, object]) -> None:
+        reply = self._graphql(graphql.TODO_LIST, variables, gone_ok=True)
+        page = graphql.field(reply.body, "todos") if reply.ok else None
+        if not isinstance(page, dict):
+            return
+        if isinstance(page.get("totalCount"), int):
+            self.todo_count = page["totalCount"]
+        for item in page.get("items") or []:
+            if isinstance(item, dict) and str(item.get("id", "")).isdigit():
+                self._remember(int(item["id"]))
+
+    def _on_some_todo_graphql(self, document: str, **variables: object) -> Reply | None:
+        """``document`` on a todo this user has seen; forgets it when it is gone."""
+        todo_id = self._some_id()
+        if todo_id is None:
+            return None
+        reply = self._graphql(document, {"id": str(todo_id), **variables}, gone_ok=True)
+        if reply.outcome.gone or (document is graphql.DELETE and reply.ok):
+            self._forget(todo_id)
+        return reply
+
+    def list_first_page(self) -> None:
+        """query TodoList."""
+        self._graphql_list({})
+
+    def list_page(self) -> None:
+        """query TodoList with a page within the pages the account has."""
+        pages = max(1, math.ceil(self.todo_count / PAGE_SIZE))
+        self._graphql_list({"page": self.rng.randint(1, pages)})
+
+    def list_filtered(self) -> None:
+        """query TodoList with completed true or false."""
+        self._graphql_list({"completed": self.rng.choice((True, False))})
+
+    def search(self) -> None:
+        """query TodoList with a search word."""
+        self._graphql_list({"search": self.rng.choice(WORDS)})
+
+    def retrieve(self) -> None:
+        """query Todo."""
+        self._on_some_todo_graphql(graphql.TODO)
+
+    def create(self) -> None:
+        """mutation CreateTodo (a delete instead once the account holds TODO_CAP todos)."""
+        if self.todo_count >= TODO_CAP and self.known_ids:
+            self.delete()
+            return
+        title = f"{self.rng.choice(WORDS)} {self.rng.randint(1, 10_000)}"
+        reply = self._graphql(graphql.CREATE, {"title": title})
+        created = graphql.field(reply.body, "createTodo") if reply.ok else None
+        if isinstance(created, dict) and str(created.get("id", "")).isdigit():
+            self._remember(int(created["id"]))
+            self.todo_count += 1
+
+    def update(self) -> None:
+        """mutation UpdateTodo with a new title."""
+        self._on_some_todo_graphql(graphql.UPDATE, title=f"{self.rng.choice(WORDS)} (edited)")
+
+    def complete(self) -> None:
+        """mutation CompleteTodo."""
+        self._on_some_todo_graphql(graphql.COMPLETE)
+
+    def delete(self) -> None:
+        """mutation DeleteTodo."""
+        reply = self._on_some_todo_graphql(graphql.DELETE)
         if reply is not None and reply.ok:
             self.todo_count = max(0, self.todo_count - 1)

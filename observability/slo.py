@@ -30,6 +30,11 @@ LATENCY_METRIC = "django_http_requests_latency_seconds_by_view_method"
 # `outcome` (succeeded | failed), and the time from request to finish of succeeded exports.
 JOBS_AVAILABILITY_METRIC = "todos_exports_finished_total"
 JOBS_LATENCY_METRIC = "todos_export_completion_seconds"
+# The GraphQL SLI's metric (app/graphql/metrics.py): every request to /graphql/ once, by
+# `outcome` (success | client_error | server_error: an error that is the server's fault, even
+# when the HTTP status is 200).
+GRAPHQL_OPERATIONS_METRIC = "todos_graphql_operations_total"
+GRAPHQL_SERVER_ERROR = 'outcome="server_error"'
 
 # The dashboards' uids: stable, so links (alerts' dashboard_url, runbooks) survive a rebuild.
 OVERVIEW_DASHBOARD_UID = "todo-api-overview"
@@ -38,6 +43,7 @@ DEPENDENCIES_DASHBOARD_UID = "todo-api-dependencies"
 RUNTIME_DASHBOARD_UID = "todo-api-runtime"
 BUSINESS_DASHBOARD_UID = "todo-api-business"
 JOBS_DASHBOARD_UID = "todo-api-jobs"
+GRAPHQL_DASHBOARD_UID = "todo-api-graphql"
 
 # The `component` label of every background-jobs alert (generated and hand-written): the
 # Alertmanager routes on it (observability/alertmanager/alertmanager.yml).
@@ -205,6 +211,18 @@ class JobsSlo:
 
 
 @dataclass(frozen=True)
+class GraphqlSlo:
+    """The GraphQL endpoint's availability SLO: share of operations without a server error.
+
+    An operation whose response carries an error that is the server's fault
+    (``INTERNAL_SERVER_ERROR``, ``SERVICE_UNAVAILABLE``) fails even when answered 200; the
+    client's errors (validation, limits, not found, throttled) do not burn the budget.
+    """
+
+    availability: AvailabilityObjective
+
+
+@dataclass(frozen=True)
 class Slo:
     """The service's SLOs as declared in the SLO file."""
 
@@ -215,6 +233,7 @@ class Slo:
     source: Path
     links: Links = field(default_factory=Links)
     jobs: JobsSlo | None = None
+    graphql: GraphqlSlo | None = None
 
     @property
     def window_seconds(self) -> int:
@@ -234,7 +253,8 @@ class Slo:
         return {sli.name: sli for sli in self.slis()}[name]
 
     def slis(self) -> list[Sli]:
-        """Every SLO's SLI: the API's availability and latency, then the jobs' (if declared)."""
+        """Every SLO's SLI: the API's availability and latency, then the jobs' and GraphQL's
+        (each if declared)."""
         job = f'job="{self.service}"'
         excluded = self.latency.exclusions()
         slis = [
@@ -259,6 +279,17 @@ class Slo:
         ]
         if self.jobs is not None:
             slis += self.jobs_slis(self.jobs)
+        if self.graphql is not None:
+            slis.append(
+                Sli(
+                    name="graphql-availability",
+                    objective=self.graphql.availability.objective,
+                    total=Selector(GRAPHQL_OPERATIONS_METRIC, (job,)),
+                    bad=Selector(GRAPHQL_OPERATIONS_METRIC, (job, GRAPHQL_SERVER_ERROR)),
+                    bad_events="GraphQL operations answered with a server error",
+                    dashboard_uid=GRAPHQL_DASHBOARD_UID,
+                )
+            )
         return slis
 
     @staticmethod
@@ -318,6 +349,23 @@ def parse_slo(document: Any, *, source: Path) -> Slo:
         source=source,
         links=parse_links(root.get("links", {}), source=source),
         jobs=parse_jobs(root["jobs"], source=source) if "jobs" in root else None,
+        graphql=parse_graphql(root["graphql"], source=source) if "graphql" in root else None,
+    )
+
+
+def parse_graphql(document: Any, *, source: Path) -> GraphqlSlo:
+    """Validate a ``graphql`` mapping: its availability objective."""
+    graphql = _mapping(document, "graphql", source)
+    objectives = _mapping(graphql.get("objectives"), "graphql.objectives", source)
+    availability = _mapping(
+        objectives.get("availability"), "graphql.objectives.availability", source
+    )
+    return GraphqlSlo(
+        availability=AvailabilityObjective(
+            objective=_ratio(
+                availability.get("objective"), "graphql.availability.objective", source
+            )
+        )
     )
 
 

@@ -43,6 +43,9 @@ print(json.dumps({
     "cache": settings.CACHES["default"],
     "throttle_rates": settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
     "response_cache_seconds": settings.RESPONSE_CACHE_SECONDS,
+    "graphql": [settings.GRAPHQL_MAX_DEPTH, settings.GRAPHQL_MAX_ALIASES,
+                settings.GRAPHQL_MAX_TOKENS, settings.GRAPHQL_MAX_COMPLEXITY,
+                settings.GRAPHQL_INTROSPECTION],
     "secret_key": settings.SECRET_KEY,
 }, default=str))
 """
@@ -306,6 +309,24 @@ def test_reads_are_cached_for_response_cache_seconds_only_with_a_shared_cache(
     values: dict[str, str], seconds: int
 ) -> None:
     assert _settings_with(**values)["response_cache_seconds"] == seconds
+
+
+@pytest.mark.parametrize(
+    ("values", "graphql"),
+    [
+        # (the defaults, introspection off without debug: tests/graphql/test_limits.py)
+        (
+            {"GRAPHQL_MAX_DEPTH": "4", "GRAPHQL_MAX_ALIASES": "0", "GRAPHQL_MAX_TOKENS": "500",
+             "GRAPHQL_MAX_COMPLEXITY": "50", "GRAPHQL_INTROSPECTION": "yes"},
+            [4, 0, 500, 50, True],
+        ),
+    ],
+    ids=["set"],
+)  # fmt: skip
+def test_graphql_limits_and_introspection_come_from_the_environment(
+    values: dict[str, str], graphql: list[object]
+) -> None:
+    assert _settings_with(**values)["graphql"] == graphql
 
 
 def test_a_negative_response_cache_ttl_stops_the_process() -> None:

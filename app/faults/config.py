@@ -6,9 +6,10 @@ tests. Defaults come from the environment: off unless ``FAULT_ERROR_RATE`` (0..1
 (comma-separated route templates such as ``/api/todos/``, or ``*``) limits them; the target
 ``jobs`` (never implied by ``*``) makes export jobs fail at ``FAULT_ERROR_RATE`` instead: the
 task raises in the worker (``app.faults.jobs``), so the jobs metrics and alerts see real
-failures. They are the runtime switch's starting position only: once a staff user sets or
-clears the switch (API and admin), its setting, stored in the database, applies in every
-worker instead (``state``).
+failures; ``graphql:<OperationName>`` and ``graphql:*`` (never implied by ``*`` either) make
+GraphQL resolvers fail (``app.faults.graphql``). They are the runtime switch's starting
+position only: once a staff user sets or clears the switch (API and admin), its setting,
+stored in the database, applies in every worker instead (``state``).
 Refused, with an error log, when ``DEPLOYMENT_ENVIRONMENT`` is
 ``production``. Injected in ``process_view`` (after routing, inside the metrics middlewares),
 so injected errors are real unhandled exceptions: counted as 5xx, logged, sent to Sentry
@@ -37,6 +38,9 @@ CONTROL_ROUTES = frozenset({"/api/faults/", "/api/auth/token/", "/api/auth/token
 CONTROL_PREFIX = "/admin/"
 # The target that fails background jobs (export runs) rather than requests.
 JOBS_TARGET = "jobs"
+# Targets ``graphql:<OperationName>`` and ``graphql:*`` fail GraphQL resolvers instead
+# (``app.faults.graphql``): the response is a 200 whose errors say INTERNAL_SERVER_ERROR.
+GRAPHQL_TARGET_PREFIX = "graphql:"
 
 
 @dataclass(frozen=True)

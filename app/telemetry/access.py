@@ -21,6 +21,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 access_log = structlog.get_logger("app.access")
+_NO_FIELDS: dict[str, object] = {}
 
 
 def request_id_from(request: HttpRequest) -> str:
@@ -72,6 +73,8 @@ class RequestTelemetryMiddleware:
             user_id=_user_id(request),
             # hit/miss/bypass/304 on the cached reads (app.todos.response_cache), else null
             cache=getattr(request, "response_cache", None),
+            # a view's own fields (GraphQL: graphql_operation, graphql_errors); none elsewhere
+            **getattr(request, "access_fields", _NO_FIELDS),
         )
         structlog.contextvars.clear_contextvars()
         return response

@@ -3,8 +3,9 @@
 OpenTelemetry stays the single source of trace ids: Sentry's OTLP integration only links each
 event to the active OTel span (its exporter and propagator are left off, so W3C
 ``traceparent`` propagation is untouched), and events are not created from log lines (the
-Django integration captures unhandled exceptions once). No request bodies, no PII, and the
-same secret scrubbing as the logs.
+Django integration captures unhandled exceptions once; GraphQL resolver failures are sent by
+``app.graphql.telemetry``, and Sentry's Strawberry integration stays off). No request bodies,
+no PII, and the same secret scrubbing as the logs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sentry_sdk.integrations.atexit import AtexitIntegration
 from sentry_sdk.integrations.django import DjangoIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_sdk.integrations.otlp import OTLPIntegration
+from sentry_sdk.integrations.strawberry import StrawberryIntegration
 from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
 
 from app.envconfig import ENV
@@ -92,5 +94,8 @@ def configure_sentry() -> bool:
             LoggingIntegration(event_level=None),
             OTLPIntegration(setup_otlp_traces_exporter=False, setup_propagator=False),
         ],
+        # Auto-enabled when strawberry is installed, it would add its own spans and error
+        # handling to every GraphQL operation; app.graphql reports its server errors itself.
+        disabled_integrations=[StrawberryIntegration],
     )
     return True

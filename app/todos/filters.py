@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from app.todos.models import Todo
+from app.todos.selectors import stable_ordering
 
 SEARCH_MAX_LENGTH = 200  # twice the longest title: longer terms cannot match
 ORDERING_MAX_LENGTH = 100  # every sort key once, with its `-`, takes 30 characters
@@ -85,10 +86,7 @@ class StableOrderingFilter(OrderingFilter):
         ordering = super().get_ordering(request, queryset, view)
         if not ordering:
             return None
-        keys = [str(key) for key in ordering]
-        if not any(key.lstrip("-") == "id" for key in keys):
-            keys.append("-id" if keys[-1].startswith("-") else "id")
-        return keys
+        return stable_ordering(ordering)
 
 
 class FieldErrorSearchFilter(SearchFilter):
@@ -100,12 +98,17 @@ class FieldErrorSearchFilter(SearchFilter):
     """
 
     def get_search_terms(self, request: Request) -> list[str]:
-        value = request.query_params.get(self.search_param, "")
-        field = serializers.CharField(
-            trim_whitespace=False, allow_blank=True, max_length=SEARCH_MAX_LENGTH
-        )
-        try:
-            cleaned = field.run_validation(value)
-        except ValidationError as error:
-            raise ValidationError({self.search_param: error.detail}) from None
-        return list(search_smart_split(cleaned))
+        return search_terms(request.query_params.get(self.search_param, ""), self.search_param)
+
+
+def search_terms(value: str, name: str = "search") -> list[str]:
+    """The terms of a search of at most ``SEARCH_MAX_LENGTH`` characters (empty: none); a
+    field error under ``name`` when it is longer or holds NUL characters (REST and GraphQL)."""
+    field = serializers.CharField(
+        trim_whitespace=False, allow_blank=True, max_length=SEARCH_MAX_LENGTH
+    )
+    try:
+        cleaned = field.run_validation(value)
+    except ValidationError as error:
+        raise ValidationError({name: error.detail}) from None
+    return list(search_smart_split(cleaned))

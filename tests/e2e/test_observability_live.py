@@ -16,7 +16,8 @@ every ``EXPORT_INTERVAL_S``. Then:
    webhook, a latency fault does the same for the latency page (each within
    ``ALERT_DEADLINE_S`` of the switch), and Alertmanager holds back the availability ticket
    while its page fires (inhibition); the ``jobs`` fault (export runs fail) pages for the jobs
-   availability SLO through the jobs receiver;
+   availability SLO through the jobs receiver; the ``graphql:*`` fault (every GraphQL resolver
+   raises, each answer still HTTP 200) pages for the GraphQL availability SLO;
 5. the latency histograms' exemplars in Prometheus (requests; exports, request to finish)
    name traces the OTLP receiver received.
 
@@ -499,3 +500,32 @@ def test_a_jobs_fault_pages_for_jobs_availability_through_the_jobs_receiver(stac
     )
     assert failed, "no failed export counted"
     assert float(failed[0]["value"][1]) > 0, failed
+
+
+def test_a_graphql_resolver_fault_pages_for_graphql_availability_with_http_200(
+    stack: Stack,
+) -> None:
+    """The fault switch's ``graphql:*`` target fails every resolver of the Locust GraphQL
+    user's operations: the answers stay 200 (no 5xx is counted), the GraphQL SLI sees them."""
+    alertname = "TodoApiGraphqlAvailabilityBudgetFastBurn"
+    assert not stack.webhook.received(alertname), "fired before"
+    five_hundreds = query(
+        stack.prometheus,
+        f'sum(django_http_responses_total_by_status_view_method_total{{job="{JOB}", '
+        'view="graphql", status=~"5.."}) or vector(0)',
+    )
+    switched_at = _switch_fault(stack, {"error_rate": 1.0, "routes": ["graphql:*"]})
+    notification = _assert_page_arrives(stack, alertname, switched_at)
+    assert notification.labels["slo"] == "graphql-availability"
+    failed = query(
+        stack.prometheus,
+        f'sum(todos_graphql_operations_total{{job="{JOB}", outcome="server_error"}})',
+    )
+    assert failed, "no GraphQL server error counted"
+    assert float(failed[0]["value"][1]) > 0, failed
+    after = query(
+        stack.prometheus,
+        f'sum(django_http_responses_total_by_status_view_method_total{{job="{JOB}", '
+        'view="graphql", status=~"5.."}) or vector(0)',
+    )
+    assert after[0]["value"][1] == five_hundreds[0]["value"][1], "GraphQL answered 5xx"

@@ -88,13 +88,16 @@ def locustfile_classes(*, argv: tuple[str, ...] = (), env: dict[str, str] | None
 
 
 def test_the_locustfile_exposes_the_user_and_only_the_chosen_shape() -> None:
-    assert locustfile_classes() == "['TodoApiUser'] ['SmokeShape']"
-    assert locustfile_classes(env={"LOAD_SHAPE": "incident"}) == "['TodoApiUser'] ['IncidentShape']"
+    assert locustfile_classes() == "['TodoApiUser', 'TodoGraphQLUser'] ['SmokeShape']"
+    assert (
+        locustfile_classes(env={"LOAD_SHAPE": "incident"})
+        == "['TodoApiUser', 'TodoGraphQLUser'] ['IncidentShape']"
+    )
     assert (
         locustfile_classes(argv=("--shape", "ramp"), env={"LOAD_SHAPE": "spike"})
-        == "['TodoApiUser'] ['RampShape']"
+        == "['TodoApiUser', 'TodoGraphQLUser'] ['RampShape']"
     )
-    assert locustfile_classes(env={"LOAD_SHAPE": "none"}) == "['TodoApiUser'] []"
+    assert locustfile_classes(env={"LOAD_SHAPE": "none"}) == "['TodoApiUser', 'TodoGraphQLUser'] []"
 
 
 def test_the_gates_percentiles_match_locusts_own() -> None:

@@ -97,11 +97,17 @@ def finish(process: subprocess.Popen[str]) -> Run:
 
 
 def headless(
-    server: Server, results: Path, *, env: Mapping[str, str] | None = None
+    server: Server,
+    results: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    user_classes: Sequence[str] = (),
 ) -> tuple[Run, Path]:
-    """One local headless run of the smoke shape with CSV and HTML reports under ``results``."""
+    """One local headless run of the smoke shape with CSV and HTML reports under ``results``
+    (``user_classes``: only those of the locustfile's users)."""
     prefix = results / "smoke"
     args = ["--headless", "--host", server.url, "--csv", str(prefix), "--html", f"{prefix}.html"]
+    args += user_classes
     return finish(start_locust(args, env={**SMOKE, **(env or {})})), prefix
 
 
@@ -178,6 +184,9 @@ def test_a_healthy_server_passes_the_gate_and_the_reports_are_written(
     assert int(rows[("POST", "setup: /api/auth/register/")]["Request Count"]) == 2
     assert int(rows[("POST", "setup: /api/auth/token/")]["Request Count"]) == 2
     assert not any("/api/todos/1" in name for _, name in rows), "names are route templates"
+    graphql = {name: row for (_, name), row in rows.items() if name.startswith("graphql: ")}
+    assert graphql, f"the GraphQL user (1 of the 4) sent nothing: {sorted(rows)}"
+    assert all(int(row["Failure Count"]) == 0 for row in graphql.values()), graphql
     html = Path(f"{prefix}.html").read_text()
     assert "/api/todos/{id}/" in html
 
@@ -304,6 +313,47 @@ def test_the_incident_shape_switches_the_fault_on_and_off_through_the_api(
     after = http("GET", f"{healthy.url}/api/faults/", headers=staff)
     assert after.status == 200
     assert after.body["active"] is False, after.body
+
+
+def test_a_graphql_resolver_fault_fails_the_gate_though_every_answer_is_200(
+    healthy: Server, tmp_path: Path
+) -> None:
+    """GraphQL users only; the incident shape fails every GraphQL resolver (graphql:*) from
+    3 s to 6 s: HTTP says 200 throughout, the gate still counts the failures."""
+    admin = {"username": "graphql-incident", "password": f"pw-{secrets.token_urlsafe(18)}"}
+    manage(
+        "createsuperuser", "--noinput", "--username", admin["username"],
+        "--email", "graphql-incident@example.com",
+        env={**healthy.env, "DJANGO_SUPERUSER_PASSWORD": admin["password"]},
+    )  # fmt: skip
+    before = scrape(healthy)
+
+    run, prefix = headless(
+        healthy,
+        tmp_path,
+        env={
+            "LOAD_SHAPE": "incident",
+            "LOCUST_RUN_TIME": "9",
+            "INCIDENT_ERROR_RATE": "1",
+            "INCIDENT_ROUTES": "graphql:*",
+            "INCIDENT_ADMIN_USERNAME": admin["username"],
+            "INCIDENT_ADMIN_PASSWORD": admin["password"],
+        },
+        user_classes=["TodoGraphQLUser"],
+    )
+
+    run.assert_verdict(passed=False)
+    assert "violated: failure ratio" in run.stdout, run.output
+    failures = Path(f"{prefix}_failures.csv").read_text()
+    assert "GraphQL INTERNAL_SERVER_ERROR" in failures, failures
+    rows = stats_rows(prefix)
+    rest = [name for _, name in rows if name.startswith("/api/todos") and "exports" not in name]
+    assert not rest, sorted(rows)  # GraphQL users only (exports are REST for everybody)
+    after = scrape(healthy)
+    server_errors = after.value("todos_graphql_operations_total", outcome="server_error")
+    assert server_errors > before.value("todos_graphql_operations_total", outcome="server_error")
+    status_500 = "django_http_responses_total_by_status_view_method_total"
+    assert after.value(status_500, view="graphql", status="500") == 0
 
 
 def test_locust_alone_at_the_root_runs_the_default_shape_with_u_r_t(

@@ -19,7 +19,7 @@ import yaml
 
 from observability.grafana.dashboards.src import generate, slo_values
 from observability.grafana.dashboards.src.queries import PanelQuery, panel_queries, substitute
-from observability.slo import AvailabilityObjective, JobsSlo, Slo, load_slo
+from observability.slo import AvailabilityObjective, GraphqlSlo, JobsSlo, Slo, load_slo
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "observability" / "grafana"
@@ -33,6 +33,7 @@ EXPECTED = {
     "todo-api-runtime": "Todo API / Runtime",
     "todo-api-business": "Todo API / Business",
     "todo-api-jobs": "Todo API / Jobs",
+    "todo-api-graphql": "Todo API / GraphQL",
 }
 # Dashboards on the Celery worker's metrics too: its own job and instance variables.
 WORKER_DASHBOARDS = {"todo-api-jobs"}
@@ -73,6 +74,13 @@ REQUIRED_PANELS = {
         "Spans exported / dropped",
     ],
     "todo-api-business": ["Todos created", "Todos completed", "Todos deleted", "Fault switch"],
+    "todo-api-graphql": [
+        "GraphQL availability SLI (30d)",
+        "Operations by name",
+        "Operations by outcome",
+        "Errors by code",
+        "Latency p95 by operation",
+    ],
     "todo-api-jobs": [
         "Exports finished by outcome",
         "Export completion p50 / p95 / p99",
@@ -387,6 +395,7 @@ def other_slo() -> Slo:
             availability=AvailabilityObjective(objective=0.97),
             latency=replace(slo.jobs.latency, objective=0.95, threshold_seconds=120),
         ),
+        graphql=GraphqlSlo(availability=AvailabilityObjective(objective=0.993)),
     )
 
 
@@ -400,6 +409,8 @@ def test_dashboards_take_every_slo_number_and_text_from_the_slo() -> None:
     for new in ('le="0.5"', "500 ms", "99.5%", "98%", "0.5%", "28 days", "28-day", "(28d)"):
         assert new in text, new
     for new in ("97%", "95%", 'le="120.0"', "120 s"):  # the jobs' SLOs
+        assert new in text, new
+    for new in ("99.3%", "0.7%"):  # the GraphQL SLO
         assert new in text, new
     for old in ('le="0.3"', "300 ms", "99.9%", "99%", "0.1%", "30 days", "30-day", "30d"):
         assert old not in text, old

@@ -78,6 +78,14 @@ def test_each_slo_has_a_page_and_a_ticket_alert() -> None:
             for kind in ("Availability", "Latency")
             for speed, severity in (("Fast", "page"), ("Slow", "ticket"))
         },
+        **{
+            f"TodoApiGraphqlAvailabilityBudget{speed}Burn": {
+                "severity": severity,
+                "slo": "graphql-availability",
+                "service": "todo-api",
+            }
+            for speed, severity in (("Fast", "page"), ("Slow", "ticket"))
+        },
     }
 
 

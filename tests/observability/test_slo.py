@@ -182,16 +182,36 @@ def test_the_jobs_latency_threshold_is_a_bucket_of_the_completion_histogram() ->
 def test_the_jobs_slos_are_optional_and_follow_the_api_ones(tmp_path: Path) -> None:
     document = valid()
     del document["jobs"]
+    del document["graphql"]
     without = parse_slo(document, source=tmp_path / "slo.yaml")
 
     assert without.jobs is None
+    assert without.graphql is None
     assert [sli.name for sli in without.slis()] == ["availability", "latency"]
     assert [sli.name for sli in load_slo().slis()] == [
         "availability",
         "latency",
         "jobs-availability",
         "jobs-latency",
+        "graphql-availability",
     ]
+
+
+def test_the_graphql_sli_counts_server_errors_of_every_operation_whatever_the_status() -> None:
+    slo = load_slo()
+    assert slo.graphql is not None
+    assert slo.graphql.availability.objective == 0.999
+    sli = slo.sli("graphql-availability")
+    assert str(sli.total) == 'todos_graphql_operations_total{job="todo-api"}'
+    assert str(sli.bad) == 'todos_graphql_operations_total{job="todo-api",outcome="server_error"}'
+    assert (sli.dashboard_uid, sli.component) == ("todo-api-graphql", "")
+
+
+def test_a_broken_graphql_objective_is_refused(tmp_path: Path) -> None:
+    document = valid()
+    document["graphql"] = {"objectives": {"availability": {"objective": 2}}}
+    with pytest.raises(SloError, match=r"graphql\.availability\.objective must be strictly"):
+        parse_slo(document, source=tmp_path / "slo.yaml")
 
 
 def test_the_jobs_slis_read_the_worker_job_and_link_the_jobs_dashboard() -> None:

@@ -23,22 +23,18 @@ Nothing is excluded. Two operations are exercised with a caveat, configured belo
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.support.accounts import create_account
+from tests.support.fuzzing import SCHEMATHESIS, only_report, run_streamed
 from tests.support.openapi import generate_schema, operations
-from tests.support.servers import BIN_DIR, Server, run_server_on_new_database
+from tests.support.servers import Server
 
 # PostgreSQL pass only: the deployment database, and SQLite serialises the writes (108 s vs 33 s).
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -48,7 +44,6 @@ FUZZ_SEED = int(os.environ.get("FUZZ_SEED", "20261127"))
 FUZZ_TIMEOUT_S = float(os.environ.get("FUZZ_TIMEOUT_S", "240"))
 MIN_REQUESTS = 1000
 
-SCHEMATHESIS = BIN_DIR / "schemathesis"
 
 CONFIG = """\
 # Written by tests/security/test_fuzz.py for one run; the token comes from the environment.
@@ -59,21 +54,6 @@ include-operation-id = "auth_register_create"
 # Password validators and unique usernames refuse some schema-valid bodies (documented 400).
 checks.positive_data_acceptance.expected-statuses = [201, 400]
 """
-
-
-@pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """The service with access tokens that outlive the run and throttles out of the way."""
-    if not SCHEMATHESIS.exists():
-        pytest.skip("schemathesis is not installed: .venv/bin/pip install -r requirements/dev.txt")
-    overrides = {
-        "JWT_ACCESS_TOKEN_LIFETIME": "3600",
-        "THROTTLE_ANON_RATE": "100000/minute",
-        "THROTTLE_USER_RATE": "100000/minute",
-        "THROTTLE_AUTH_RATE": "100000/minute",
-    }
-    with run_server_on_new_database(overrides, directory=tmp_path_factory.mktemp("fuzz")) as srv:
-        yield srv
 
 
 def run_schemathesis(
@@ -114,46 +94,6 @@ def run_schemathesis(
         env={**os.environ, "FUZZ_TOKEN": token, "NO_COLOR": "1"},
         timeout=FUZZ_TIMEOUT_S,
     )
-
-
-def run_streamed(
-    command: list[str], *, cwd: Path, env: dict[str, str], timeout: float
-) -> subprocess.CompletedProcess[str]:
-    """Run ``command``, echoing each output line as it comes (``make fuzz`` runs pytest with
-    ``-s``, so a 15-minute run shows schemathesis' progress instead of nothing); the output is
-    also returned, for the assertions' messages. Killed after ``timeout`` s (a test failure)."""
-    process = subprocess.Popen(  # a fixed argument list, no shell
-        command,
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-    )
-    timer = threading.Timer(timeout, process.kill)
-    timer.start()
-    lines: list[str] = []
-    try:
-        assert process.stdout is not None  # stdout=PIPE
-        for line in process.stdout:
-            sys.stdout.write(line)
-            sys.stdout.flush()
-            lines.append(line)
-        returncode = process.wait()
-    finally:
-        timer.cancel()
-        process.kill()  # a no-op once it has exited
-    if returncode < 0:
-        pytest.fail(f"schemathesis ran past {timeout:g} s: {''.join(lines[-40:])}")
-    return subprocess.CompletedProcess(command, returncode, "".join(lines), "")
-
-
-def only_report(directory: Path, prefix: str) -> dict[str, Any]:
-    """The single ``<prefix>-*.json`` report schemathesis wrote."""
-    (path,) = sorted((directory / "reports").glob(f"{prefix}-*.json"))
-    document: dict[str, Any] = json.loads(path.read_text())
-    return document
 
 
 def test_fuzzing_every_operation_finds_no_server_error_and_no_schema_violation(

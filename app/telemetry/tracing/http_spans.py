@@ -204,7 +204,10 @@ class ServerSpanMiddleware:
             attributes.update(self._captured(request.headers, request=True))
         if route:
             attributes[http_attributes.HTTP_ROUTE] = route
-            span.update_name(span_name(request.method or "", route))
+            # a view may name its span better (GraphQL: by operation, ``query TodoList``)
+            span.update_name(
+                getattr(request, "span_name", None) or span_name(request.method or "", route)
+            )
         if status >= 500:
             span.set_status(Status(StatusCode.ERROR))
             if error_attributes.ERROR_TYPE not in (getattr(span, "attributes", None) or {}):

@@ -19,7 +19,7 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from observability.slo import Slo, load_slo
 
-from . import business, dependencies, jobs, overview, runtime, slo
+from . import business, dependencies, graphql, jobs, overview, runtime, slo
 
 OUTPUT_DIR = Path(__file__).resolve().parent.parent
 COMMAND = ".venv/bin/python -m observability.grafana.dashboards.src.generate"
@@ -31,6 +31,7 @@ BUILDERS: tuple[Callable[[Slo], Dashboard], ...] = (
     runtime.build,
     business.build,
     jobs.build,
+    graphql.build,
 )
 
 
