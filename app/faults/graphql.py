@@ -10,14 +10,10 @@ bug would: inside the resolver, so the HTTP status stays 200 and only the respon
 
 from __future__ import annotations
 
-import random
-import time
-
+from app.faults import middleware as faults
 from app.faults.config import GRAPHQL_TARGET_PREFIX, FaultConfig
-from app.faults.middleware import InjectedFaultError
 from app.faults.state import state
 
-_random = random.SystemRandom()
 ALL_OPERATIONS = f"{GRAPHQL_TARGET_PREFIX}*"
 
 
@@ -35,8 +31,4 @@ def inject(operation_name: str | None) -> None:
     config = state.current()
     if not config.active or not targets(config, operation_name):
         return
-    delay_ms = config.latency_ms + _random.uniform(0, config.jitter_ms)
-    if delay_ms > 0:
-        time.sleep(delay_ms / 1000)
-    if config.error_rate > 0 and _random.random() < config.error_rate:
-        raise InjectedFaultError(f"injected fault in GraphQL operation {operation_name}")
+    faults.inject(config, f"in GraphQL operation {operation_name}")

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
+from app.faults.config import FaultConfig
 from app.faults.state import state
 from app.telemetry.routes import route_template
 
@@ -21,6 +22,15 @@ _random = random.SystemRandom()
 
 class InjectedFaultError(RuntimeError):
     """The error a fault raises on purpose."""
+
+
+def inject(config: FaultConfig, where: str) -> None:
+    """Wait ``config``'s latency (with jitter), then fail at its error rate, naming ``where``."""
+    delay_ms = config.latency_ms + _random.uniform(0, config.jitter_ms)
+    if delay_ms > 0:
+        time.sleep(delay_ms / 1000)
+    if config.error_rate > 0 and _random.random() < config.error_rate:
+        raise InjectedFaultError(f"injected fault {where}")
 
 
 class FaultInjectionMiddleware:
@@ -40,8 +50,4 @@ class FaultInjectionMiddleware:
         route = route_template(request)
         if not config.applies_to(route):
             return
-        delay_ms = config.latency_ms + _random.uniform(0, config.jitter_ms)
-        if delay_ms > 0:
-            time.sleep(delay_ms / 1000)
-        if config.error_rate > 0 and _random.random() < config.error_rate:
-            raise InjectedFaultError(f"injected fault on {route}")
+        inject(config, f"on {route}")
