@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "corsheaders",
     "app.accounts",
     "app.todos",
     "app.exports",
@@ -103,6 +104,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Before CommonMiddleware (django-cors-headers' rule), so preflights get their answer.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -175,6 +178,14 @@ RESPONSE_CACHE_SECONDS: int = (
 )
 
 # ------------------------------------------------------------------ auth
+# Argon2id (OWASP's m=19 MiB, t=2, p=1: app/accounts/hashers.py) for every new password; the
+# PBKDF2 hashes stored before still verify, and Django re-hashes them with Argon2id at the next
+# successful login.
+PASSWORD_HASHERS = [
+    "app.accounts.hashers.Argon2idPasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -311,6 +322,19 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 CSRF_TRUSTED_ORIGINS: list[str] = env.strings("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# ------------------------------------------------------------------ CORS (django-cors-headers)
+# Browser clients on the listed origins (comma-separated, e.g. https://app.example.com) may
+# call the API and GraphQL with a bearer token; none by default. Never the admin (session
+# cookies) and no credentials: tokens travel in Authorization, which must be allowed.
+CORS_ALLOWED_ORIGINS: list[str] = env.strings("DJANGO_CORS_ALLOWED_ORIGINS", [])
+CORS_URLS_REGEX = r"^/(api|graphql)/"
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_HEADERS = ("authorization", "content-type", "if-none-match", "x-request-id")
+# Readable by the calling script: the request id to quote in a bug report, when to retry after
+# a 429 or 503, and the ETag of a cached read to revalidate with If-None-Match.
+CORS_EXPOSE_HEADERS = ("X-Request-ID", "Retry-After", "ETag")
+CORS_PREFLIGHT_MAX_AGE = 3600
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
 # ------------------------------------------------------------------ i18n

@@ -64,7 +64,8 @@ def _plain_static_storage(settings: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Any) -> None:
-    """PBKDF2 at production strength costs ~0.3 s a hash; these tests are not about hashing."""
+    """Argon2id at production strength costs tens of ms a hash, PBKDF2 ~0.3 s; these tests are
+    not about hashing (tests/accounts/test_hashers.py is)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
