@@ -126,20 +126,28 @@ _REPEATING_KEYS = frozenset(
 )
 
 
-# The ``KeyValue.key`` field of every attribute key seen, bounded like the attribute cache.
+# Strings that repeat from span to span, as encoded fields: attribute keys (field 1 of a
+# ``KeyValue``) and span names (field 5 of a ``Span``: one per route and per statement).
 _encoded_keys: dict[str, bytes] = {}
+_encoded_names: dict[str, bytes] = {}
+_ENCODED_STRINGS_LIMIT = 1024
+
+
+def _remembered_string(cache: dict[str, bytes], field: int, text: str) -> bytes:
+    """``text`` as field ``field``, encoded once and kept in ``cache`` (emptied when full)."""
+    encoded = cache.get(text)
+    if encoded is None:
+        if len(cache) >= _ENCODED_STRINGS_LIMIT:
+            cache.clear()
+        encoded = cache[text] = _string(field, text)
+    return encoded
 
 
 def _string_attribute(field: int, key: str, value: str) -> bytes:
     """A ``KeyValue`` with a string value, in few calls: the common case of a value that does
     not repeat (``url.path``, request ids, client addresses)."""
-    encoded_key = _encoded_keys.get(key)
-    if encoded_key is None:
-        if len(_encoded_keys) >= _ENCODED_ATTRIBUTES_LIMIT:
-            _encoded_keys.clear()
-        encoded_key = _encoded_keys[key] = _string(1, key)
     any_value = _field(1, value.encode("utf-8"))  # AnyValue.string_value
-    return _field(field, encoded_key + _field(2, any_value))
+    return _field(field, _remembered_string(_encoded_keys, 1, key) + _field(2, any_value))
 
 
 def _attribute(field: int, key: str, value: Any) -> bytes:
@@ -208,7 +216,7 @@ def encode_span(span: ReadableSpan) -> bytes:
     if parent is not None:
         parts += (b"\x22\x08", parent.span_id.to_bytes(8, "big"))  # 4: parent_span_id
     parts += (
-        _name(span.name),
+        _remembered_string(_encoded_names, 5, span.name),
         _KINDS[span.kind.value],
         _START,
         _pack_fixed64(span.start_time or 0),
@@ -237,21 +245,6 @@ def encode_span(span: ReadableSpan) -> bytes:
     return b"".join(parts)
 
 
-# Span names repeat (one per route and per statement): their field bytes are remembered.
-_encoded_names: dict[str, bytes] = {}
-_ENCODED_NAMES_LIMIT = 1024
-
-
-def _name(name: str) -> bytes:
-    """The span's name as field 5."""
-    encoded = _encoded_names.get(name)
-    if encoded is None:
-        if len(_encoded_names) >= _ENCODED_NAMES_LIMIT:
-            _encoded_names.clear()
-        encoded = _encoded_names[name] = _string(5, name)
-    return encoded
-
-
 def _status(status: Status) -> bytes:
     """A ``Status`` message."""
     return _string(2, status.description or "") + _uint(3, status.status_code.value)
@@ -259,7 +252,7 @@ def _status(status: Status) -> bytes:
 
 _UNSET_STATUS = _field(15, b"")  # the status most spans carry: unset, no description
 _LOCAL_PARENT = _flags(16, None)
-_REMOTE_PARENT = _tag(16, _FIXED32) + _pack_fixed32(_HAS_IS_REMOTE | _IS_REMOTE)
+_REMOTE_PARENT = _flags(16, SpanContext(1, 1, is_remote=True))
 
 
 def _event(event: Any) -> bytes:
