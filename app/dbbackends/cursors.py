@@ -3,7 +3,8 @@
 django-prometheus' ``ExportingCursorWrapper`` resolves two labelled series through keyword
 ``labels()`` and enters two context managers on every query (7.1 µs of a query, measured in a
 loop around a no-op cursor); this class resolves its series once per (cursor class, alias,
-vendor) and times the query with a plain ``try``/``finally`` (3.1 µs). Same families, labels
+vendor) and times the query with a plain ``try``/``finally`` (3.1 µs), writing through
+``app.telemetry.prometheus.updates`` (no per-call checks). Same families, labels
 and meanings: ``django_db_execute_total``, ``django_db_execute_many_total``,
 ``django_db_query_duration_seconds`` (errors included) and ``django_db_errors_total`` by
 exception class name. The error types a database commonly raises are exported at 0 as soon as
@@ -19,6 +20,8 @@ from timeit import default_timer
 from typing import Any
 
 from django_prometheus.db import metrics
+
+from app.telemetry.prometheus.updates import Observer, adder
 
 # The DB-API exception classes (PEP 249), by the name sqlite3 and psycopg give them, raised
 # as such by sqlite3 and by psycopg for errors without a more specific class.
@@ -57,9 +60,9 @@ def common_error_types(vendor: str) -> tuple[str, ...]:
 @cache
 def metered_cursor_class(cursor_class: type[Any], alias: str, vendor: str) -> type[Any]:
     """A subclass of the driver's ``cursor_class`` counting and timing every statement."""
-    executed = metrics.execute_total.labels(alias, vendor)
-    executed_in_bulk = metrics.execute_many_total.labels(alias, vendor)
-    duration = metrics.query_duration_seconds.labels(alias, vendor)
+    count_executed = adder(metrics.execute_total.labels(alias, vendor))
+    count_executed_in_bulk = adder(metrics.execute_many_total.labels(alias, vendor))
+    observe_duration = Observer(metrics.query_duration_seconds.labels(alias, vendor))
     errors: dict[str, Any] = {
         name: metrics.errors_total.labels(alias, vendor, name)
         for name in common_error_types(vendor)
@@ -76,7 +79,7 @@ def metered_cursor_class(cursor_class: type[Any], alias: str, vendor: str) -> ty
         """The driver's cursor, with django-prometheus' query metrics."""
 
         def execute(self, *args: Any, **kwargs: Any) -> Any:
-            executed.inc()
+            count_executed(1)
             started = default_timer()
             try:
                 return super().execute(*args, **kwargs)
@@ -84,12 +87,12 @@ def metered_cursor_class(cursor_class: type[Any], alias: str, vendor: str) -> ty
                 count_error(error)
                 raise
             finally:
-                duration.observe(default_timer() - started)
+                observe_duration(default_timer() - started)
 
         def executemany(self, query: Any, param_list: Any, *args: Any, **kwargs: Any) -> Any:
             rows = len(param_list)
-            executed.inc(rows)
-            executed_in_bulk.inc(rows)
+            count_executed(rows)
+            count_executed_in_bulk(rows)
             started = default_timer()
             try:
                 return super().executemany(query, param_list, *args, **kwargs)
@@ -97,7 +100,7 @@ def metered_cursor_class(cursor_class: type[Any], alias: str, vendor: str) -> ty
                 count_error(error)
                 raise
             finally:
-                duration.observe(default_timer() - started)
+                observe_duration(default_timer() - started)
 
     MeteredCursor.__name__ = MeteredCursor.__qualname__ = f"Metered{cursor_class.__name__}"
     return MeteredCursor

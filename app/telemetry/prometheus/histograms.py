@@ -7,7 +7,6 @@ which drops exemplars) each worker hands it to the master through ``exemplars``.
 from __future__ import annotations
 
 import time
-from bisect import bisect_left
 from functools import partial
 from typing import Any
 
@@ -17,6 +16,7 @@ from prometheus_client import Histogram
 from prometheus_client.utils import floatToGoString
 
 from app.telemetry.prometheus import exemplars
+from app.telemetry.prometheus.updates import Observer
 
 EXEMPLAR_HISTOGRAMS = frozenset(
     {
@@ -40,6 +40,10 @@ def current_trace_exemplar() -> dict[str, str] | None:
 class ExemplarHistogram(Histogram):
     """A Histogram whose observations carry the active trace as an exemplar."""
 
+    def _metric_init(self) -> None:
+        super()._metric_init()
+        self._record = Observer(self)  # a series (unlabelled, or a labelled child)
+
     def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
         if exemplar is None:
             exemplar = current_trace_exemplar()
@@ -47,15 +51,18 @@ class ExemplarHistogram(Histogram):
         if shared is None:  # one process: prometheus_client keeps the exemplar itself
             super().observe(amount, exemplar)
             return
-        super().observe(amount)  # multiprocess mode would drop the exemplar: share it instead
+        index = self._record(amount)  # multiprocess mode would drop the exemplar: share it
         if exemplar is not None and "trace_id" in exemplar:
-            self._share_exemplar(shared, amount, exemplar)
+            self._share_exemplar(shared, index, amount, exemplar)
 
     def _share_exemplar(
-        self, shared: exemplars.ExemplarWriter, amount: float, exemplar: dict[str, str]
+        self,
+        shared: exemplars.ExemplarWriter,
+        index: int,
+        amount: float,
+        exemplar: dict[str, str],
     ) -> None:
-        """Hand the exemplar to the master through this worker's file."""
-        index = bisect_left(self._upper_bounds, amount)
+        """Hand the exemplar of bucket ``index`` to the master through this worker's file."""
         shared.record_lazy(
             (self._name, self._labelvalues, index),
             partial(

@@ -1,4 +1,4 @@
-"""The fork-aware multiprocess values: no getpid per update, still one file per process."""
+"""The lean multiprocess values: prometheus_client's files and fork handling, cheaper updates."""
 
 from __future__ import annotations
 
@@ -9,61 +9,95 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from app.telemetry.prometheus.values import current_pid
 
 pytestmark = pytest.mark.database_free
 
-CHILD = textwrap.dedent(
+# The same updates, made with the lean values and with prometheus_client's own, in two
+# directories: what the master's collector reads must be the same, series by series.
+SCRIPT = textwrap.dedent(
     """
     import os, sys
 
-    import app.settings  # noqa: F401  # what every Django process and gunicorn's master load
-    from prometheus_client import Counter, values
+    lean = sys.argv[1] == "lean"
+    if lean:
+        import app.settings  # noqa: F401  # what every Django process and the master load
+    from prometheus_client import Counter, Gauge, Histogram, values
 
-    assert values.ValueClass.fork_aware, values.ValueClass
-    requests = Counter("probe_requests", "x")
-    requests.inc()
-    calls = []
-    sys.setprofile(lambda frame, event, arg: calls.append(arg) if event == "c_call" else None)
-    requests.inc(2)
-    sys.setprofile(None)
-    assert os.getpid not in calls, "a system call per update"
+    assert getattr(values.ValueClass, "fork_aware", False) is lean, values.ValueClass
+    requests = Counter("probe_requests", "x", ["view"])
+    latency = Histogram("probe_seconds", "x", buckets=(0.1, 1.0))
+    busy = Gauge("probe_busy", "x", multiprocess_mode="livesum")
+    peak = Gauge("probe_peak", "x", multiprocess_mode="max")
+    requests.labels("list").inc()
+    if lean:
+        calls = []
+        sys.setprofile(lambda frame, event, arg: calls.append(arg) if event == "c_call" else None)
+    requests.labels("list").inc(2)
+    if lean:
+        sys.setprofile(None)
+        assert os.getpid not in calls, "a system call per update"
+    latency.observe(0.05)
+    busy.inc()
+    peak.set(4)
     child = os.fork()
-    if child == 0:  # a gunicorn worker: its updates go to a file of its own
-        requests.inc(10)
+    if child == 0:  # a gunicorn worker: its updates go to files of its own
+        requests.labels("list").inc(10)
+        requests.labels("detail").inc()
+        latency.observe(0.5)
+        busy.inc(3)
+        busy.dec()
+        peak.set(7)
+        # enough series to grow the file past its first mapping (64 KiB): later writes land
+        for n in range(1500):
+            Counter(f"probe_many_{n}", "a help text long enough to fill the file quickly").inc(n)
+        requests.labels("list").inc(100)
         os._exit(0)
     os.waitpid(child, 0)
+    requests.labels("list").inc(1000)
     print(child)
     """
 )
+
+
+def run(tmp_path: Path, kind: str) -> tuple[Path, int]:
+    directory = tmp_path / kind
+    directory.mkdir()
+    env = {
+        **os.environ,
+        "PROMETHEUS_MULTIPROC_DIR": str(directory),
+        "DJANGO_SETTINGS_MODULE": "app.settings",
+        "DJANGO_DEBUG": "true",
+    }
+    result = subprocess.run(  # nosec B603  # our interpreter, our script
+        [sys.executable, "-c", SCRIPT, kind], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return directory, int(result.stdout.split()[-1])
+
+
+def merged(directory: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    families = MultiProcessCollector.merge([str(p) for p in directory.glob("*.db")])
+    return {
+        (s.name, tuple(sorted((k, v) for k, v in s.labels.items() if k != "pid"))): s.value
+        for family in families
+        for s in family.samples
+    }
 
 
 def test_current_pid_is_this_process() -> None:
     assert current_pid() == os.getpid()
 
 
-def test_updates_make_no_getpid_call_and_a_forked_child_writes_its_own_file(
-    tmp_path: Path,
-) -> None:
-    env = {
-        **os.environ,
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
-        "DJANGO_SETTINGS_MODULE": "app.settings",
-        "DJANGO_DEBUG": "true",
-    }
-    result = subprocess.run(  # nosec B603  # our interpreter, our script
-        [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    child = int(result.stdout.split()[-1])
-    from prometheus_client.multiprocess import MultiProcessCollector  # noqa: PLC0415
-
-    files = sorted(p.name for p in tmp_path.glob("counter_*.db"))
-    assert len(files) == 2, files
-    assert f"counter_{child}.db" in files
-    merged = MultiProcessCollector.merge([str(p) for p in tmp_path.glob("*.db")])
-    totals = {
-        s.name: s.value for metric in merged for s in metric.samples if s.name.startswith("probe")
-    }
-    assert totals == {"probe_requests_total": 13.0}
+def test_lean_values_write_what_prometheus_clients_own_write(tmp_path: Path) -> None:
+    lean, lean_child = run(tmp_path, "lean")
+    official, _ = run(tmp_path, "official")
+    assert merged(lean) == merged(official)
+    totals = merged(lean)
+    assert totals[("probe_requests_total", (("view", "list"),))] == 1113.0
+    assert totals[("probe_busy", ())] == 3.0  # livesum: the parent's 1 and the child's 2
+    assert totals[("probe_peak", ())] == 7.0
+    assert totals[("probe_many_1499_total", ())] == 1499.0
+    assert f"counter_{lean_child}.db" in {p.name for p in lean.glob("counter_*.db")}

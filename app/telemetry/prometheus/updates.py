@@ -1,0 +1,48 @@
+"""Update functions for the request path's metric series, resolved once per series.
+
+``Counter.inc`` and ``Histogram.observe`` check on every call what holds for a resolved child
+by construction (it has its label values; our amounts are never negative) and walk the
+buckets one by one: a third of an update's 7,000 instructions (callgrind). ``adder`` and
+``Observer`` write the same values (prometheus_client's own value objects, so the same
+files, sums and buckets) without those checks, for the series the request path updates.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable
+from typing import Any
+
+Adder = Callable[[float], None]
+
+
+def adder(child: Any) -> Adder:
+    """A function adding its argument to ``child``, a resolved counter or gauge series.
+
+    Only for amounts a counter accepts (never negative); gauges take any.
+    """
+    if getattr(child, "_labelnames", ()) and not getattr(child, "_labelvalues", ()):
+        raise ValueError(f"{child!r} is a labelled parent: resolve labels() first")
+    inc: Adder = child._value.inc  # the series' own value object
+    return inc
+
+
+class Observer:
+    """``observe(amount)`` of one resolved histogram series: the sum, then its one bucket."""
+
+    __slots__ = ("_add_to_bucket", "_add_to_sum", "_upper_bounds")
+
+    def __init__(self, child: Any) -> None:
+        if child._labelnames and not child._labelvalues:
+            raise ValueError(f"{child!r} is a labelled parent: resolve labels() first")
+        self._add_to_sum: Adder = child._sum.inc
+        self._add_to_bucket: list[Adder] = [b.inc for b in child._buckets]
+        self._upper_bounds: list[float] = list(child._upper_bounds)
+
+    def __call__(self, amount: float) -> int:
+        """Record ``amount`` (a duration or a size: never NaN); the index of the bucket it
+        fell in, the first whose ``le`` is at least ``amount`` (the last bound is +Inf)."""
+        self._add_to_sum(amount)
+        index = bisect_left(self._upper_bounds, amount)
+        self._add_to_bucket[index](1)
+        return index
