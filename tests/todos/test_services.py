@@ -3,6 +3,8 @@
 import pytest
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
+from django.db import DatabaseError, connection
+from django.test.utils import CaptureQueriesContext
 
 from app.todos import services
 from app.todos.models import Todo
@@ -74,3 +76,26 @@ def test_todo_delete_removes_the_todo(alice: User) -> None:
     services.todo_delete(todo=todo)
 
     assert not Todo.objects.filter(pk=todo.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)  # the write's own transaction, as in a request
+def test_a_write_raises_the_version_without_a_savepoint(alice: User) -> None:
+    services.todo_create(owner=alice, title="first")  # creates the owner's version row
+    with CaptureQueriesContext(connection) as captured:
+        services.todo_create(owner=alice, title="second")
+    statements = [query["sql"].split()[0].upper() for query in captured.captured_queries]
+    assert "SAVEPOINT" not in statements, statements
+    assert statements.count("INSERT") == 1
+    assert statements.count("UPDATE") == 1
+
+
+def test_a_failed_version_raise_undoes_the_write(
+    alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(owner_id: int, now_us: int) -> int:
+        raise DatabaseError("version table unavailable")
+
+    monkeypatch.setattr(services, "_raise_version", fail)
+    with pytest.raises(DatabaseError):
+        services.todo_create(owner=alice, title="kept?")
+    assert not Todo.objects.filter(owner=alice, title="kept?").exists()
