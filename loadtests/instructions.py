@@ -20,6 +20,7 @@ import argparse
 import io
 import json
 import os
+import random
 import re
 import shutil
 import subprocess  # nosec B404
@@ -49,6 +50,7 @@ QUEUE_ALL_SPANS = {
     "OTEL_METRIC_EXPORT_INTERVAL": str(24 * 3600 * 1000),
 }
 ONE_DAY_S = 24 * 3600
+SAMPLING_SEED = 11
 # Work done every so often in wall-clock time (the fault switch's database poll each second,
 # the migration gauges' recount each minute) would be counted once per few requests under
 # valgrind instead of once per hundreds, and more often the busier the machine: the measured
@@ -186,6 +188,10 @@ def child(endpoint: str, count: str) -> int:
     # requests under valgrind instead of once per hundreds (it counted 0.39M instructions a
     # request at 100% sampling). Like NO_PERIODIC_WORK: once at start, in both runs alike.
     exemplars.FLUSH_INTERVAL_S = ONE_DAY_S
+    # Trace ids come from ``random`` (the SDK's id generator), and the ratio sampler keeps a
+    # trace by its id: seeded, a run samples the same requests every time, so project@10%
+    # counts the same sampled share run after run (unseeded, 10 +/- 3 of 100 requests).
+    random.seed(SAMPLING_SEED)
     application = load_app(
         os.environ.get("BENCH_APP_MODULE") or None, bool(os.environ.get("BENCH_ZERO_CODE"))
     )
@@ -206,6 +212,8 @@ def variant_environment(
         **bench.sink_env(variant, sink.url),
         **QUEUE_ALL_SPANS,
         **NO_PERIODIC_WORK,
+        # str hashes (and with them dict and set layouts) the same in every run
+        "PYTHONHASHSEED": "0",
         "DJANGO_SETTINGS_MODULE": "app.settings",
         "DJANGO_ALLOWED_HOSTS": TEST_HOST,
         "PROMETHEUS_MULTIPROC_DIR": str(workdir / f"metrics-{bench.slug(variant.name)}"),
