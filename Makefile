@@ -12,6 +12,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+# One Redis database per pass: `make -j2 test` (.ci/run) runs the passes side by side, and their
+# cache, throttle and broker keys would otherwise meet.
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+TEST_POSTGRES_REDIS_URL ?= redis://127.0.0.1:6379/14
 PYTEST_ARGS ?=
 
 .PHONY: help install install-runtime checkov-env run superuser bench bench-instructions test test-sqlite test-postgres \
@@ -116,7 +120,9 @@ endif
 # Absolute, so that processes started in another directory write their data here too.
 test test-sqlite test-postgres coverage-erase: export COVERAGE_FILE := $(CURDIR)/$(COVERAGE_DIR)/.coverage
 
-test: test-sqlite test-postgres ## run the whole suite on SQLite, then on PostgreSQL if reachable; then coverage and its floors
+# The two passes share nothing but the servers (each its own Redis database, random database,
+# port and directory names): `make -j2 -O test` runs them side by side (.ci/run does).
+test: test-sqlite test-postgres ## run the whole suite on SQLite and on PostgreSQL if reachable (-j2: side by side); then coverage and its floors
 ifeq ($(COVERAGE),1)
 	@echo "==> coverage of app/ (pytest, gunicorn masters and workers, Celery, manage.py; both passes)"
 	@$(BIN)/python -m coverage combine --quiet
@@ -134,6 +140,7 @@ coverage-erase:
 
 # Deselected in `make test`: django_mixin (needs a rendered copy of the community django-mixin,
 # which this repository does not ship: `make check-django-mixin`); browser on PostgreSQL.
+test-sqlite: export TEST_REDIS_URL := $(TEST_REDIS_URL)
 test-sqlite: install $(if $(filter 1,$(COVERAGE)),coverage-erase) ## run the suite on SQLite
 	$(PYTEST) -m "not django_mixin" $(PYTEST_ARGS)
 
@@ -143,6 +150,7 @@ test-sqlite: install $(if $(filter 1,$(COVERAGE)),coverage-erase) ## run the sui
 # access) run once, in the SQLite pass: a second run on PostgreSQL would test nothing new.
 DATABASE_FREE_TESTS ?= tests/k8s tests/image tests/observability tests/loadtests tests/test_config_headers.py \
 	tests/test_dependencies.py
+test-postgres: export TEST_REDIS_URL := $(TEST_POSTGRES_REDIS_URL)
 test-postgres: install $(if $(filter 1,$(COVERAGE)),coverage-erase) ## run the suite on PostgreSQL (TEST_POSTGRES_URL=...), less the database-free suites
 	@if $(BIN)/python -m tests.support.backing_services postgres "$(TEST_POSTGRES_URL)"; then \
 		DATABASE_URL="$(TEST_POSTGRES_URL)" $(PYTEST) \
