@@ -8,6 +8,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
+from tests.factories import DEFAULT_PASSWORD
+
+OTHER_PASSWORD = DEFAULT_PASSWORD.upper()
+
 
 def ensure(*args: str) -> str:
     out = StringIO()
@@ -17,28 +21,28 @@ def ensure(*args: str) -> str:
 
 @pytest.mark.django_db
 def test_it_creates_the_user_once_and_prints_a_token_recipe_for_it() -> None:
-    first = ensure("--username", "carol", "--password", "carol-password-2024")
+    first = ensure("--username", "carol", "--password", DEFAULT_PASSWORD)
 
     assert "Demo user 'carol' created." in first
-    assert '"username": "carol", "password": "carol-password-2024"' in first
-    assert User.objects.get(username="carol").check_password("carol-password-2024")
+    assert f'"username": "carol", "password": "{DEFAULT_PASSWORD}"' in first
+    assert User.objects.get(username="carol").check_password(DEFAULT_PASSWORD)
 
 
 @pytest.mark.django_db
 def test_a_second_run_keeps_the_existing_user_and_its_password() -> None:
-    ensure("--username", "carol", "--password", "carol-password-2024")
+    ensure("--username", "carol", "--password", DEFAULT_PASSWORD)
 
-    again = ensure("--username", "carol", "--password", "another-password-2024", "--staff")
+    again = ensure("--username", "carol", "--password", OTHER_PASSWORD, "--staff")
 
     assert "already exists (password unchanged)" in again
     carol = User.objects.get(username="carol")
-    assert carol.check_password("carol-password-2024")
+    assert carol.check_password(DEFAULT_PASSWORD)
     assert not carol.is_staff
 
 
 @pytest.mark.django_db
 def test_staff_makes_an_admin() -> None:
-    ensure("--username", "dave", "--password", "dave-password-2024", "--staff")
+    ensure("--username", "dave", "--password", DEFAULT_PASSWORD, "--staff")
 
     dave = User.objects.get(username="dave")
     assert (dave.is_staff, dave.is_superuser) == (True, True)

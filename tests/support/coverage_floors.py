@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+USAGE = "usage: python -m tests.support.coverage_floors REPORT.json PACKAGE=PERCENT..."
+
 
 @dataclass(frozen=True)
 class PackageCoverage:
@@ -73,7 +75,7 @@ def check(report: Mapping[str, Any], floors: Sequence[tuple[str, float]]) -> lis
 
 def main(argv: Sequence[str]) -> int:
     if len(argv) < 2:
-        print(__doc__.splitlines()[0], file=sys.stderr)  # noqa: T201
+        print(USAGE, file=sys.stderr)  # noqa: T201
         return 2
     report = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     lines = check(report, [parse_floor(argument) for argument in argv[1:]])
