@@ -108,7 +108,8 @@ bench-instructions: install ## the same variants as instructions per request (ca
 # masters and workers, Celery, manage.py) measures itself; each writes a data file under
 # var/coverage/ (git-ignored). At the end `make test` combines them, prints the files not fully
 # covered, writes var/coverage/html/index.html and coverage.json, and fails under the overall
-# floor (fail_under) or a package's COVERAGE_FLOORS (tests/support/coverage_floors.py). COVERAGE=0 runs the tests without measuring anything.
+# floor (fail_under) or a package's COVERAGE_FLOORS (tests/support/coverage_floors.py).
+# COVERAGE=0 runs the tests without measuring anything (and prints no report).
 COVERAGE ?= 1
 COVERAGE_DIR := var/coverage
 COVERAGE_FLOORS ?= app/todos=95 app/accounts=95 app/api=95
