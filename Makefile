@@ -12,9 +12,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+# One Redis database per pass: `make -j2 test` (.ci/run) runs the passes side by side, and their
+# cache, throttle and broker keys would otherwise meet.
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+TEST_POSTGRES_REDIS_URL ?= redis://127.0.0.1:6379/14
 PYTEST_ARGS ?=
 
-.PHONY: help install install-runtime checkov-env run superuser bench bench-instructions test test-sqlite test-postgres lint lint-python \
+.PHONY: help install install-runtime checkov-env run superuser bench bench-instructions test test-sqlite test-postgres \
+	coverage-erase lint lint-python \
 	lint-generated lint-observability lint-k8s generate rules dashboards k8s schema format lock clean load soak fuzz check-django-mixin
 
 help: ## list the targets
@@ -98,12 +103,47 @@ bench-instructions: install ## the same variants as instructions per request (ca
 	@command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install -y valgrind"; exit 2; }
 	$(BIN)/python -m loadtests.instructions $(BENCH_ARGS)
 
-test: test-sqlite test-postgres ## run the whole suite on SQLite, then on PostgreSQL if reachable
+# Coverage (pyproject.toml's [tool.coverage.*] says what is measured and how): both passes run
+# pytest under coverage.py, and every Python process the tests start from .venv (gunicorn
+# masters and workers, Celery, manage.py) measures itself; each writes a data file under
+# var/coverage/ (git-ignored). At the end `make test` combines them, prints the files not fully
+# covered, writes var/coverage/html/index.html and coverage.json, and fails under the overall
+# floor (fail_under) or a package's COVERAGE_FLOORS (tests/support/coverage_floors.py).
+# COVERAGE=0 runs the tests without measuring anything (and prints no report).
+COVERAGE ?= 1
+COVERAGE_DIR := var/coverage
+COVERAGE_FLOORS ?= app/todos=95 app/accounts=95 app/api=95
+ifeq ($(COVERAGE),1)
+PYTEST := $(BIN)/python -m coverage run -m pytest
+else
+PYTEST := $(BIN)/python -m pytest
+endif
+# Absolute, so that processes started in another directory write their data here too.
+test test-sqlite test-postgres coverage-erase: export COVERAGE_FILE := $(CURDIR)/$(COVERAGE_DIR)/.coverage
+
+# The two passes share nothing but the servers (each its own Redis database, random database,
+# port and directory names): `make -j2 -O test` runs them side by side (.ci/run does).
+test: test-sqlite test-postgres ## run the whole suite on SQLite and on PostgreSQL if reachable (-j2: side by side); then coverage and its floors
+ifeq ($(COVERAGE),1)
+	@echo "==> coverage of app/ (pytest, gunicorn masters and workers, Celery, manage.py; both passes)"
+	@$(BIN)/python -m coverage combine --quiet
+	@$(BIN)/python -m coverage html --quiet --fail-under=0
+	@$(BIN)/python -m coverage json --quiet --fail-under=0
+	@status=0; $(BIN)/python -m coverage report || status=1; \
+		$(BIN)/python -m tests.support.coverage_floors $(COVERAGE_DIR)/coverage.json $(COVERAGE_FLOORS) \
+			|| status=1; \
+		echo "HTML report: $(COVERAGE_DIR)/html/index.html (open it in a browser)"; exit $$status
+endif
+
+# Once per make run, before the first pass: forget the data of an earlier run.
+coverage-erase:
+	@rm -rf $(COVERAGE_DIR) && mkdir -p $(COVERAGE_DIR)
 
 # Deselected in `make test`: django_mixin (needs a rendered copy of the community django-mixin,
 # which this repository does not ship: `make check-django-mixin`); browser on PostgreSQL.
-test-sqlite: install ## run the suite on SQLite
-	$(BIN)/python -m pytest -m "not django_mixin" $(PYTEST_ARGS)
+test-sqlite: export TEST_REDIS_URL := $(TEST_REDIS_URL)
+test-sqlite: install $(if $(filter 1,$(COVERAGE)),coverage-erase) ## run the suite on SQLite
+	$(PYTEST) -m "not django_mixin" $(PYTEST_ARGS)
 
 # Suites that never reach the database (manifests, observability configs, the load-test
 # tooling, the image and the pod runner, whose pods get their own PostgreSQL database) and
@@ -111,9 +151,10 @@ test-sqlite: install ## run the suite on SQLite
 # access) run once, in the SQLite pass: a second run on PostgreSQL would test nothing new.
 DATABASE_FREE_TESTS ?= tests/k8s tests/image tests/observability tests/loadtests tests/test_config_headers.py \
 	tests/test_dependencies.py
-test-postgres: install ## run the suite on PostgreSQL (TEST_POSTGRES_URL=...), less the database-free suites
+test-postgres: export TEST_REDIS_URL := $(TEST_POSTGRES_REDIS_URL)
+test-postgres: install $(if $(filter 1,$(COVERAGE)),coverage-erase) ## run the suite on PostgreSQL (TEST_POSTGRES_URL=...), less the database-free suites
 	@if $(BIN)/python -m tests.support.backing_services postgres "$(TEST_POSTGRES_URL)"; then \
-		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest \
+		DATABASE_URL="$(TEST_POSTGRES_URL)" $(PYTEST) \
 			-m "not browser and not django_mixin and not database_free" \
 			$(addprefix --ignore=,$(DATABASE_FREE_TESTS)) $(PYTEST_ARGS); \
 	elif [ "$${REQUIRE_SERVICES:-0}" = "1" ]; then \

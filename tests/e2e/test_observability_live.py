@@ -68,6 +68,7 @@ from tests.support.promql import PROMETHEUS_SERIES, is_recorded, metric_names
 from tests.support.receivers import OtlpReceiver
 from tests.support.rules import all_rules, recording_rules, rule_files
 from tests.support.servers import BIN_DIR, REPO_ROOT, Server, manage, run_server_on_new_database
+from tests.support.tools import tool_environment
 from tests.support.waiting import poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -137,7 +138,7 @@ def run_locust(server: Server, directory: Path) -> Iterator[Path]:
         process = subprocess.Popen(
             command,
             cwd=REPO_ROOT,
-            env={**os.environ, **LOCUST_ENV},
+            env={**tool_environment(), **LOCUST_ENV},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

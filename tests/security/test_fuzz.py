@@ -35,6 +35,7 @@ from tests.support.accounts import create_account
 from tests.support.fuzzing import SCHEMATHESIS, only_report, run_streamed
 from tests.support.openapi import generate_schema, operations
 from tests.support.servers import Server
+from tests.support.tools import tool_environment
 
 # PostgreSQL pass only: the deployment database, and SQLite serialises the writes (108 s vs 33 s).
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -91,7 +92,7 @@ def run_schemathesis(
     return run_streamed(
         command,
         cwd=directory,
-        env={**os.environ, "FUZZ_TOKEN": token, "NO_COLOR": "1"},
+        env={**tool_environment(), "FUZZ_TOKEN": token, "NO_COLOR": "1"},
         timeout=FUZZ_TIMEOUT_S,
     )
 

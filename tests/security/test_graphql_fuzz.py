@@ -33,6 +33,7 @@ from app.graphql.sdl import SDL_PATH
 from tests.support.accounts import create_account
 from tests.support.fuzzing import SCHEMATHESIS, only_report, run_streamed
 from tests.support.servers import Server
+from tests.support.tools import tool_environment
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -82,7 +83,7 @@ def test_fuzzing_the_graphql_schema_finds_no_server_error(
     result = run_streamed(
         command,
         cwd=tmp_path,
-        env={**os.environ, "FUZZ_TOKEN": token, "NO_COLOR": "1"},
+        env={**tool_environment(), "FUZZ_TOKEN": token, "NO_COLOR": "1"},
         timeout=TIMEOUT_S,
     )
     output = result.stdout

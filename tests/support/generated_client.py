@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.http import http
 from tests.support.servers import BIN_DIR, Server
+from tests.support.tools import tool_environment
 
 GENERATOR = BIN_DIR / "openapi-python-client"
 PACKAGE = "todo_api_client"
@@ -51,7 +52,12 @@ def generate(server: Server, directory: Path) -> Path:
         str(directory / PACKAGE),
     ]
     result = subprocess.run(
-        command, capture_output=True, text=True, timeout=GENERATE_TIMEOUT_S, check=False
+        command,
+        env=tool_environment(),
+        capture_output=True,
+        text=True,
+        timeout=GENERATE_TIMEOUT_S,
+        check=False,
     )
     output = f"{result.stdout}\n{result.stderr}"
     assert result.returncode == 0, output

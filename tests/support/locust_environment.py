@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
+
+from tests.support.tools import tool_environment
 
 
 def clean_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -11,7 +12,7 @@ def clean_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     ``extra``."""
     inherited = {
         key: value
-        for key, value in os.environ.items()
+        for key, value in tool_environment().items()
         if not key.startswith(("LOAD_", "INCIDENT_", "LOCUST_"))
     }
     return {**inherited, **(extra or {})}

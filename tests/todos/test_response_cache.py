@@ -265,6 +265,37 @@ def test_a_write_through_the_admin_is_seen_by_the_next_read(
     assert [t["title"] for t in after.json()["results"]] == ["after"]
 
 
+def test_a_delete_through_the_admin_is_seen_by_the_next_read(
+    alice: User, alice_client: APIClient, admin_client: Any
+) -> None:
+    kept, deleted = TodoFactory.create(owner=alice, title="kept"), TodoFactory.create(owner=alice)
+    alice_client.get(LIST_URL)
+
+    removed = admin_client.post(f"/admin/todos/todo/{deleted.pk}/delete/", {"post": "yes"})
+
+    assert removed.status_code == 302
+    after = alice_client.get(LIST_URL)
+    assert cache_result(after) == "miss"
+    assert [t["id"] for t in after.json()["results"]] == [kept.pk]
+
+
+def test_a_bulk_delete_through_the_admin_is_seen_by_every_owners_next_read(
+    alice: User, bob: User, alice_client: APIClient, bob_client: APIClient, admin_client: Any
+) -> None:
+    todos = [TodoFactory.create(owner=alice), TodoFactory.create(owner=bob)]
+    alice_client.get(LIST_URL)
+    bob_client.get(LIST_URL)
+    action = {"action": "delete_selected", "post": "yes", "_selected_action": [t.pk for t in todos]}
+
+    removed = admin_client.post("/admin/todos/todo/", action)
+
+    assert removed.status_code == 302
+    for client in (alice_client, bob_client):
+        after = client.get(LIST_URL)
+        assert cache_result(after) == "miss"
+        assert after.json()["results"] == []
+
+
 def test_the_version_only_goes_up_even_after_an_older_backup_is_restored(alice: User) -> None:
     services.todos_changed(owner_ids=[alice.pk])
     first = TodoVersion.objects.get(owner=alice).value
