@@ -109,8 +109,9 @@ bench-instructions: install ## the same variants as instructions per request (ca
 # var/coverage/ (git-ignored). At the end `make test` combines them, prints the files not fully
 # covered, writes var/coverage/html/index.html and coverage.json, and fails under the overall
 # floor (fail_under) or a package's COVERAGE_FLOORS (tests/support/coverage_floors.py).
-# COVERAGE=0 runs the tests without measuring anything (and prints no report).
-COVERAGE ?= 1
+# Opt-in for now (`make test COVERAGE=1`): measured, the passes take longer than CI's 20 minutes
+# (README, Coverage). Without it the tests run unmeasured and no report is printed.
+COVERAGE ?= 0
 COVERAGE_DIR := var/coverage
 COVERAGE_FLOORS ?= app/todos=95 app/accounts=95 app/api=95
 ifeq ($(COVERAGE),1)
