@@ -16,14 +16,19 @@ from typing import Any
 Adder = Callable[[float], None]
 
 
+def _series(child: Any) -> Any:
+    """``child`` itself, refused when it is a labelled parent (it holds no values)."""
+    if child._labelnames and not child._labelvalues:
+        raise ValueError(f"{child!r} is a labelled parent: resolve labels() first")
+    return child
+
+
 def adder(child: Any) -> Adder:
     """A function adding its argument to ``child``, a resolved counter or gauge series.
 
     Only for amounts a counter accepts (never negative); gauges take any.
     """
-    if getattr(child, "_labelnames", ()) and not getattr(child, "_labelvalues", ()):
-        raise ValueError(f"{child!r} is a labelled parent: resolve labels() first")
-    inc: Adder = child._value.inc  # the series' own value object
+    inc: Adder = _series(child)._value.inc  # the series' own value object
     return inc
 
 
@@ -33,8 +38,7 @@ class Observer:
     __slots__ = ("_add_to_bucket", "_add_to_sum", "_upper_bounds")
 
     def __init__(self, child: Any) -> None:
-        if child._labelnames and not child._labelvalues:
-            raise ValueError(f"{child!r} is a labelled parent: resolve labels() first")
+        child = _series(child)
         self._add_to_sum: Adder = child._sum.inc
         self._add_to_bucket: list[Adder] = [b.inc for b in child._buckets]
         self._upper_bounds: list[float] = list(child._upper_bounds)
