@@ -6,9 +6,9 @@ event is written and the line carries the span's ``trace_id`` and ``span_id``.
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable
 
 import sentry_sdk
@@ -19,9 +19,19 @@ from app.telemetry.routes import route_template
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# A hex digit with its top two bits set to the RFC 9562 variant (10xx): 8, 9, a or b.
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 access_log = structlog.get_logger("app.access")
 _NO_FIELDS: dict[str, object] = {}
+
+
+def new_request_id() -> str:
+    """A random UUID (version 4) as 32 hex digits, what ``uuid.uuid4().hex`` gives, without
+    building a ``UUID`` object (a quarter of the cost: it is made for every request)."""
+    digits = os.urandom(16).hex()
+    # RFC 9562: version 4 in the 13th digit, variant 10 in the top bits of the 17th
+    return f"{digits[:12]}4{digits[13:16]}{_VARIANT[digits[16]]}{digits[17:]}"
 
 
 def request_id_from(request: HttpRequest) -> str:
@@ -30,7 +40,7 @@ def request_id_from(request: HttpRequest) -> str:
     candidate = str(request.META.get("HTTP_X_REQUEST_ID", ""))
     if _SANE_REQUEST_ID.fullmatch(candidate):
         return candidate
-    return uuid.uuid4().hex
+    return new_request_id()
 
 
 def _user_id(request: HttpRequest) -> int | str | None:
@@ -53,28 +63,26 @@ class RequestTelemetryMiddleware:
         started = time.perf_counter()
         request_id = request_id_from(request)
         request.request_id = request_id  # type: ignore[attr-defined]
-        structlog.contextvars.clear_contextvars()
+        # Cleared as every request ends (finally), so each one starts with none bound.
         structlog.contextvars.bind_contextvars(request_id=request_id)
         sentry_sdk.get_isolation_scope().set_tag("request_id", request_id)
         try:
             response = self.get_response(request)
-        except BaseException:
+            response[REQUEST_ID_HEADER] = request_id
+            duration_ms = round((time.perf_counter() - started) * 1000, 2)
+            log = self.log.error if response.status_code >= 500 else self.log.info
+            log(
+                "request_finished",
+                method=request.method,
+                route=route_template(request),
+                status=response.status_code,
+                duration_ms=duration_ms,
+                user_id=_user_id(request),
+                # hit/miss/bypass/304 on the cached reads (app.todos.response_cache), else null
+                cache=getattr(request, "response_cache", None),
+                # a view's own fields (GraphQL: graphql_operation, graphql_errors); none elsewhere
+                **getattr(request, "access_fields", _NO_FIELDS),
+            )
+            return response
+        finally:
             structlog.contextvars.clear_contextvars()
-            raise
-        response[REQUEST_ID_HEADER] = request_id
-        duration_ms = round((time.perf_counter() - started) * 1000, 2)
-        log = self.log.error if response.status_code >= 500 else self.log.info
-        log(
-            "request_finished",
-            method=request.method,
-            route=route_template(request),
-            status=response.status_code,
-            duration_ms=duration_ms,
-            user_id=_user_id(request),
-            # hit/miss/bypass/304 on the cached reads (app.todos.response_cache), else null
-            cache=getattr(request, "response_cache", None),
-            # a view's own fields (GraphQL: graphql_operation, graphql_errors); none elsewhere
-            **getattr(request, "access_fields", _NO_FIELDS),
-        )
-        structlog.contextvars.clear_contextvars()
-        return response

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
+import structlog
 from django.test import Client, RequestFactory
 
-from app.telemetry.access import request_id_from
+from app.telemetry.access import new_request_id, request_id_from
 
 
 @pytest.mark.parametrize("given", ["abc-123", "a" * 128, "trace.id:part_2"])
@@ -36,3 +38,22 @@ def test_each_request_gets_its_own_generated_id(client: Client) -> None:
     second = client.get("/api/todos/")["X-Request-ID"]
 
     assert first != second
+
+
+def test_a_generated_id_is_a_version_4_uuid_in_hex() -> None:
+    generated = {new_request_id() for _ in range(2000)}
+
+    assert len(generated) == 2000
+    for request_id in generated:
+        parsed = uuid.UUID(request_id)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert parsed.hex == request_id
+    # every variant digit (8, 9, a, b) turns up, as with uuid4: the top bits only are fixed
+    assert {request_id[16] for request_id in generated} == set("89ab")
+
+
+@pytest.mark.django_db
+def test_no_request_id_stays_bound_after_a_request(client: Client) -> None:
+    client.get("/api/todos/", HTTP_X_REQUEST_ID="first-request")
+
+    assert "request_id" not in structlog.contextvars.get_contextvars()
