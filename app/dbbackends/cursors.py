@@ -21,7 +21,7 @@ from typing import Any
 
 from django_prometheus.db import metrics
 
-from app.telemetry.prometheus.updates import Observer, adder
+from app.telemetry.prometheus.updates import adder, observer
 
 # The DB-API exception classes (PEP 249), by the name sqlite3 and psycopg give them, raised
 # as such by sqlite3 and by psycopg for errors without a more specific class.
@@ -62,7 +62,7 @@ def metered_cursor_class(cursor_class: type[Any], alias: str, vendor: str) -> ty
     """A subclass of the driver's ``cursor_class`` counting and timing every statement."""
     count_executed = adder(metrics.execute_total.labels(alias, vendor))
     count_executed_in_bulk = adder(metrics.execute_many_total.labels(alias, vendor))
-    observe_duration = Observer(metrics.query_duration_seconds.labels(alias, vendor))
+    observe_duration = observer(metrics.query_duration_seconds.labels(alias, vendor))
     errors: dict[str, Any] = {
         name: metrics.errors_total.labels(alias, vendor, name)
         for name in common_error_types(vendor)

@@ -16,7 +16,7 @@ from prometheus_client import Histogram
 from prometheus_client.utils import floatToGoString
 
 from app.telemetry.prometheus import exemplars
-from app.telemetry.prometheus.updates import Observer
+from app.telemetry.prometheus.updates import observer
 
 EXEMPLAR_HISTOGRAMS = frozenset(
     {
@@ -42,7 +42,7 @@ class ExemplarHistogram(Histogram):
 
     def _metric_init(self) -> None:
         super()._metric_init()
-        self._record = Observer(self)  # a series (unlabelled, or a labelled child)
+        self._record = observer(self)  # a series (unlabelled, or a labelled child)
 
     def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
         if exemplar is None:

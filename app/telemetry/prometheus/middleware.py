@@ -20,7 +20,7 @@ from prometheus_client import Gauge
 from app.api.metrics import dependency_errors  # noqa: F401
 from app.cache.metrics import export_cache_counters
 from app.telemetry.prometheus.histograms import ExemplarMetrics
-from app.telemetry.prometheus.updates import Observer, adder
+from app.telemetry.prometheus.updates import adder, observer
 
 requests_in_flight = Gauge(
     "todos_http_requests_in_flight",
@@ -29,24 +29,25 @@ requests_in_flight = Gauge(
 )
 
 
-class LabelledChildren:
-    """One metric's update function per label set: ``labels()`` resolves once per label set.
+class LabelledChildren(dict[Any, Callable[[float], Any]]):
+    """One metric's update function per label set, resolved once: ``children["GET"]`` for one
+    label, ``children["200", "todo-list", "GET"]`` for several.
 
     prometheus_client's ``labels()`` validates and looks the child up on every call; a request
-    updates about ten labelled series, so the lookups cost more than the updates.
-    ``update(child)`` makes the function kept for a child (``adder``, ``Observer``, or the
-    child's own ``observe`` for the exemplar histograms).
+    updates about ten labelled series, so the lookups cost more than the updates. A dict
+    looked up by subscript (its ``__missing__`` resolves a new label set) costs half of a
+    method taking ``*values``. ``update(child)`` makes the function kept for a child
+    (``adder``, or the child's own ``observe`` for the exemplar histograms).
     """
 
     def __init__(self, metric: Any, update: Callable[[Any], Callable[[float], Any]]) -> None:
+        super().__init__()
         self._metric = metric
         self._update = update
-        self._children: dict[tuple[str, ...], Callable[[float], Any]] = {}
 
-    def __call__(self, *values: str) -> Callable[[float], Any]:
-        found = self._children.get(values)
-        if found is None:
-            found = self._children[values] = self._update(self._metric.labels(*values))
+    def __missing__(self, key: str | tuple[str, ...]) -> Callable[[float], Any]:
+        values = key if isinstance(key, tuple) else (key,)
+        found = self[key] = self._update(self._metric.labels(*values))
         return found
 
 
@@ -125,14 +126,14 @@ class ViewMetricsMiddleware:
         self.exceptions_by_view = LabelledChildren(m.exceptions_by_view, adder)
         self.count_ajax = adder(m.requests_ajax)
         self.count_streaming = adder(m.responses_streaming)
-        self.observe_request_bytes = Observer(m.requests_body_bytes)
-        self.observe_response_bytes = Observer(m.responses_body_bytes)
+        self.observe_request_bytes = observer(m.requests_body_bytes)
+        self.observe_response_bytes = observer(m.responses_body_bytes)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         method = method_label(request)
         transport = "https" if request.is_secure() else "http"
-        self.by_method(method)(1)
-        self.by_transport(transport)(1)
+        self.by_method[method](1)
+        self.by_transport[transport](1)
         meta = request.META  # not request.headers: building that mapping costs ~13 µs
         if meta.get("HTTP_X_REQUESTED_WITH") == "XMLHttpRequest":
             self.count_ajax(1)
@@ -141,30 +142,30 @@ class ViewMetricsMiddleware:
         response = self.get_response(request)
         view = view_label(request)
         if getattr(request, "resolver_match", None) is not None:
-            self.by_view_transport_method(view, transport, method)(1)
+            self.by_view_transport_method[view, transport, method](1)
         status = str(response.status_code)
-        self.by_status(status)(1)
-        self.by_status_view_method(status, view, method)(1)
+        self.by_status[status](1)
+        self.by_status_view_method[status, view, method](1)
         charset = getattr(response, "charset", None)
         if charset is not None:
-            self.by_charset(str(charset))(1)
+            self.by_charset[str(charset)](1)
         if response.streaming:
             self.count_streaming(1)
         else:
             self.observe_response_bytes(len(response.content))
         elapsed = default_timer() - started
-        self.latency_by_view_method(view, request.method or "")(elapsed)
+        self.latency_by_view_method[view, request.method or ""](elapsed)
         return response
 
     def process_template_response(
         self, request: HttpRequest, response: SimpleTemplateResponse
     ) -> SimpleTemplateResponse:
         """Count template responses by template name (DRF's responses are ``None``)."""
-        self.by_templatename(str(response.template_name))(1)
+        self.by_templatename[str(response.template_name)](1)
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
         """Count a view's unhandled exception by type and by view."""
-        self.exceptions_by_type(type(exception).__name__)(1)
+        self.exceptions_by_type[type(exception).__name__](1)
         if getattr(request, "resolver_match", None) is not None:
-            self.exceptions_by_view(view_label(request))(1)
+            self.exceptions_by_view[view_label(request)](1)

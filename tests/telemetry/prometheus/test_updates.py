@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from app.telemetry.prometheus.updates import Observer, adder
+from app.telemetry.prometheus.updates import adder, observer
 
 pytestmark = pytest.mark.database_free
 
@@ -26,7 +26,7 @@ def test_observer_fills_the_same_buckets_and_sum_as_observe() -> None:
     official, ours = CollectorRegistry(), CollectorRegistry()
     expected = Histogram("q_seconds", "h", ["alias"], buckets=BOUNDS, registry=official)
     measured = Histogram("q_seconds", "h", ["alias"], buckets=BOUNDS, registry=ours)
-    observe = Observer(measured.labels("default"))
+    observe = observer(measured.labels("default"))
     for amount in AMOUNTS:
         expected.labels("default").observe(amount)
         assert observe(amount) == next(
@@ -55,4 +55,4 @@ def test_a_labelled_parent_is_refused() -> None:
     with pytest.raises(ValueError, match="labelled parent"):
         adder(Counter("c", "h", ["view"], registry=registry))
     with pytest.raises(ValueError, match="labelled parent"):
-        Observer(Histogram("h_seconds", "h", ["view"], registry=registry))
+        observer(Histogram("h_seconds", "h", ["view"], registry=registry))
