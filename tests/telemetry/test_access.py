@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import random
 import re
 import uuid
 
@@ -9,6 +11,7 @@ import pytest
 import structlog
 from django.test import Client, RequestFactory
 
+from app.telemetry import access
 from app.telemetry.access import new_request_id, request_id_from
 
 
@@ -57,3 +60,23 @@ def test_no_request_id_stays_bound_after_a_request(client: Client) -> None:
     client.get("/api/todos/", HTTP_X_REQUEST_ID="first-request")
 
     assert "request_id" not in structlog.contextvars.get_contextvars()
+
+
+def test_a_forked_worker_does_not_repeat_its_parents_ids() -> None:
+    """gunicorn forks its workers from one master: each must draw ids of its own."""
+    unseeded = random.Random()  # noqa: S311  # the generator under test, not a secret
+    unseeded.setstate(access._request_ids.getstate())
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: one id, then out without running pytest's exit handlers
+        os.write(writing, new_request_id().encode())
+        os._exit(0)
+    os.close(writing)
+    os.waitpid(child, 0)
+    from_child = os.read(reading, 64).decode()
+    os.close(reading)
+
+    mask = (0xF000 << 64) | (0xC000 << 48)
+    parent_next = f"{unseeded.getrandbits(128) & ~mask | (0x4000 << 64) | (0x8000 << 48):032x}"
+    assert re.fullmatch(r"[0-9a-f]{32}", from_child)
+    assert from_child != parent_next
