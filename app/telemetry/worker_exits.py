@@ -5,9 +5,10 @@ gunicorn calls its ``child_exit(server, worker)`` hook with no exit status: the 
 line for signals and non-zero codes). ``ExitStatuses.watch(arbiter)`` wraps that method on the
 arbiter, so that just before gunicorn reaps, the status of every worker that has exited is read
 with ``os.waitid(..., WNOWAIT)``: the kernel reports it and leaves the child for gunicorn to reap
-exactly as before. ``child_exit`` (``gunicorn.conf.py``) then logs it with ``log_worker_exit``.
-A worker that dies in the instant between that read and gunicorn's own ``waitpid`` is logged
-with an unknown status rather than a guessed one. Runs in the master: imports no Django code.
+exactly as before; a worker that exits in the instant between that read and gunicorn's own
+``os.waitpid`` has its status read from what that call returns. ``child_exit``
+(``gunicorn.conf.py``) then logs it with ``log_worker_exit``; a status still unknown is logged
+as unknown rather than guessed. Runs in the master: imports no Django code.
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ class ExitStatus:
             return cls(exit_code=result.si_status)
         return cls(signal=result.si_status)
 
+    @classmethod
+    def from_wait_status(cls, status: int) -> ExitStatus:
+        """Read ``os.waitpid``'s status (killed: the signal; else the exit code)."""
+        if os.WIFSIGNALED(status):
+            return cls(signal=os.WTERMSIG(status))
+        return cls(exit_code=os.WEXITSTATUS(status))
+
     @property
     def signal_name(self) -> str | None:
         """``SIGKILL`` for 9, ``None`` without a signal."""
@@ -66,12 +74,32 @@ class ExitStatuses:
         self._seen: dict[int, ExitStatus] = {}
 
     def watch(self, arbiter: Arbiter) -> None:
-        """Read exit statuses each time ``arbiter`` reaps (call once, in ``on_starting``)."""
+        """Read exit statuses each time ``arbiter`` reaps (call once, in ``on_starting``).
+
+        Before the reap, the statuses of the workers that have exited (``peek``); during it, the
+        status of every child ``os.waitpid`` reaps, for a worker that exits in between (seen
+        under coverage.py, whose data file makes a worker's exit slower).
+        """
         reap = arbiter.reap_workers
 
         def reap_workers() -> None:
             self.peek(list(arbiter.WORKERS))
-            reap()
+            waitpid = os.waitpid
+
+            def recording_waitpid(pid: int, options: int) -> tuple[int, int]:
+                reaped, status = waitpid(pid, options)
+                if reaped > 0:
+                    self._seen.setdefault(reaped, ExitStatus.from_wait_status(status))
+                return reaped, status
+
+            # gunicorn's arbiter calls os.waitpid from its own module: replaced for this reap
+            # only (the master reaps from its main thread; a nested reap from the SIGCHLD
+            # handler wraps and restores in turn).
+            os.waitpid = recording_waitpid
+            try:
+                reap()
+            finally:
+                os.waitpid = waitpid
 
         arbiter.reap_workers = reap_workers
 

@@ -15,6 +15,8 @@ from app.telemetry.worker_exits import ExitStatus, ExitStatuses, log_worker_exit
 
 pytestmark = pytest.mark.database_free
 
+_REAL_WAITPID = os.waitpid
+
 
 def _child(code: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", code])
@@ -124,3 +126,36 @@ def test_the_event_names_the_pid_and_the_status(
         "pid": 4242,
         "timed_out": False,
     }
+
+
+class ArbiterWhoseWorkerDiesDuringTheReap(FakeArbiter):
+    """The race: the worker is alive when its status is peeked and gone when gunicorn reaps."""
+
+    def reap_workers(self) -> None:
+        self.child.kill()
+        self.reaped.append(self.child.wait(timeout=10))
+
+
+def test_a_worker_dying_between_the_peek_and_the_reap_keeps_its_status() -> None:
+    child = _child("import time; time.sleep(60)")
+    arbiter = ArbiterWhoseWorkerDiesDuringTheReap(child)
+    statuses = ExitStatuses()
+    statuses.watch(arbiter)  # type: ignore[arg-type]  # a stand-in for gunicorn's Arbiter
+
+    arbiter.reap_workers()
+
+    assert arbiter.reaped == [-signal.SIGKILL]
+    assert statuses.pop(child.pid) == ExitStatus(signal=signal.SIGKILL)
+    assert os.waitpid is _REAL_WAITPID  # put back after the reap
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [("raise SystemExit(3)", ExitStatus(exit_code=3)), ("raise SystemExit(0)", ExitStatus(0))],
+)
+def test_a_wait_status_reads_as_its_exit_code(code: str, expected: ExitStatus) -> None:
+    child = _child(code)
+    _, status = os.waitpid(child.pid, 0)
+    child.returncode = 0  # reaped here: Popen must not wait for it again
+
+    assert ExitStatus.from_wait_status(status) == expected
