@@ -109,9 +109,8 @@ bench-instructions: install ## the same variants as instructions per request (ca
 # var/coverage/ (git-ignored). At the end `make test` combines them, prints the files not fully
 # covered, writes var/coverage/html/index.html and coverage.json, and fails under the overall
 # floor (fail_under) or a package's COVERAGE_FLOORS (tests/support/coverage_floors.py).
-# On by default; `make test COVERAGE=0` runs the tests unmeasured and prints no report. CI runs
-# the two passes side by side (`make -j2 -O test`), measured, inside its 20 minutes (README,
-# Coverage).
+# On by default; `make test COVERAGE=0` runs the tests unmeasured and prints no report. With
+# the two passes side by side, measured, `make test` fits CI's 20 minutes (README, Coverage).
 COVERAGE ?= 1
 COVERAGE_DIR := var/coverage
 COVERAGE_FLOORS ?= app/todos=95 app/accounts=95 app/api=95
@@ -124,8 +123,10 @@ endif
 test test-sqlite test-postgres coverage-erase: export COVERAGE_FILE := $(CURDIR)/$(COVERAGE_DIR)/.coverage
 
 # The two passes share nothing but the servers (each its own Redis database, random database,
-# port and directory names): `make -j2 -O test` runs them side by side (.ci/run does).
-test: test-sqlite test-postgres ## run the whole suite on SQLite and on PostgreSQL if reachable (-j2: side by side); then coverage and its floors
+# port and directory names): `make test` runs them side by side (a make of its own with -j2,
+# each pass's output kept together by -O), then reports coverage.
+test: ## run the whole suite on SQLite and, side by side, on PostgreSQL if reachable; then coverage and its floors
+	@$(MAKE) --no-print-directory -j2 -O test-sqlite test-postgres
 ifeq ($(COVERAGE),1)
 	@echo "==> coverage of app/ (pytest, gunicorn masters and workers, Celery, manage.py; both passes)"
 	@$(BIN)/python -m coverage combine --quiet
