@@ -40,9 +40,8 @@ def observer(child: Any) -> Observe:
 
     The function records ``amount`` (a duration or a size: never NaN) and returns the index of
     the bucket it fell in, the first whose ``le`` is at least ``amount`` (the last bound is
-    +Inf). A closure, not an object with ``__call__``: CPython calls a closure in the running
-    interpreter loop, an instance's ``__call__`` through a new one (callgrind: ~1,000
-    instructions more per observation).
+    +Inf). A closure, not an object with ``__call__``: calling one cost 0.10 µs against 0.15 µs
+    (timeit, a toy of each, CPython 3.11).
     """
     child = _series(child)
     add_to_sum: Adder = child._sum.inc
