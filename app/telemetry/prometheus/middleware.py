@@ -12,7 +12,6 @@ from timeit import default_timer
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from django.template.response import SimpleTemplateResponse
 from prometheus_client import Gauge
 
 # Imported with the middlewares when a worker starts, so their series are exported (at 0)
@@ -61,6 +60,7 @@ _METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH"}
 )
 UNNAMED_VIEW = "<unnamed view>"
+_NO_TEMPLATE = object()
 
 
 def method_label(request: HttpRequest) -> str:
@@ -108,8 +108,8 @@ class ViewMetricsMiddleware:
     """The innermost metrics: django-prometheus' per-request families, with cached children.
 
     Same names, labels and meanings as ``PrometheusAfterMiddleware`` (method, transport, view,
-    status, body sizes, latency by view with exemplars, exceptions by type and view), so the
-    community django-mixin dashboards and alerts read them unchanged.
+    status, template name, body sizes, latency by view with exemplars, exceptions by type and
+    view), so the community django-mixin dashboards and alerts read them unchanged.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -150,19 +150,17 @@ class ViewMetricsMiddleware:
         charset = getattr(response, "charset", None)
         if charset is not None:
             self.by_charset[str(charset)](1)
+        template = getattr(response, "template_name", _NO_TEMPLATE)
+        if template is not _NO_TEMPLATE and callable(getattr(response, "render", None)):
+            # django-prometheus counts these in a process_template_response hook; counted here
+            # instead, Django calls no hook per response (DRF's responses are "None")
+            self.by_templatename[str(template)](1)
         if response.streaming:
             self.count_streaming(1)
         else:
             self.observe_response_bytes(len(response.content))
         elapsed = default_timer() - started
         self.latency_by_view_method[view, request.method or ""](elapsed)
-        return response
-
-    def process_template_response(
-        self, request: HttpRequest, response: SimpleTemplateResponse
-    ) -> SimpleTemplateResponse:
-        """Count template responses by template name (DRF's responses are ``None``)."""
-        self.by_templatename[str(response.template_name)](1)
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
