@@ -8,7 +8,9 @@ conventions (``http.request.method``, ``url.path``, ``http.route``,
 starts a new trace and the request is answered as usual.
 
 Built for cost: attributes are computed only when the span is recording (sampled), so an
-unsampled request pays for a context extract, id generation, the sampler and one attach.
+unsampled request pays for id generation, the ratio check and one attach: a request with no
+trace headers skips the extract, and its dropped root span skips the SDK's ``start_span``
+(``root_spans``).
 The instrumentation packages' settings keep working: ``OTEL_PYTHON_DJANGO_EXCLUDED_URLS`` (or
 ``OTEL_PYTHON_EXCLUDED_URLS``) matched against the path, and the captured-header variables
 ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST`` / ``..._RESPONSE`` /
@@ -25,7 +27,8 @@ from django.core.exceptions import MiddlewareNotUsed
 from django.core.signals import got_request_exception
 from django.http import HttpRequest, HttpResponse
 from opentelemetry import context, propagate, trace
-from opentelemetry.propagators.textmap import Getter
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.propagators.textmap import Getter, TextMapPropagator
 from opentelemetry.semconv.attributes import (
     client_attributes,
     error_attributes,
@@ -36,6 +39,7 @@ from opentelemetry.semconv.attributes import (
     user_agent_attributes,
 )
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.http import (
     OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS,
     OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST,
@@ -48,6 +52,7 @@ from app.envconfig import ENV
 from app.telemetry.routes import matched_route
 from app.telemetry.tracing.attributes import set_trusted
 from app.telemetry.tracing.provider import INSTRUMENTATION_NAME, qualified_name, traces
+from app.telemetry.tracing.root_spans import NO_PARENT, RootSpans
 
 KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}
@@ -120,6 +125,18 @@ def request_attributes(request: HttpRequest) -> dict[str, Any]:
     return attributes
 
 
+_W3C_PROPAGATORS = (TraceContextTextMapPropagator, W3CBaggagePropagator)
+
+
+def w3c_propagation_keys(textmap: TextMapPropagator) -> frozenset[str] | None:
+    """``HTTP_TRACEPARENT``, ``HTTP_TRACESTATE``, ``HTTP_BAGGAGE`` (those ``textmap`` reads) when
+    it is made of the W3C trace-context and baggage propagators only, else ``None``."""
+    members = getattr(textmap, "_propagators", [textmap])  # a composite keeps them here
+    if not all(type(member) in _W3C_PROPAGATORS for member in members):
+        return None
+    return frozenset("HTTP_" + field.upper().replace("-", "_") for field in textmap.fields)
+
+
 def span_name(method: str, route: str | None) -> str:
     """``{method} {route}``; the method alone without a route; ``HTTP`` for unknown methods."""
     shown = method if method in KNOWN_METHODS else "HTTP"
@@ -168,13 +185,33 @@ class ServerSpanMiddleware:
             OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS, []
         )
         got_request_exception.connect(_on_unhandled_exception, dispatch_uid=__name__)
+        self.roots = RootSpans(self.tracer)
+        self._textmap: TextMapPropagator | None = None
+        self._keys: frozenset[str] | None = None
+
+    def _propagation_keys(self) -> frozenset[str] | None:
+        """The environ keys the global propagator reads (``HTTP_TRACEPARENT``...), when it is
+        made of the W3C ones only (the default): without any of those keys, extracting gives
+        an empty context, so it is skipped. ``None`` (always extract) for other propagators,
+        which may read headers beyond their ``fields`` (B3's single header, Jaeger's baggage)."""
+        textmap = propagate.get_global_textmap()
+        if textmap is not self._textmap:  # set up again (tests, a configurator)
+            self._keys = w3c_propagation_keys(textmap)
+            self._textmap = textmap
+        return self._keys
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if self.excluded.url_disabled(request.path):
             return self.get_response(request)
-        parent = propagate.extract(request.META, getter=_META_GETTER)
-        method = request.method or ""
-        span = self.tracer.start_span(span_name(method, None), context=parent, kind=SpanKind.SERVER)
+        name = span_name(request.method or "", None)
+        meta = request.META
+        keys = self._propagation_keys()
+        if keys is not None and meta.keys().isdisjoint(keys):  # a new trace (most requests)
+            parent = NO_PARENT
+            span = self.roots.start(name, SpanKind.SERVER)
+        else:
+            parent = propagate.extract(meta, getter=_META_GETTER)
+            span = self.tracer.start_span(name, context=parent, kind=SpanKind.SERVER)
         recording = span.is_recording()
         token = context.attach(trace.set_span_in_context(span, parent))
         try:

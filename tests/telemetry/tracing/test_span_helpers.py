@@ -5,9 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from app.telemetry.tracing.db_spans import connection_attributes, summarize
-from app.telemetry.tracing.http_spans import redact_query, span_name, split_host
+from app.telemetry.tracing.http_spans import (
+    redact_query,
+    span_name,
+    split_host,
+    w3c_propagation_keys,
+)
 from app.telemetry.tracing.provider import qualified_name
 from app.telemetry.tracing.redis_spans import connection_attributes as redis_attributes
 from app.telemetry.tracing.redis_spans import pipeline_operation
@@ -158,3 +166,21 @@ def test_redis_connections_name_the_database_index_as_a_string() -> None:
         "server.port": 6380,
     }
     assert redis_attributes({"path": "/run/redis.sock"})["server.address"] == "/run/redis.sock"
+
+
+def test_the_w3c_propagators_name_the_environ_keys_they_read() -> None:
+    default = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
+    assert w3c_propagation_keys(default) == {"HTTP_TRACEPARENT", "HTTP_TRACESTATE", "HTTP_BAGGAGE"}
+    assert w3c_propagation_keys(TraceContextTextMapPropagator()) == {
+        "HTTP_TRACEPARENT",
+        "HTTP_TRACESTATE",
+    }
+
+
+def test_other_propagators_are_always_asked_to_extract() -> None:
+    class SingleHeader(TraceContextTextMapPropagator):  # reads what its fields do not say
+        pass
+
+    mixed = CompositePropagator([TraceContextTextMapPropagator(), SingleHeader()])
+    assert w3c_propagation_keys(mixed) is None
+    assert w3c_propagation_keys(SingleHeader()) is None
