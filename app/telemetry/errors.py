@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import sentry_sdk
+import structlog
 from sentry_sdk.integrations.atexit import AtexitIntegration
 from sentry_sdk.integrations.django import DjangoIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration
@@ -46,6 +47,26 @@ def scrub_event(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
     if meta is not None:
         cleaned["_meta"] = meta
     return cleaned
+
+
+def tag_request_id(event: dict[str, Any]) -> dict[str, Any]:
+    """The ``request_id`` tag of an event sent while a request is served: the id its log lines
+    carry (bound by ``app.telemetry.access``), read when an event is sent rather than set on
+    Sentry's scope for every request."""
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    if request_id:
+        tags = event.get("tags")
+        event["tags"] = (
+            {**tags, "request_id": request_id}
+            if isinstance(tags, dict)
+            else {"request_id": request_id}
+        )
+    return event
+
+
+def before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
+    """Sentry's last look at each error event: tagged with its request, then scrubbed."""
+    return scrub_event(tag_request_id(event), hint)
 
 
 def _quiet_exit(pending: int, timeout: float) -> None:
@@ -87,7 +108,7 @@ def configure_sentry() -> bool:
         include_local_variables=False,
         traces_sample_rate=rate,
         event_scrubber=EventScrubber(denylist=SCRUBBED_KEYS, recursive=True),
-        before_send=scrub_event,  # type: ignore[arg-type]
+        before_send=before_send,  # type: ignore[arg-type]
         integrations=[
             DjangoIntegration(),
             AtexitIntegration(callback=_quiet_exit),

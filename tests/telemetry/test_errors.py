@@ -1,11 +1,12 @@
-"""Sentry's part in a worker's exit (app.telemetry.errors.exit_flush_seconds)."""
+"""Sentry's events and its part in a worker's exit (app.telemetry.errors)."""
 
 from __future__ import annotations
 
 import pytest
 import sentry_sdk
+import structlog
 
-from app.telemetry.errors import exit_flush_seconds
+from app.telemetry.errors import before_send, exit_flush_seconds
 
 pytestmark = pytest.mark.database_free
 
@@ -26,3 +27,20 @@ def test_with_sentry_on_its_shutdown_timeout_is_the_time_its_exit_flush_may_take
     finally:
         client.close(timeout=0)
     assert not sentry_sdk.get_client().is_active()
+
+
+def test_an_event_sent_while_a_request_is_served_carries_its_request_id() -> None:
+    with structlog.contextvars.bound_contextvars(request_id="req-1"):
+        event = before_send({"tags": {"kind": "x"}, "message": "boom"}, {})
+    assert event["tags"] == {"kind": "x", "request_id": "req-1"}
+    with structlog.contextvars.bound_contextvars(request_id="req-2"):
+        assert before_send({"message": "boom"}, {})["tags"] == {"request_id": "req-2"}
+
+
+def test_an_event_sent_outside_a_request_has_no_request_id() -> None:
+    assert "tags" not in before_send({"message": "boom"}, {})
+
+
+def test_events_are_still_scrubbed() -> None:
+    event = before_send({"request": {"data": "x", "headers": {"Authorization": "Bearer t"}}}, {})
+    assert event["request"] == {"headers": {}}
