@@ -28,6 +28,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from app.telemetry.tracing.attributes import set_trusted
 from app.telemetry.tracing.provider import INSTRUMENTATION_NAME, qualified_name, traces
+from app.telemetry.tracing.span_starts import SpanStarts
 
 SYSTEM_NAMES = {"postgresql": "postgresql", "sqlite": "sqlite"}
 DEFAULT_PORTS = {"postgresql": 5432}
@@ -96,12 +97,14 @@ class QuerySpans:
         self, vendor: str, settings: dict[str, Any], tracer: trace.Tracer | None = None
     ) -> None:
         self.tracer = tracer or trace.get_tracer(INSTRUMENTATION_NAME)
+        self.starts = SpanStarts(self.tracer)
         self.attributes = connection_attributes(vendor, settings)
 
     def __call__(
         self, execute: Executor, sql: str, params: Any, many: bool, context: dict[str, Any]
     ) -> Any:
-        if not trace.get_current_span().is_recording():
+        parent = trace.get_current_span()
+        if not parent.is_recording():
             return execute(sql, params, many, context)
         operation, summary = summarize(sql)
         attributes = {
@@ -113,7 +116,7 @@ class QuerySpans:
         if many and isinstance(params, Sized) and len(params) > 1:
             attributes[db_attributes.DB_OPERATION_BATCH_SIZE] = len(params)
         # Children of a sampled span, sampled by the parent: the sampler needs no attributes.
-        span = self.tracer.start_span(summary, kind=SpanKind.CLIENT)
+        span = self.starts.child(summary, SpanKind.CLIENT, parent)
         set_trusted(span, attributes)
         try:
             return execute(sql, params, many, context)

@@ -9,8 +9,8 @@ starts a new trace and the request is answered as usual.
 
 Built for cost: attributes are computed only when the span is recording (sampled), so an
 unsampled request pays for id generation, the ratio check and one attach: a request with no
-trace headers skips the extract, and its dropped root span skips the SDK's ``start_span``
-(``root_spans``).
+trace headers skips the extract, and its root span skips the SDK's ``start_span``
+(``span_starts``).
 The instrumentation packages' settings keep working: ``OTEL_PYTHON_DJANGO_EXCLUDED_URLS`` (or
 ``OTEL_PYTHON_EXCLUDED_URLS``) matched against the path, and the captured-header variables
 ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST`` / ``..._RESPONSE`` /
@@ -52,7 +52,7 @@ from app.envconfig import ENV
 from app.telemetry.routes import matched_route
 from app.telemetry.tracing.attributes import set_trusted
 from app.telemetry.tracing.provider import INSTRUMENTATION_NAME, qualified_name, traces
-from app.telemetry.tracing.root_spans import NO_PARENT, RootSpans
+from app.telemetry.tracing.span_starts import NO_PARENT, SpanStarts
 
 KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}
@@ -185,7 +185,7 @@ class ServerSpanMiddleware:
             OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS, []
         )
         got_request_exception.connect(_on_unhandled_exception, dispatch_uid=__name__)
-        self.roots = RootSpans(self.tracer)
+        self.starts = SpanStarts(self.tracer)
         self._textmap: TextMapPropagator | None = None
         self._keys: frozenset[str] | None = None
 
@@ -208,7 +208,7 @@ class ServerSpanMiddleware:
         keys = self._propagation_keys()
         if keys is not None and meta.keys().isdisjoint(keys):  # a new trace (most requests)
             parent = NO_PARENT
-            span = self.roots.start(name, SpanKind.SERVER)
+            span = self.starts.root(name, SpanKind.SERVER)
         else:
             parent = propagate.extract(meta, getter=_META_GETTER)
             span = self.tracer.start_span(name, context=parent, kind=SpanKind.SERVER)

@@ -44,7 +44,6 @@ from app.telemetry.tracing.export import CountingBatchSpanProcessor
 from app.telemetry.tracing.exporter_choice import traces_exporters
 from app.telemetry.tracing.otlp_encoding import encode_spans
 from app.telemetry.tracing.protocol import GRPC, otlp_protocol, require_exporter
-from app.telemetry.tracing.root_spans import PrimedIdGenerator
 
 logger = logging.getLogger(__name__)
 
@@ -174,8 +173,7 @@ def configure_tracing() -> TracerProvider | None:
     global _active, _processor  # noqa: PLW0603  # process-wide, like the SDK's global provider
     if ENV.boolean("OTEL_SDK_DISABLED", False):
         return None
-    # the SDK's random ids, primable so that dropped root spans can skip start_span (root_spans)
-    provider = TracerProvider(resource=resource(), id_generator=PrimedIdGenerator())
+    provider = TracerProvider(resource=resource())
     for processor in span_processors():
         if isinstance(processor, CountingBatchSpanProcessor):
             _processor = processor  # the OTLP export, flushed within a limit at exit

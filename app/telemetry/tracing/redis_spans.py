@@ -27,9 +27,19 @@ from redis.exceptions import ResponseError
 
 from app.telemetry.tracing.attributes import set_trusted
 from app.telemetry.tracing.provider import INSTRUMENTATION_NAME, qualified_name
+from app.telemetry.tracing.span_starts import SpanStarts
 
 DEFAULT_PORT = 6379
-_tracer = trace.get_tracer(INSTRUMENTATION_NAME)
+_starts: tuple[Any, SpanStarts] | None = None  # the global provider's, with that provider
+
+
+def _span_starts() -> SpanStarts:
+    """The span starts of the global tracer provider (set up after this module is imported)."""
+    global _starts  # noqa: PLW0603  # one per process, like the provider it follows
+    provider = trace.get_tracer_provider()
+    if _starts is None or _starts[0] is not provider:
+        _starts = (provider, SpanStarts(provider.get_tracer(INSTRUMENTATION_NAME)))
+    return _starts[1]
 
 
 def connection_attributes(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -65,14 +75,16 @@ def _record_failure(span: Any, error: BaseException) -> None:
     span.set_status(Status(StatusCode.ERROR))
 
 
-def _traced(client: Any, operation: str, call: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run ``call`` inside a client span named ``operation``."""
+def _traced(
+    client: Any, operation: str, parent: trace.Span, call: Any, *args: Any, **kwargs: Any
+) -> Any:
+    """Run ``call`` inside a client span named ``operation``, a child of ``parent``."""
     pool = client.connection_pool  # shared by the short-lived clients Django makes per call
     attributes = pool.__dict__.get("_span_attributes")
     if attributes is None:
         attributes = connection_attributes(pool.connection_kwargs)
         pool._span_attributes = attributes
-    span = _tracer.start_span(operation, kind=SpanKind.CLIENT)  # sampled by its parent
+    span = _span_starts().child(operation, SpanKind.CLIENT, parent)  # sampled by its parent
     set_trusted(span, {**attributes, db_attributes.DB_OPERATION_NAME: operation})
     try:
         return call(*args, **kwargs)
@@ -87,11 +99,12 @@ class TracedPipeline(redis.client.Pipeline):
     """A pipeline that is one span when executed."""
 
     def execute(self, raise_on_error: bool = True) -> list[Any]:
-        if not self.command_stack or not trace.get_current_span().is_recording():
+        parent = trace.get_current_span()
+        if not self.command_stack or not parent.is_recording():
             return super().execute(raise_on_error)
         transaction = cast(bool, self.transaction)  # an attribute shadowing the method
         operation = pipeline_operation(self.command_stack, transaction=transaction)
-        result: list[Any] = _traced(self, operation, super().execute, raise_on_error)
+        result: list[Any] = _traced(self, operation, parent, super().execute, raise_on_error)
         return result
 
 
@@ -99,9 +112,10 @@ class TracedRedis(redis.Redis):
     """A redis-py client making a span per command inside a sampled request."""
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
-        if not args or not trace.get_current_span().is_recording():
+        parent = trace.get_current_span()
+        if not args or not parent.is_recording():
             return super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
-        return _traced(self, str(args[0]), super().execute_command, *args, **options)
+        return _traced(self, str(args[0]), parent, super().execute_command, *args, **options)
 
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> TracedPipeline:
         pool, callbacks = self.connection_pool, self.response_callbacks

@@ -170,11 +170,12 @@ def test_redis_connections_name_the_database_index_as_a_string() -> None:
 
 def test_the_w3c_propagators_name_the_environ_keys_they_read() -> None:
     default = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
-    assert w3c_propagation_keys(default) == {"HTTP_TRACEPARENT", "HTTP_TRACESTATE", "HTTP_BAGGAGE"}
-    assert w3c_propagation_keys(TraceContextTextMapPropagator()) == {
-        "HTTP_TRACEPARENT",
-        "HTTP_TRACESTATE",
-    }
+    assert w3c_propagation_keys(default) == frozenset(
+        {"HTTP_TRACEPARENT", "HTTP_TRACESTATE", "HTTP_BAGGAGE"}
+    )
+    assert w3c_propagation_keys(TraceContextTextMapPropagator()) == frozenset(
+        {"HTTP_TRACEPARENT", "HTTP_TRACESTATE"}
+    )
 
 
 def test_other_propagators_are_always_asked_to_extract() -> None:
