@@ -14,12 +14,12 @@ without asking:
   ``local_parent_sampled`` is the default ``ALWAYS_ON``: sampled, with the parent's trace id
   and trace state.
 
-``SpanStarts`` makes those spans as ``start_span`` would: the same span class, flags, trace
-state, parent, resource, scope, limits and processors, ids drawn from the provider's id
-generator in the same order (a seeded run samples the same requests), the SDK's own span
-metrics hook called. Anything else (another sampler, a remote or unsampled parent, a disabled
-tracer, a tracer that is not the SDK's) goes through ``start_span``. Tests compare thousands of
-spans made both ways from the same random numbers.
+``SpanStarts`` makes those spans as ``start_span`` would: an SDK span (``RecordingSpan``, set
+up in one step) with the same flags, trace state, parent, resource, scope, limits and
+processors, ids drawn from the provider's id generator in the same order (a seeded run samples
+the same requests), the SDK's own span metrics hook called. Anything else (another sampler, a
+remote or unsampled parent, a disabled tracer, a tracer that is not the SDK's) goes through
+``start_span``. Tests compare thousands of spans made both ways from the same random numbers.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import Tracer, _Span
+from opentelemetry.sdk.trace import Tracer
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_ON,
     Decision,
@@ -38,6 +38,8 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+
+from app.telemetry.tracing.recording_span import RecordingSpan
 
 NO_PARENT = Context()  # what extracting a request with no trace headers gives
 _PARENT_BASED = (ParentBased, ParentBasedTraceIdRatio)  # the SDK's, not subclasses
@@ -141,22 +143,15 @@ class SpanStarts:
         context: SpanContext,
         parent: SpanContext | None,
         parent_context: Context | None,
-    ) -> _Span:
-        """The SDK's own recording span, made and started as ``start_span`` makes it."""
-        span = _Span(
-            name=name,
-            context=context,
-            parent=parent,
-            sampler=sdk.sampler,
-            resource=sdk.resource,
-            attributes=None,  # the SDK's samplers add none
-            span_processor=sdk.span_processor,
-            kind=kind,
-            links=(),
-            instrumentation_info=sdk.instrumentation_info,
-            limits=sdk._span_limits,
-            instrumentation_scope=sdk._instrumentation_scope,
-            record_end_metrics=sdk._tracer_metrics.start_span(parent, Decision.RECORD_AND_SAMPLE),
+    ) -> RecordingSpan:
+        """A recording SDK span (``RecordingSpan``), started as ``start_span`` starts it."""
+        span = RecordingSpan(
+            name,
+            context,
+            parent,
+            kind,
+            sdk,
+            sdk._tracer_metrics.start_span(parent, Decision.RECORD_AND_SAMPLE),
         )
         span.start(parent_context=parent_context)
         return span

@@ -13,7 +13,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider, _TracerConfig
+from opentelemetry.sdk.trace import ReadableSpan, Span, TracerProvider, _TracerConfig
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import (
@@ -75,6 +75,12 @@ def finished(span: ReadableSpan) -> tuple[Any, ...]:
     )
 
 
+def kind_of(span: Any) -> str:
+    """``sdk span`` for the SDK's recording spans (``RecordingSpan`` among them), else the
+    class's name."""
+    return "sdk span" if isinstance(span, Span) else type(span).__name__
+
+
 def started(start: Callable[[], Any], count: int, seed: int) -> list[tuple[Any, ...]]:
     """The context and recording of ``count`` spans ``start`` makes (ended at once), from a
     seeded ``random`` (the SDK's ids)."""
@@ -82,7 +88,7 @@ def started(start: Callable[[], Any], count: int, seed: int) -> list[tuple[Any, 
     made = []
     for _ in range(count):
         span = start()
-        made.append((span.get_span_context(), span.is_recording(), type(span)))
+        made.append((span.get_span_context(), span.is_recording(), kind_of(span)))
         span.end()
     return made
 
