@@ -168,6 +168,11 @@ def _attribute(field: int, key: str, value: Any) -> bytes:
     return cached
 
 
+# Whole attribute blocks whose every key repeats (a query span's ``db.*`` attributes: one block
+# per statement in the code), by field number, items and value types (``True == 1``).
+_encoded_blocks: dict[tuple[int, tuple[Any, ...], tuple[type, ...]], bytes] = {}
+
+
 def _attributes(field: int, attributes: Mapping[str, Any] | None) -> bytes:
     """Every attribute as a repeated ``KeyValue`` field number ``field``."""
     if not attributes:
@@ -175,13 +180,21 @@ def _attributes(field: int, attributes: Mapping[str, Any] | None) -> bytes:
     # The SDK's BoundedAttributes iterates through the generic Mapping mixin (a lookup and a
     # lock per item); its plain dict, when there, gives the same items directly.
     plain = getattr(attributes, "_dict", attributes)
+    if plain.keys() <= _REPEATING_KEYS:
+        try:
+            block_key = (field, tuple(plain.items()), tuple(map(type, plain.values())))
+            cached = _encoded_blocks.get(block_key)
+        except TypeError:  # an unhashable value (a list): encode every time
+            block_key, cached = None, None
+        if cached is not None:
+            return cached
+        encoded = b"".join([_attribute(field, key, value) for key, value in plain.items()])
+        if block_key is not None:
+            if len(_encoded_blocks) >= _ENCODED_STRINGS_LIMIT:
+                _encoded_blocks.clear()
+            _encoded_blocks[block_key] = encoded
+        return encoded
     return b"".join([_attribute(field, key, value) for key, value in plain.items()])
-
-
-def _span_attributes(span: ReadableSpan) -> Mapping[str, Any] | None:
-    """The span's own attribute mapping. ``ReadableSpan.attributes`` wraps it in a new
-    ``MappingProxyType`` on every access, which hides the plain dict ``_attributes`` reads."""
-    return getattr(span, "_attributes", None) if isinstance(span, ReadableSpan) else span.attributes
 
 
 def _flags(field: int, context: SpanContext | None) -> bytes:
@@ -201,10 +214,18 @@ _KINDS = [_tag(6, _VARINT) + varint(kind + 1) for kind in range(5)]  # SDK INTER
 
 def encode_span(span: ReadableSpan) -> bytes:
     """A ``Span`` message."""
-    context = span.get_span_context()
+    if isinstance(span, ReadableSpan):  # its own fields: the properties are calls, some copy
+        context, parent, name = span._context, span._parent, span._name
+        kind, start, end, status = span._kind, span._start_time, span._end_time, span._status
+        attributes: Mapping[str, Any] | None = span._attributes
+        events: Sequence[Any] = span._events
+        links: Sequence[Any] = span._links
+    else:
+        context, parent, name = span.get_span_context(), span.parent, span.name
+        kind, start, end, status = span.kind, span.start_time, span.end_time, span.status
+        attributes, events, links = span.attributes, span.events, span.links
     if context is None:  # a finished SDK span always has one
-        raise ValueError(f"span {span.name!r} has no context")
-    parent = span.parent
+        raise ValueError(f"span {name!r} has no context")
     parts = [
         b"\x0a\x10",  # 1: trace_id, 16 bytes
         context.trace_id.to_bytes(16, "big"),
@@ -216,26 +237,23 @@ def encode_span(span: ReadableSpan) -> bytes:
     if parent is not None:
         parts += (b"\x22\x08", parent.span_id.to_bytes(8, "big"))  # 4: parent_span_id
     parts += (
-        _remembered_string(_encoded_names, 5, span.name),
-        _KINDS[span.kind.value],
+        _remembered_string(_encoded_names, 5, name),
+        _KINDS[kind.value],
         _START,
-        _pack_fixed64(span.start_time or 0),
+        _pack_fixed64(start or 0),
         _END,
-        _pack_fixed64(span.end_time or 0),
-        _attributes(9, _span_attributes(span)),
+        _pack_fixed64(end or 0),
+        _attributes(9, attributes),
     )
-    if span.dropped_attributes:
-        parts.append(_uint(10, span.dropped_attributes))
-    # ``events`` and ``links`` copy the SDK's lists into new tuples on every access.
-    events = getattr(span, "_events", None) if isinstance(span, ReadableSpan) else span.events
+    dropped = getattr(attributes, "dropped", 0)
+    if dropped:
+        parts.append(_uint(10, dropped))
     if events:
         parts += [_field(11, _event(event)) for event in events]
-        parts.append(_uint(12, span.dropped_events))
-    links = getattr(span, "_links", None) if isinstance(span, ReadableSpan) else span.links
+        parts.append(_uint(12, getattr(events, "dropped", 0)))
     if links:
         parts += [_field(13, _link(link)) for link in links]
-        parts.append(_uint(14, span.dropped_links))
-    status = span.status
+        parts.append(_uint(14, getattr(links, "dropped", 0)))
     parts += (
         _UNSET_STATUS
         if status.status_code is StatusCode.UNSET and not status.description

@@ -166,3 +166,23 @@ def test_spans_as_processors_receive_them_encode_as_officially() -> None:
 
     assert type(received[0]) is ReadableSpan
     assert ExportTraceServiceRequest.FromString(encode_spans(received)) == official(received)
+
+
+def test_remembered_attribute_blocks_keep_value_types_apart() -> None:
+    """A block whose every key repeats is remembered whole; ``True == 1 == 1.0`` in Python,
+    but the three encode differently."""
+    tracer = TracerProvider().get_tracer("app.telemetry")
+    spans = []
+    for port in (1, True, 1.0, 1, True):
+        span = tracer.start_span("q", attributes={"db.system.name": "sqlite", "server.port": port})
+        span.end()
+        assert isinstance(span, ReadableSpan)
+        spans.append(span)
+    for _ in range(2):  # the second time from the remembered blocks
+        assert ExportTraceServiceRequest.FromString(encode_spans(spans)) == official(spans)
+    decoded = ExportTraceServiceRequest.FromString(encode_spans(spans))
+    values = [
+        span.attributes[1].value.WhichOneof("value")
+        for span in decoded.resource_spans[0].scope_spans[0].spans
+    ]
+    assert values == ["int_value", "bool_value", "double_value", "int_value", "bool_value"]
