@@ -56,11 +56,7 @@ def tag_request_id(event: dict[str, Any]) -> dict[str, Any]:
     request_id = structlog.contextvars.get_contextvars().get("request_id")
     if request_id:
         tags = event.get("tags")
-        event["tags"] = (
-            {**tags, "request_id": request_id}
-            if isinstance(tags, dict)
-            else {"request_id": request_id}
-        )
+        event["tags"] = {**(tags if isinstance(tags, dict) else {}), "request_id": request_id}
     return event
 
 

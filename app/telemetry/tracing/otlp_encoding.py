@@ -180,21 +180,21 @@ def _attributes(field: int, attributes: Mapping[str, Any] | None) -> bytes:
     # The SDK's BoundedAttributes iterates through the generic Mapping mixin (a lookup and a
     # lock per item); its plain dict, when there, gives the same items directly.
     plain = getattr(attributes, "_dict", attributes)
+    block_key = None
     if plain.keys() <= _REPEATING_KEYS:
+        block_key = (field, tuple(plain.items()), tuple(map(type, plain.values())))
         try:
-            block_key = (field, tuple(plain.items()), tuple(map(type, plain.values())))
             cached = _encoded_blocks.get(block_key)
         except TypeError:  # an unhashable value (a list): encode every time
-            block_key, cached = None, None
+            block_key = cached = None
         if cached is not None:
             return cached
-        encoded = b"".join([_attribute(field, key, value) for key, value in plain.items()])
-        if block_key is not None:
-            if len(_encoded_blocks) >= _ENCODED_STRINGS_LIMIT:
-                _encoded_blocks.clear()
-            _encoded_blocks[block_key] = encoded
-        return encoded
-    return b"".join([_attribute(field, key, value) for key, value in plain.items()])
+    encoded = b"".join([_attribute(field, key, value) for key, value in plain.items()])
+    if block_key is not None:
+        if len(_encoded_blocks) >= _ENCODED_STRINGS_LIMIT:
+            _encoded_blocks.clear()
+        _encoded_blocks[block_key] = encoded
+    return encoded
 
 
 def _flags(field: int, context: SpanContext | None) -> bytes:
