@@ -54,6 +54,8 @@ SCRIPT = textwrap.dedent(
         for n in range(1500):
             Counter(f"probe_many_{n}", "a help text long enough to fill the file quickly").inc(n)
         requests.labels("list").inc(100)
+        # what gunicorn's worker exit does: the files close, although values viewed them
+        values.close_all_multiprocess_files()
         os._exit(0)
     os.waitpid(child, 0)
     requests.labels("list").inc(1000)
