@@ -106,44 +106,43 @@ def _redact_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMa
     return cleaned
 
 
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
 @lru_cache(maxsize=1024)
 def _names_a_secret(keys: tuple[Any, ...]) -> bool:
     """Whether one of an event's keys names a secret (events repeat their key sets)."""
     return any(isinstance(key, str) and _secret_key(key) for key in keys)
 
 
-def needs_redaction(event: Mapping[str, Any]) -> bool:
-    """Whether ``redact`` could change ``event``: a secret-named key, a value that is not a
-    plain scalar, or a string that might hold a token. A cheap superset of what it changes
-    (one scan of the joined strings instead of a pattern per string)."""
+def needs_redaction(event: Mapping[str, Any], rendered: bytes) -> bool:
+    """Whether ``redact`` could change ``event``, judged from its keys and its JSON line
+    ``rendered``: a secret-named key, a value that is an object or an array (``:{`` or ``:[``
+    in orjson's compact output: they may hold secret keys), or text that might be a token
+    (``eyJ``, ``bearer``, ``basic`` in any case; JSON never escapes letters). A cheap superset
+    of what it changes: a few scans in C of a line rendered anyway, not a look at each value.
+    """
     if _names_a_secret(tuple(event)):
         return True
-    strings = []
-    for value in event.values():
-        kind = type(value)
-        if kind is str:
-            strings.append(value)
-        elif kind not in _SCALARS:
-            return True
-    text = "\n".join(strings).lower()
-    return "eyj" in text or "bearer" in text or "basic" in text
+    if b":{" in rendered or b":[" in rendered:
+        return True
+    text = rendered.lower()
+    return b"eyj" in text or b"bearer" in text or b"basic" in text
 
 
 class RedactingJSONRenderer:
     """The event as one JSON line, secrets redacted; ``redact`` runs only when it could matter.
 
     Redacting field by field cost 5 µs of the 13 µs the access event (written for every
-    request) took to log; checking whether it is needed costs 1 µs. Same output either way.
+    request) took to log. The event is rendered first and the line checked
+    (``needs_redaction``); only a line that might hold a secret is rendered again, redacted.
+    Same output either way.
     """
 
     def __init__(self, *, text: bool) -> None:
         self._text = text
 
     def __call__(self, _: Any, __: str, event: MutableMapping[str, Any]) -> str | bytes:
-        line = orjson.dumps(redact(event) if needs_redaction(event) else event, default=str)
+        line = orjson.dumps(event, default=str)
+        if needs_redaction(event, line):
+            line = orjson.dumps(redact(event), default=str)
         return line.decode() if self._text else line
 
 

@@ -175,6 +175,9 @@ ACCESS_EVENT = {
         {**ACCESS_EVENT, "access": "a", "Authorization": "x"},
         {**ACCESS_EVENT, "headers": {"Cookie": "c"}, "items": ("Bearer t", 1)},
         {**ACCESS_EVENT, "when": object, "missing": None, "ok": True},
+        {**ACCESS_EVENT, "nested": [{"password": "p", "ok": 1}], "tuple": ("x", JWT)},
+        {**ACCESS_EVENT, "text": "a {brace} and [bracket]", "passwordless": "x"},
+        {**ACCESS_EVENT, "as_text": Exception(f"sent {JWT}"), "fine": "eyj"},
     ],
 )
 def test_the_renderer_writes_what_redacting_every_field_writes(event: dict[str, Any]) -> None:
@@ -183,11 +186,17 @@ def test_the_renderer_writes_what_redacting_every_field_writes(event: dict[str, 
     assert RedactingJSONRenderer(text=True)(None, "info", dict(event)) == expected.decode()
 
 
+def needs(event: dict[str, Any]) -> bool:
+    return needs_redaction(event, orjson.dumps(event, default=str))
+
+
 def test_a_plain_access_event_is_rendered_without_redacting_each_field() -> None:
-    assert not needs_redaction(ACCESS_EVENT)
-    assert needs_redaction({**ACCESS_EVENT, "token": "t"})
-    assert needs_redaction({**ACCESS_EVENT, "request_id": JWT})
-    assert needs_redaction({**ACCESS_EVENT, "extra": {"a": 1}})
+    assert not needs(ACCESS_EVENT)
+    assert needs({**ACCESS_EVENT, "token": "t"})
+    assert needs({**ACCESS_EVENT, "request_id": JWT})
+    assert needs({**ACCESS_EVENT, "extra": {"a": 1}})
+    assert needs({**ACCESS_EVENT, "extra": ["a"]})
+    assert needs({**ACCESS_EVENT, "note": "Basic dXNlcjpwYXNz"})
 
 
 def test_format_follows_log_format_then_the_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
