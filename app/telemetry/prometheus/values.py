@@ -52,10 +52,10 @@ class _Files:
         self.by_prefix: dict[str, MmapedDict] = {}
         self.pid = _pid
         self.values: list[LeanMultiProcessValue] = []
-        # Per prefix, the mapping last viewed and its view as doubles; every view ever made,
-        # to release before a file is closed (a mapping with views cannot be closed).
-        self._doubles: dict[str, tuple[Any, memoryview[float]]] = {}
-        self._views: list[memoryview[Any]] = []
+        # Per prefix, the current mapping seen as doubles; every view ever made, to release
+        # before a file is closed (a mapping with views cannot be closed).
+        self._doubles: dict[str, memoryview[float]] = {}
+        self._views: list[memoryview[float]] = []
 
     def get(self, prefix: str) -> MmapedDict:
         """The file of ``prefix`` for this process, opened (created) on first use."""
@@ -75,13 +75,10 @@ class _Files:
         """
         mapping = self.get(prefix)._m
         viewed = self._doubles.get(prefix)
-        if viewed is not None and viewed[0] is mapping:
-            return viewed[1]
-        whole = memoryview(mapping)
-        doubles = whole.cast("d")
-        self._views += [doubles, whole]
-        self._doubles[prefix] = (mapping, doubles)
-        return doubles
+        if viewed is None or viewed.obj is not mapping:
+            viewed = self._doubles[prefix] = memoryview(mapping).cast("d")
+            self._views.append(viewed)
+        return viewed
 
     def _close_files(self) -> None:
         for view in self._views:
