@@ -78,8 +78,11 @@ def run_schemathesis(
         str(FUZZ_EXAMPLES),
         "--seed",
         str(FUZZ_SEED),
+        # One worker: CPython 3.11's AST constructor keeps its recursion depth per interpreter,
+        # so two threads parsing at once (Hypothesis describing a lambda) can raise the spurious
+        # "AST constructor recursion depth mismatch" SystemError (cpython gh-106905); CI hit it.
         "--workers",
-        "2",
+        "1",
         "--request-timeout",
         "15",
         "--generation-database",
