@@ -3,9 +3,9 @@
 django-prometheus' ``ExportingCursorWrapper`` resolves two labelled series through keyword
 ``labels()`` and enters two context managers on every query (7.1 µs of a query, measured in a
 loop around a no-op cursor); this class resolves its series once per (cursor class, alias,
-vendor) and times the query with a plain ``try``/``finally`` (3.1 µs), writing through
-``app.telemetry.prometheus.updates`` (no per-call checks). Same families, labels
-and meanings: ``django_db_execute_total``, ``django_db_execute_many_total``,
+vendor) and times the query with a plain ``try``/``finally`` (3.1 µs), writing the count and
+the duration together once the statement is done (one lock: ``values.add_together``). Same
+families, labels and meanings: ``django_db_execute_total``, ``django_db_execute_many_total``,
 ``django_db_query_duration_seconds`` (errors included) and ``django_db_errors_total`` by
 exception class name. The error types a database commonly raises are exported at 0 as soon as
 the cursor class is built (``COMMON_ERROR_TYPES``): an alert's ``increase()`` or a panel's
@@ -21,7 +21,8 @@ from typing import Any
 
 from django_prometheus.db import metrics
 
-from app.telemetry.prometheus.updates import adder, observer
+from app.telemetry.prometheus.updates import HistogramValues, adder, value_of
+from app.telemetry.prometheus.values import add_together
 
 # The DB-API exception classes (PEP 249), by the name sqlite3 and psycopg give them, raised
 # as such by sqlite3 and by psycopg for errors without a more specific class.
@@ -60,9 +61,18 @@ def common_error_types(vendor: str) -> tuple[str, ...]:
 @cache
 def metered_cursor_class(cursor_class: type[Any], alias: str, vendor: str) -> type[Any]:
     """A subclass of the driver's ``cursor_class`` counting and timing every statement."""
-    count_executed = adder(metrics.execute_total.labels(alias, vendor))
+    executed = value_of(metrics.execute_total.labels(alias, vendor))
     count_executed_in_bulk = adder(metrics.execute_many_total.labels(alias, vendor))
-    observe_duration = observer(metrics.query_duration_seconds.labels(alias, vendor))
+    duration = HistogramValues(metrics.query_duration_seconds.labels(alias, vendor))
+
+    def count_statements(statements: int, started: float) -> None:
+        """The statements and the query's duration, written together under one lock."""
+        elapsed = default_timer() - started
+        add_together(
+            (executed, duration.total, duration.buckets[duration.bucket(elapsed)]),
+            (statements, elapsed, 1),
+        )
+
     errors: dict[str, Any] = {
         name: metrics.errors_total.labels(alias, vendor, name)
         for name in common_error_types(vendor)
@@ -79,7 +89,6 @@ def metered_cursor_class(cursor_class: type[Any], alias: str, vendor: str) -> ty
         """The driver's cursor, with django-prometheus' query metrics."""
 
         def execute(self, *args: Any, **kwargs: Any) -> Any:
-            count_executed(1)
             started = default_timer()
             try:
                 return super().execute(*args, **kwargs)
@@ -87,11 +96,10 @@ def metered_cursor_class(cursor_class: type[Any], alias: str, vendor: str) -> ty
                 count_error(error)
                 raise
             finally:
-                observe_duration(default_timer() - started)
+                count_statements(1, started)
 
         def executemany(self, query: Any, param_list: Any, *args: Any, **kwargs: Any) -> Any:
             rows = len(param_list)
-            count_executed(rows)
             count_executed_in_bulk(rows)
             started = default_timer()
             try:
@@ -100,7 +108,7 @@ def metered_cursor_class(cursor_class: type[Any], alias: str, vendor: str) -> ty
                 count_error(error)
                 raise
             finally:
-                observe_duration(default_timer() - started)
+                count_statements(rows, started)
 
     MeteredCursor.__name__ = MeteredCursor.__qualname__ = f"Metered{cursor_class.__name__}"
     return MeteredCursor

@@ -13,6 +13,7 @@ from typing import Any
 from django_prometheus.middleware import Metrics
 from opentelemetry import trace
 from prometheus_client import Histogram
+from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString
 
 from app.telemetry.prometheus import exemplars
@@ -47,12 +48,18 @@ class ExemplarHistogram(Histogram):
     def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
         if exemplar is None:
             exemplar = current_trace_exemplar()
-        shared = exemplars.writer()
-        if shared is None:  # one process: prometheus_client keeps the exemplar itself
-            super().observe(amount, exemplar)
+        self.keep_exemplar(self._record(amount), amount, exemplar)
+
+    def keep_exemplar(self, index: int, amount: float, exemplar: dict[str, str] | None) -> None:
+        """Keep ``exemplar`` for bucket ``index``, where an observation of ``amount`` was
+        recorded: in this process's bucket (one process), or handed to the master (under
+        gunicorn, whose multiprocess mode drops exemplars)."""
+        if exemplar is None or "trace_id" not in exemplar:
             return
-        index = self._record(amount)  # multiprocess mode would drop the exemplar: share it
-        if exemplar is not None and "trace_id" in exemplar:
+        shared = exemplars.writer()
+        if shared is None:
+            self._buckets[index].set_exemplar(Exemplar(exemplar, amount, time.time()))
+        else:
             self._share_exemplar(shared, index, amount, exemplar)
 
     def _share_exemplar(

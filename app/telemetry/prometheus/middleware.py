@@ -2,7 +2,10 @@
 
 django-prometheus keeps its metric names and labels (the community dashboards and alerts
 work unchanged); its request-latency histograms carry the active trace as an exemplar
-(``histograms``). Both middlewares resolve their labelled series once per label set.
+(``histograms``). Both middlewares resolve their labelled series once per label set and
+write a request's series together, under one lock (``values.add_together``): the inner one
+writes its twelve or so once the response is known, the outer one two on the way in and four
+on the way out.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from prometheus_client import Gauge
 # before the first error or cache call: the alerts' rates and the panels exist from the start.
 from app.api.metrics import dependency_errors  # noqa: F401
 from app.cache.metrics import export_cache_counters
-from app.telemetry.prometheus.histograms import ExemplarMetrics
-from app.telemetry.prometheus.updates import adder, observer
+from app.telemetry.prometheus.histograms import ExemplarMetrics, current_trace_exemplar
+from app.telemetry.prometheus.updates import HistogramValues, adder, value_of
+from app.telemetry.prometheus.values import add_together
 
 requests_in_flight = Gauge(
     "todos_http_requests_in_flight",
@@ -28,32 +32,39 @@ requests_in_flight = Gauge(
 )
 
 
-class LabelledChildren(dict[Any, Callable[[float], Any]]):
-    """One metric's update function per label set, resolved once: ``children["GET"]`` for one
-    label, ``children["200", "todo-list", "GET"]`` for several.
+class LabelledChildren(dict[Any, Any]):
+    """What a metric's series is updated through (an update function, its value object), per
+    label set, resolved once: ``children["GET"]`` for one label, ``children["200",
+    "todo-list", "GET"]`` for several.
 
     prometheus_client's ``labels()`` validates and looks the child up on every call; a request
     updates about ten labelled series, so the lookups cost more than the updates. A dict
     looked up by subscript (its ``__missing__`` resolves a new label set) cost 0.13 µs against
     0.26 µs for the object with a ``__call__(*values)`` it replaced (timeit, a toy of each).
-    ``update(child)`` makes the function kept for a child (``adder``, or the child's own
-    ``observe`` for the exemplar histograms).
+    ``update(child)`` makes what is kept for a child (``adder``, ``value_of``...).
     """
 
-    def __init__(self, metric: Any, update: Callable[[Any], Callable[[float], Any]]) -> None:
+    def __init__(self, metric: Any, update: Callable[[Any], Any]) -> None:
         super().__init__()
         self._metric = metric
         self._update = update
 
-    def __missing__(self, key: str | tuple[str, ...]) -> Callable[[float], Any]:
+    def __missing__(self, key: str | tuple[str, ...]) -> Any:
         values = key if isinstance(key, tuple) else (key,)
         found = self[key] = self._update(self._metric.labels(*values))
         return found
 
 
-def _observe(child: Any) -> Callable[[float], Any]:
-    observe: Callable[[float], Any] = child.observe
-    return observe
+class _Latency:
+    """One latency series with exemplars: its value objects and the series that keeps them."""
+
+    __slots__ = ("keep_exemplar", "values")
+
+    def __init__(self, child: Any) -> None:
+        self.values = HistogramValues(child)
+        self.keep_exemplar: Callable[[int, float, dict[str, str] | None], None] = (
+            child.keep_exemplar
+        )
 
 
 _METHODS = frozenset(
@@ -75,6 +86,20 @@ def view_label(request: HttpRequest) -> str:
     return (match.view_name if match is not None else None) or UNNAMED_VIEW
 
 
+_UNSET: Any = object()
+# Set on the request by the inner middleware, read by the outer one: one lookup per request.
+_EXEMPLAR_ATTRIBUTE = "_metrics_trace_exemplar"
+
+
+def _trace_exemplar(request: HttpRequest) -> dict[str, str] | None:
+    """The active trace as an exemplar, looked up once per request."""
+    exemplar: dict[str, str] | None = getattr(request, _EXEMPLAR_ATTRIBUTE, _UNSET)
+    if exemplar is _UNSET:
+        exemplar = current_trace_exemplar()
+        setattr(request, _EXEMPLAR_ATTRIBUTE, exemplar)
+    return exemplar
+
+
 class RequestMetricsMiddleware:
     """The outermost metrics: requests received, in flight, and latency including middlewares.
 
@@ -85,23 +110,31 @@ class RequestMetricsMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         metrics = ExemplarMetrics.get_instance()
-        self.count_request = adder(metrics.requests_total)
-        self.count_response = adder(metrics.responses_total)
+        in_flight = value_of(requests_in_flight)
+        self.arriving = (value_of(metrics.requests_total), in_flight)
+        self.leaving = (in_flight, value_of(metrics.responses_total))
         self.add_in_flight = adder(requests_in_flight)
-        self.observe_latency = metrics.requests_latency_before.observe  # exemplars
+        self.latency = _Latency(metrics.requests_latency_before)
         export_cache_counters()  # once per worker, when Django loads its middlewares
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = default_timer()
-        self.count_request(1)
-        self.add_in_flight(1)
+        add_together(self.arriving, (1, 1))
         try:
             response = self.get_response(request)
-        finally:
+        except BaseException:
             self.add_in_flight(-1)
-        self.count_response(1)
-        self.observe_latency(default_timer() - started)
+            raise
+        elapsed = default_timer() - started
+        latency = self.latency.values
+        index = latency.bucket(elapsed)
+        add_together((*self.leaving, latency.total, latency.buckets[index]), (-1, 1, elapsed, 1))
+        self.latency.keep_exemplar(index, elapsed, _trace_exemplar(request))
         return response
+
+
+# What a response adds 1 to, by (method, transport, view, routed, status, charset, template).
+_ResponseKey = tuple[str, str, str, bool, int, Any, str | None]
 
 
 class ViewMetricsMiddleware:
@@ -109,59 +142,103 @@ class ViewMetricsMiddleware:
 
     Same names, labels and meanings as ``PrometheusAfterMiddleware`` (method, transport, view,
     status, template name, body sizes, latency by view with exemplars, exceptions by type and
-    view), so the community django-mixin dashboards and alerts read them unchanged.
+    view), so the community django-mixin dashboards and alerts read them unchanged. The counts
+    django-prometheus makes before the view (method, transport, request size) are written with
+    the others once the view has answered (or raised).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         m = ExemplarMetrics.get_instance()
-        self.by_method = LabelledChildren(m.requests_by_method, adder)
-        self.by_transport = LabelledChildren(m.requests_by_transport, adder)
-        self.by_view_transport_method = LabelledChildren(m.requests_by_view_transport_method, adder)
-        self.by_templatename = LabelledChildren(m.responses_by_templatename, adder)
-        self.by_status = LabelledChildren(m.responses_by_status, adder)
-        self.by_status_view_method = LabelledChildren(m.responses_by_status_view_method, adder)
-        self.by_charset = LabelledChildren(m.responses_by_charset, adder)
-        self.latency_by_view_method = LabelledChildren(m.requests_latency_by_view_method, _observe)
+        self.metrics = m
+        # per response key: the counters' value objects, and as many 1s
+        self.counted: dict[_ResponseKey, tuple[tuple[Any, ...], tuple[int, ...]]] = {}
+        self.latency_by_view_method = LabelledChildren(m.requests_latency_by_view_method, _Latency)
         self.exceptions_by_type = LabelledChildren(m.exceptions_by_type, adder)
         self.exceptions_by_view = LabelledChildren(m.exceptions_by_view, adder)
+        self.before_view = (
+            LabelledChildren(m.requests_by_method, value_of),
+            LabelledChildren(m.requests_by_transport, value_of),
+        )
         self.count_ajax = adder(m.requests_ajax)
         self.count_streaming = adder(m.responses_streaming)
-        self.observe_request_bytes = observer(m.requests_body_bytes)
-        self.observe_response_bytes = observer(m.responses_body_bytes)
+        self.request_bytes = HistogramValues(m.requests_body_bytes)
+        self.response_bytes = HistogramValues(m.responses_body_bytes)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         method = method_label(request)
         transport = "https" if request.is_secure() else "http"
-        self.by_method[method](1)
-        self.by_transport[transport](1)
         meta = request.META  # not request.headers: building that mapping costs ~13 µs
         if meta.get("HTTP_X_REQUESTED_WITH") == "XMLHttpRequest":
             self.count_ajax(1)
-        self.observe_request_bytes(int(meta.get("CONTENT_LENGTH") or 0))
+        request_bytes = int(meta.get("CONTENT_LENGTH") or 0)
+        sizes = self.request_bytes
         started = default_timer()
-        response = self.get_response(request)
+        try:
+            response = self.get_response(request)
+        except BaseException:
+            by_method, by_transport = self.before_view
+            add_together(
+                (
+                    by_method[method],
+                    by_transport[transport],
+                    sizes.total,
+                    sizes.buckets[sizes.bucket(request_bytes)],
+                ),
+                (1, 1, request_bytes, 1),
+            )
+            raise
+        routed = getattr(request, "resolver_match", None) is not None
         view = view_label(request)
-        if getattr(request, "resolver_match", None) is not None:
-            self.by_view_transport_method[view, transport, method](1)
-        status = str(response.status_code)
-        self.by_status[status](1)
-        self.by_status_view_method[status, view, method](1)
+        status = response.status_code
         charset = getattr(response, "charset", None)
-        if charset is not None:
-            self.by_charset[str(charset)](1)
         template = getattr(response, "template_name", _NO_TEMPLATE)
-        if template is not _NO_TEMPLATE and callable(getattr(response, "render", None)):
-            # django-prometheus counts these in a process_template_response hook; counted here
-            # instead, Django calls no hook per response (DRF's responses are "None")
-            self.by_templatename[str(template)](1)
+        # django-prometheus counts these in a process_template_response hook; counted here
+        # instead, Django calls no hook per response (DRF's responses are "None")
+        templated = template is not _NO_TEMPLATE and callable(getattr(response, "render", None))
+        template_label = str(template) if templated else None
+        key = (method, transport, view, routed, status, charset, template_label)
+        counters = self.counted.get(key)
+        if counters is None:
+            counters = self.counted[key] = self._counters(key)
+        series, amounts = counters
+        series = (*series, sizes.total, sizes.buckets[sizes.bucket(request_bytes)])
+        amounts = (*amounts, request_bytes, 1)
         if response.streaming:
             self.count_streaming(1)
         else:
-            self.observe_response_bytes(len(response.content))
+            sizes = self.response_bytes
+            response_bytes = len(response.content)
+            series = (*series, sizes.total, sizes.buckets[sizes.bucket(response_bytes)])
+            amounts = (*amounts, response_bytes, 1)
         elapsed = default_timer() - started
-        self.latency_by_view_method[view, request.method or ""](elapsed)
+        latency = self.latency_by_view_method[view, request.method or ""]
+        index = latency.values.bucket(elapsed)
+        add_together(
+            (*series, latency.values.total, latency.values.buckets[index]),
+            (*amounts, elapsed, 1),
+        )
+        latency.keep_exemplar(index, elapsed, _trace_exemplar(request))
         return response
+
+    def _counters(self, key: _ResponseKey) -> tuple[tuple[Any, ...], tuple[int, ...]]:
+        """The counters a response of ``key`` adds 1 to, as value objects (resolved once)."""
+        method, transport, view, routed, status, charset, template = key
+        m = self.metrics
+        labelled = [
+            (m.requests_by_method, (method,)),
+            (m.requests_by_transport, (transport,)),
+            (m.responses_by_status, (str(status),)),
+            (m.responses_by_status_view_method, (str(status), view, method)),
+        ]
+        if routed:
+            labelled.append((m.requests_by_view_transport_method, (view, transport, method)))
+        if charset is not None:
+            labelled.append((m.responses_by_charset, (str(charset),)))
+        if template is not None:
+            labelled.append((m.responses_by_templatename, (template,)))
+        series = tuple(value_of(metric.labels(*labels)) for metric, labels in labelled)
+        return series, (1,) * len(series)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
         """Count a view's unhandled exception by type and by view."""

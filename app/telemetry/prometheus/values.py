@@ -22,6 +22,7 @@ went from 5,400 instructions (slice assignment under ``with``) to 3,200, the loo
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from threading import Lock
 from typing import Any
 
@@ -145,18 +146,22 @@ class LeanMultiProcessValue:
 
     def inc(self, amount: float) -> None:
         """Add ``amount``."""
-        # acquire/release in-line, not ``with`` (the request path makes 20 to 40 of these)
+        # acquire/release in-line, not ``with``: half the cost of the context manager
         _lock.acquire()
         try:
             if _files.pid != _pid:
                 _files.follow_fork()
-            value = self._value = self._value + amount
-            self._doubles[self._index] = value
-            if self._timestamp:  # a gauge set with a timestamp, now incremented
-                self._timestamp = 0.0
-                self._doubles[self._index + 1] = 0.0
+            self._add(amount)
         finally:
             _lock.release()
+
+    def _add(self, amount: float) -> None:
+        """Add ``amount`` to the value and its file (the caller holds the lock)."""
+        value = self._value = self._value + amount
+        self._doubles[self._index] = value
+        if self._timestamp:  # a gauge set with a timestamp, now incremented
+            self._timestamp = 0.0
+            self._doubles[self._index + 1] = 0.0
 
     def set(self, value: float, timestamp: float | None = None) -> None:
         """Set the value (and its timestamp, for gauges that export one)."""
@@ -185,6 +190,26 @@ class LeanMultiProcessValue:
     def get_exemplar(self) -> None:
         """None: multiprocess values keep no exemplar."""
         return None
+
+
+def add_together(series: Sequence[Any], amounts: Sequence[float]) -> None:
+    """Add ``amounts[i]`` to ``series[i]``, value objects of resolved series, in one go.
+
+    A request updates a dozen series at its end: the lean values take the lock and check for
+    a fork once for all of them, instead of once each. Any other value (prometheus_client's
+    in-memory ones, in one process) is updated by its own ``inc``.
+    """
+    _lock.acquire()
+    try:
+        if _files.pid != _pid:
+            _files.follow_fork()
+        for value, amount in zip(series, amounts, strict=True):
+            if type(value) is LeanMultiProcessValue:
+                value._add(amount)
+            else:
+                value.inc(amount)
+    finally:
+        _lock.release()
 
 
 def _close_files() -> None:

@@ -101,3 +101,87 @@ def test_a_drf_response_through_django_is_counted_once_by_template_name(client: 
     response = client.get("/api/todos/")  # DRF's 401: a template response naming no template
     assert response.status_code == 401
     assert templatename_count("None") == before + 1
+
+
+def request_samples() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of the request families in this process, by name and labels."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for metric in REGISTRY.collect()
+        if metric.name.startswith(("django_http_", "todos_http_"))
+        for sample in metric.samples
+        if not sample.name.endswith("_created")
+    }
+
+
+def changes(
+    before: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """What moved since ``before``, the latency sums left out (they vary)."""
+    after = request_samples()
+    return {
+        key: value - before.get(key, 0.0)
+        for key, value in after.items()
+        if value != before.get(key, 0.0) and "latency" not in key[0]
+    }
+
+
+def pop_buckets(moved: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str) -> float:
+    """Remove ``name``'s moved buckets from ``moved``; the smallest bound among them (each
+    must have moved by 1, and every bound above it too: the cumulative ``le`` buckets)."""
+    bounds = {
+        float(dict(labels)["le"]): moved.pop((sample, labels))
+        for sample, labels in list(moved)
+        if sample == f"{name}_bucket"
+    }
+    assert set(bounds.values()) == {1}, bounds
+    everything = {
+        float(dict(labels)["le"])
+        for sample, labels in request_samples()
+        if sample == f"{name}_bucket"
+    }
+    lowest = min(bounds)
+    assert set(bounds) == {bound for bound in everything if bound >= lowest}
+    return lowest
+
+
+def test_a_response_is_counted_in_each_family_django_prometheus_records() -> None:
+    before = request_samples()
+    request = RequestFactory().post("/x/", data=b"12345", content_type="text/plain")
+    view_and_inner = ViewMetricsMiddleware(lambda request: HttpResponse("created", status=201))
+    RequestMetricsMiddleware(view_and_inner)(request)
+    moved = changes(before)
+    assert moved.pop(("django_http_requests_body_total_bytes_sum", ())) == 5
+    assert moved.pop(("django_http_responses_body_total_bytes_sum", ())) == 7
+    assert pop_buckets(moved, "django_http_requests_body_total_bytes") >= 5
+    assert pop_buckets(moved, "django_http_responses_body_total_bytes") >= 7
+    assert moved == {
+        ("django_http_requests_before_middlewares_total", ()): 1,
+        ("django_http_responses_before_middlewares_total", ()): 1,
+        ("django_http_requests_total_by_method_total", (("method", "POST"),)): 1,
+        ("django_http_requests_total_by_transport_total", (("transport", "http"),)): 1,
+        ("django_http_responses_total_by_status_total", (("status", "201"),)): 1,
+        (
+            "django_http_responses_total_by_status_view_method_total",
+            (("method", "POST"), ("status", "201"), ("view", "<unnamed view>")),
+        ): 1,
+        ("django_http_responses_total_by_charset_total", (("charset", "utf-8"),)): 1,
+        ("django_http_requests_body_total_bytes_count", ()): 1,
+        ("django_http_responses_body_total_bytes_count", ()): 1,
+    }
+
+
+def test_a_view_that_raises_is_counted_by_method_transport_and_size_only() -> None:
+    def failing_view(request: HttpRequest) -> HttpResponse:
+        raise RuntimeError("boom")
+
+    before = request_samples()
+    with pytest.raises(RuntimeError):
+        ViewMetricsMiddleware(failing_view)(RequestFactory().get("/x/"))
+    moved = changes(before)
+    pop_buckets(moved, "django_http_requests_body_total_bytes")
+    assert moved == {
+        ("django_http_requests_total_by_method_total", (("method", "GET"),)): 1,
+        ("django_http_requests_total_by_transport_total", (("transport", "http"),)): 1,
+        ("django_http_requests_body_total_bytes_count", ()): 1,
+    }

@@ -9,9 +9,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from app.telemetry.prometheus.values import current_pid
+from app.telemetry.prometheus.values import add_together, current_pid
 
 pytestmark = pytest.mark.database_free
 
@@ -44,6 +45,15 @@ SCRIPT = textwrap.dedent(
     peak.set(4)
     child = os.fork()
     if child == 0:  # a gunicorn worker: its updates go to files of its own
+        # first after the fork, several series in one go: they move to the child's files too
+        batched = Counter("probe_batched", "x", ["kind"])
+        if lean:
+            from app.telemetry.prometheus.values import add_together
+
+            add_together((batched.labels("a")._value, batched.labels("b")._value), (5, 2))
+        else:
+            batched.labels("a").inc(5)
+            batched.labels("b").inc(2)
         requests.labels("list").inc(10)
         requests.labels("detail").inc()
         latency.observe(0.5)
@@ -102,4 +112,24 @@ def test_lean_values_write_what_prometheus_clients_own_write(tmp_path: Path) -> 
     assert totals[("probe_busy", ())] == 3.0  # livesum: the parent's 1 and the child's 2
     assert totals[("probe_peak", ())] == 7.0
     assert totals[("probe_many_1499_total", ())] == 1499.0
+    assert totals[("probe_batched_total", (("kind", "a"),))] == 5.0
+    assert totals[("probe_batched_total", (("kind", "b"),))] == 2.0
     assert f"counter_{lean_child}.db" in {p.name for p in lean.glob("counter_*.db")}
+
+
+def test_add_together_updates_in_memory_values_by_their_own_inc() -> None:
+    registry = CollectorRegistry()
+    counted = Counter("c", "h", ["view"], registry=registry)
+    latency = Histogram("l_seconds", "h", buckets=(0.1, 1.0), registry=registry)
+    add_together((counted.labels("a")._value, latency._sum, latency._buckets[1]), (3, 0.5, 1))
+    assert registry.get_sample_value("c_total", {"view": "a"}) == 3.0
+    assert registry.get_sample_value("l_seconds_sum") == 0.5
+    assert registry.get_sample_value("l_seconds_bucket", {"le": "1.0"}) == 1.0
+    assert registry.get_sample_value("l_seconds_bucket", {"le": "0.1"}) == 0.0
+
+
+def test_add_together_refuses_unpaired_amounts() -> None:
+    registry = CollectorRegistry()
+    counted = Counter("c", "h", registry=registry)
+    with pytest.raises(ValueError, match=r"shorter|longer"):
+        add_together((counted._value,), (1, 2))
