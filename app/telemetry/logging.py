@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import time
 from collections.abc import Mapping, MutableMapping
 from functools import lru_cache
 from typing import Any
@@ -79,6 +80,62 @@ def _add_trace_context(
     return event
 
 
+_EPOCH_SECOND_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+class UTCTimestamps:
+    """Now as ISO 8601 in UTC with microseconds, ``2026-12-04T06:30:00.123456Z``: what
+    structlog's ``TimeStamper(fmt="iso", utc=True)`` writes (fraction left out at exactly 0),
+    with the date and time of the current second formatted once per second, not per event
+    (structlog builds an aware datetime each time: 19,000 instructions against 4,000)."""
+
+    def __init__(self) -> None:
+        # (second, its date and time), swapped as one: threads never pair one with another's
+        self._current = (-1, "")
+
+    def at(self, nanoseconds: int) -> str:
+        """The timestamp of ``nanoseconds`` since the epoch."""
+        second, fraction = divmod(nanoseconds, 1_000_000_000)
+        current = self._current
+        if current[0] != second:
+            current = self._current = (
+                second,
+                time.strftime(_EPOCH_SECOND_FORMAT, time.gmtime(second)),
+            )
+        micro = fraction // 1000
+        return f"{current[1]}.{micro:06d}Z" if micro else f"{current[1]}Z"
+
+    def now(self) -> str:
+        """The timestamp of this instant."""
+        return self.at(time.time_ns())
+
+
+_LEVEL_OF_METHOD = {"warn": "warning", "exception": "error"}
+
+
+class _AddEventFields:
+    """``level``, ``logger``, ``timestamp``, the trace ids and the service identity, in one
+    processor: what ``add_log_level``, ``add_logger_name``, ``TimeStamper``,
+    ``_add_trace_context`` and ``_AddServiceFields`` add for the stdlib records, for the app's
+    own structlog events (the access event is written for every request: one call instead of
+    five)."""
+
+    def __init__(self) -> None:
+        self._service = service_fields()
+        self._timestamps = UTCTimestamps()
+
+    def __call__(
+        self, logger: Any, method_name: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        event["level"] = _LEVEL_OF_METHOD.get(method_name, method_name)
+        event["logger"] = logger.name
+        event["timestamp"] = self._timestamps.now()
+        _add_trace_context(logger, method_name, event)
+        for key, value in self._service.items():
+            event.setdefault(key, value)
+        return event
+
+
 @lru_cache(maxsize=4096)
 def _secret_key(key: str) -> bool:
     """Whether a key names a secret (keys repeat, so the answer is remembered)."""
@@ -112,6 +169,23 @@ def _names_a_secret(keys: tuple[Any, ...]) -> bool:
     return any(isinstance(key, str) and _secret_key(key) for key in keys)
 
 
+# Keys seen in events and found not to name a secret: an event made of these alone skips the
+# per-key check (a subset test of its keys, cheaper than hashing them into a cache key).
+_SAFE_KEYS: set[str] = set()
+_SAFE_KEYS_LIMIT = 4096
+
+
+def _has_secret_key(event: Mapping[str, Any]) -> bool:
+    """Whether one of ``event``'s keys names a secret."""
+    if _SAFE_KEYS.issuperset(event):
+        return False
+    if _names_a_secret(tuple(event)):
+        return True
+    if len(_SAFE_KEYS) < _SAFE_KEYS_LIMIT:
+        _SAFE_KEYS.update(key for key in event if isinstance(key, str))
+    return False
+
+
 def needs_redaction(event: Mapping[str, Any], rendered: bytes) -> bool:
     """Whether ``redact`` could change ``event``, judged from its keys and its JSON line
     ``rendered``: a secret-named key, a value that is an object or an array (``:{`` or ``:[``
@@ -119,7 +193,7 @@ def needs_redaction(event: Mapping[str, Any], rendered: bytes) -> bool:
     (``eyJ``, ``bearer``, ``basic`` in any case; JSON never escapes letters). A cheap superset
     of what it changes: a few scans in C of a line rendered anyway, not a look at each value.
     """
-    if _names_a_secret(tuple(event)):
+    if _has_secret_key(event):
         return True
     if b":{" in rendered or b":[" in rendered:
         return True
@@ -163,6 +237,18 @@ SHARED_PROCESSORS: list[Any] = [
 _DICT_TRACEBACKS = structlog.processors.ExceptionRenderer(
     structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
 )
+
+
+def _structlog_processors(fmt: str) -> list[Any]:
+    """The app's own events: for JSON, the shared fields added by one processor."""
+    if fmt == "json":
+        return [
+            structlog.contextvars.merge_contextvars,
+            _AddEventFields(),
+            _DICT_TRACEBACKS,
+            RedactingJSONRenderer(text=False),
+        ]
+    return [*SHARED_PROCESSORS, *_renderers(fmt, text=False)]
 
 
 def _renderers(fmt: str, *, text: bool) -> list[Any]:
@@ -254,7 +340,7 @@ def configure_structlog(*, level: str = "INFO", fmt: str | None = None) -> None:
     """Render the app's structlog events directly (orjson), with the same fields as stdlib's."""
     chosen = log_format(fmt)
     structlog.configure(
-        processors=[*SHARED_PROCESSORS, *_renderers(chosen, text=False)],
+        processors=_structlog_processors(chosen),
         logger_factory=_stdout_logger,
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)

@@ -7,6 +7,7 @@ import json
 import logging
 import logging.config
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -19,6 +20,7 @@ from app.telemetry import logging as telemetry_logging
 from app.telemetry.logging import (
     REDACTED,
     RedactingJSONRenderer,
+    UTCTimestamps,
     log_format,
     logging_config,
     needs_redaction,
@@ -65,6 +67,56 @@ def test_structlog_events_carry_bound_context(json_lines: io.StringIO) -> None:
 
     (line,) = lines(json_lines)
     assert (line["event"], line["request_id"], line["answer"]) == ("hello", "r-1", 42)
+
+
+def test_structlog_events_have_the_fields_of_stdlib_records_in_the_same_order(
+    json_lines: io.StringIO,
+) -> None:
+    structlog.contextvars.bind_contextvars(request_id="r-1")
+    try:
+        structlog.get_logger("app.test").warning("careful", answer=42)
+    finally:
+        structlog.contextvars.clear_contextvars()
+    logging.getLogger("app.test").warning("careful")
+
+    ours, stdlib = (list(line) for line in lines(json_lines))
+    assert ours == [
+        "answer",
+        "event",
+        "request_id",
+        "level",
+        "logger",
+        "timestamp",
+        "service",
+        "service_version",
+        "environment",
+    ]
+    assert [key for key in ours if key not in {"answer", "request_id"}] == stdlib
+    first, second = lines(json_lines)
+    assert (first["level"], first["logger"]) == (second["level"], second["logger"])
+
+
+@pytest.mark.parametrize(
+    "nanoseconds",
+    [
+        0,
+        1_764_800_000_000_000_000,  # a whole second: no fraction, as datetime.isoformat
+        1_764_800_000_000_999,  # under a microsecond past it: still none
+        1_764_800_000_123_456_789,
+        1_764_800_059_999_999_000,
+        1_764_800_060_000_001_000,
+    ],
+)
+def test_timestamps_are_what_structlogs_iso_utc_stamper_writes(nanoseconds: int) -> None:
+    stamps = UTCTimestamps()
+    stamps.at(nanoseconds - 10**9)  # a second earlier first: the cached second moves on
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=nanoseconds // 1000)
+    assert stamps.at(nanoseconds) == moment.isoformat().replace("+00:00", "Z")
+
+
+def test_the_timestamp_is_now() -> None:
+    stamp = datetime.fromisoformat(UTCTimestamps().now())
+    assert abs((datetime.now(UTC) - stamp).total_seconds()) < 5
 
 
 def test_events_inside_a_span_carry_its_ids(json_lines: io.StringIO) -> None:
@@ -197,6 +249,9 @@ def test_a_plain_access_event_is_rendered_without_redacting_each_field() -> None
     assert needs({**ACCESS_EVENT, "extra": {"a": 1}})
     assert needs({**ACCESS_EVENT, "extra": ["a"]})
     assert needs({**ACCESS_EVENT, "note": "Basic dXNlcjpwYXNz"})
+    # keys learned safe from the plain event do not hide a secret one next to them
+    assert needs({**ACCESS_EVENT, "password": "p"})
+    assert not needs(ACCESS_EVENT)
 
 
 def test_format_follows_log_format_then_the_terminal(monkeypatch: pytest.MonkeyPatch) -> None:

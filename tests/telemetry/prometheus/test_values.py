@@ -131,5 +131,5 @@ def test_add_together_updates_in_memory_values_by_their_own_inc() -> None:
 def test_add_together_refuses_unpaired_amounts() -> None:
     registry = CollectorRegistry()
     counted = Counter("c", "h", registry=registry)
-    with pytest.raises(ValueError, match=r"shorter|longer"):
+    with pytest.raises(ValueError, match=r"shorter|longer|series"):
         add_together((counted._value,), (1, 2))
