@@ -68,10 +68,7 @@ def metered_cursor_class(cursor_class: type[Any], alias: str, vendor: str) -> ty
     def count_statements(statements: int, started: float) -> None:
         """The statements and the query's duration, written together under one lock."""
         elapsed = default_timer() - started
-        add_together(
-            (executed, duration.total, duration.buckets[duration.bucket(elapsed)]),
-            (statements, elapsed, 1),
-        )
+        add_together(((executed, statements), *duration.observation(elapsed)))
 
     errors: dict[str, Any] = {
         name: metrics.errors_total.labels(alias, vendor, name)

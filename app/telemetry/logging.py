@@ -23,6 +23,7 @@ from opentelemetry import trace
 
 from app.envconfig import ENV
 from app.telemetry.identity import service_identity
+from app.telemetry.tracing.current import current_span
 
 REDACTED = "[REDACTED]"
 _SECRET_KEYS = re.compile(
@@ -73,7 +74,7 @@ def _add_trace_context(
     """``trace_id``/``span_id`` (hex) of the active OpenTelemetry span, when there is one."""
     if "trace_id" in event:
         return event
-    context = trace.get_current_span().get_span_context()
+    context = current_span().get_span_context()
     if context.is_valid:
         event["trace_id"] = trace.format_trace_id(context.trace_id)
         event["span_id"] = trace.format_span_id(context.span_id)

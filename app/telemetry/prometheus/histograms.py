@@ -18,6 +18,7 @@ from prometheus_client.utils import floatToGoString
 
 from app.telemetry.prometheus import exemplars
 from app.telemetry.prometheus.updates import observer
+from app.telemetry.tracing.current import current_span
 
 EXEMPLAR_HISTOGRAMS = frozenset(
     {
@@ -29,7 +30,7 @@ EXEMPLAR_HISTOGRAMS = frozenset(
 
 def current_trace_exemplar() -> dict[str, str] | None:
     """``{"trace_id", "span_id"}`` of the active, sampled span, if any."""
-    context = trace.get_current_span().get_span_context()
+    context = current_span().get_span_context()
     if not (context.is_valid and context.trace_flags.sampled):
         return None
     return {

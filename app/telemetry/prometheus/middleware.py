@@ -23,7 +23,7 @@ from app.api.metrics import dependency_errors  # noqa: F401
 from app.cache.metrics import export_cache_counters
 from app.telemetry.prometheus.histograms import ExemplarMetrics, current_trace_exemplar
 from app.telemetry.prometheus.updates import HistogramValues, adder, value_of
-from app.telemetry.prometheus.values import add_together
+from app.telemetry.prometheus.values import Addition, add_together
 
 requests_in_flight = Gauge(
     "todos_http_requests_in_flight",
@@ -111,15 +111,15 @@ class RequestMetricsMiddleware:
         self.get_response = get_response
         metrics = ExemplarMetrics.get_instance()
         in_flight = value_of(requests_in_flight)
-        self.arriving = (value_of(metrics.requests_total), in_flight)
-        self.leaving = (in_flight, value_of(metrics.responses_total))
+        self.arriving = ((value_of(metrics.requests_total), 1), (in_flight, 1))
+        self.leaving = ((in_flight, -1), (value_of(metrics.responses_total), 1))
         self.add_in_flight = adder(requests_in_flight)
         self.latency = _Latency(metrics.requests_latency_before)
         export_cache_counters()  # once per worker, when Django loads its middlewares
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = default_timer()
-        add_together(self.arriving, (1, 1))
+        add_together(self.arriving)
         try:
             response = self.get_response(request)
         except BaseException:
@@ -128,7 +128,7 @@ class RequestMetricsMiddleware:
         elapsed = default_timer() - started
         latency = self.latency.values
         index = latency.bucket(elapsed)
-        add_together((*self.leaving, latency.total, latency.buckets[index]), (-1, 1, elapsed, 1))
+        add_together((*self.leaving, (latency.total, elapsed), (latency.buckets[index], 1)))
         self.latency.keep_exemplar(index, elapsed, _trace_exemplar(request))
         return response
 
@@ -151,8 +151,8 @@ class ViewMetricsMiddleware:
         self.get_response = get_response
         m = ExemplarMetrics.get_instance()
         self.metrics = m
-        # per response key: the counters' value objects, and as many 1s
-        self.counted: dict[_ResponseKey, tuple[tuple[Any, ...], tuple[int, ...]]] = {}
+        # per response key: the counters it adds 1 to
+        self.counted: dict[_ResponseKey, tuple[Addition, ...]] = {}
         self.latency_by_view_method = LabelledChildren(m.requests_latency_by_view_method, _Latency)
         self.exceptions_by_type = LabelledChildren(m.exceptions_by_type, adder)
         self.exceptions_by_view = LabelledChildren(m.exceptions_by_view, adder)
@@ -180,12 +180,10 @@ class ViewMetricsMiddleware:
             by_method, by_transport = self.before_view
             add_together(
                 (
-                    by_method[method],
-                    by_transport[transport],
-                    sizes.total,
-                    sizes.buckets[sizes.bucket(request_bytes)],
-                ),
-                (1, 1, request_bytes, 1),
+                    (by_method[method], 1),
+                    (by_transport[transport], 1),
+                    *sizes.observation(request_bytes),
+                )
             )
             raise
         routed = getattr(request, "resolver_match", None) is not None
@@ -201,27 +199,27 @@ class ViewMetricsMiddleware:
         counters = self.counted.get(key)
         if counters is None:
             counters = self.counted[key] = self._counters(key)
-        series, amounts = counters
-        series = (*series, sizes.total, sizes.buckets[sizes.bucket(request_bytes)])
-        amounts = (*amounts, request_bytes, 1)
         if response.streaming:
             self.count_streaming(1)
+            sent: tuple[Addition, ...] = ()
         else:
-            sizes = self.response_bytes
-            response_bytes = len(response.content)
-            series = (*series, sizes.total, sizes.buckets[sizes.bucket(response_bytes)])
-            amounts = (*amounts, response_bytes, 1)
+            sent = self.response_bytes.observation(len(response.content))
         elapsed = default_timer() - started
         latency = self.latency_by_view_method[view, request.method or ""]
         index = latency.values.bucket(elapsed)
         add_together(
-            (*series, latency.values.total, latency.values.buckets[index]),
-            (*amounts, elapsed, 1),
+            (
+                *counters,
+                *sizes.observation(request_bytes),
+                *sent,
+                (latency.values.total, elapsed),
+                (latency.values.buckets[index], 1),
+            )
         )
         latency.keep_exemplar(index, elapsed, _trace_exemplar(request))
         return response
 
-    def _counters(self, key: _ResponseKey) -> tuple[tuple[Any, ...], tuple[int, ...]]:
+    def _counters(self, key: _ResponseKey) -> tuple[Addition, ...]:
         """The counters a response of ``key`` adds 1 to, as value objects (resolved once)."""
         method, transport, view, routed, status, charset, template = key
         m = self.metrics
@@ -237,8 +235,7 @@ class ViewMetricsMiddleware:
             labelled.append((m.responses_by_charset, (str(charset),)))
         if template is not None:
             labelled.append((m.responses_by_templatename, (template,)))
-        series = tuple(value_of(metric.labels(*labels)) for metric, labels in labelled)
-        return series, (1,) * len(series)
+        return tuple((value_of(metric.labels(*labels)), 1) for metric, labels in labelled)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
         """Count a view's unhandled exception by type and by view."""

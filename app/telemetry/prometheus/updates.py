@@ -67,8 +67,9 @@ def value_of(child: Any) -> Any:
 class HistogramValues:
     """The value objects of one resolved histogram series: its sum and its buckets.
 
-    ``slots(amount)`` gives what an observation of ``amount`` adds to (the sum, the bucket)
-    and the bucket's index, for ``values.add_together`` to write with a request's other series.
+    ``observation(amount)`` gives what an observation of ``amount`` adds (to the sum, to its
+    bucket) as ``values.add_together`` takes it, to be written with a request's other series;
+    ``bucket(amount)`` the index of that bucket.
     """
 
     __slots__ = ("buckets", "total", "upper_bounds")
@@ -82,3 +83,7 @@ class HistogramValues:
     def bucket(self, amount: float) -> int:
         """The index of the bucket ``amount`` falls in: the first whose ``le`` is at least it."""
         return bisect_left(self.upper_bounds, amount)
+
+    def observation(self, amount: float) -> tuple[tuple[Any, float], tuple[Any, float]]:
+        """``((sum, amount), (its bucket, 1))``."""
+        return (self.total, amount), (self.buckets[bisect_left(self.upper_bounds, amount)], 1)

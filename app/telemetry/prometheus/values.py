@@ -192,25 +192,26 @@ class LeanMultiProcessValue:
         return None
 
 
-def add_together(series: Sequence[Any], amounts: Sequence[float]) -> None:
-    """Add ``amounts[i]`` to ``series[i]``, value objects of one class (what a process's
-    metrics are made with), in one go: a request's dozen series at its end.
+Addition = tuple[Any, float]  # (value object of a resolved series, amount to add)
+
+
+def add_together(additions: Sequence[Addition]) -> None:
+    """Add each ``(value, amount)`` of ``additions``, value objects of one class (what a
+    process's metrics are made with), in one go: a request's dozen series at its end.
 
     Lean values take the lock and check for a fork once for all of them, and each is written
     in-line (no call per value: a call cost more than the write). Other values
     (prometheus_client's in-memory ones, in one process) are updated by their own ``inc``.
     """
-    if type(series[0]) is not LeanMultiProcessValue:
-        for value, amount in zip(series, amounts, strict=True):
+    if type(additions[0][0]) is not LeanMultiProcessValue:
+        for value, amount in additions:
             value.inc(amount)
         return
-    if len(series) != len(amounts):
-        raise ValueError(f"{len(series)} series, {len(amounts)} amounts")
     _lock.acquire()
     try:
         if _files.pid != _pid:
             _files.follow_fork()
-        for value, amount in zip(series, amounts):  # noqa: B905  # lengths checked above
+        for value, amount in additions:
             total = value._value = value._value + amount  # what _add does, in-line
             value._doubles[value._index] = total
             if value._timestamp:

@@ -27,6 +27,7 @@ from opentelemetry.semconv.attributes import db_attributes, error_attributes, se
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from app.telemetry.tracing.attributes import set_trusted
+from app.telemetry.tracing.current import current_span
 from app.telemetry.tracing.provider import INSTRUMENTATION_NAME, qualified_name, traces
 from app.telemetry.tracing.span_starts import SpanStarts
 
@@ -103,7 +104,7 @@ class QuerySpans:
     def __call__(
         self, execute: Executor, sql: str, params: Any, many: bool, context: dict[str, Any]
     ) -> Any:
-        parent = trace.get_current_span()
+        parent = current_span()
         if not parent.is_recording():
             return execute(sql, params, many, context)
         operation, summary = summarize(sql)

@@ -51,6 +51,7 @@ from opentelemetry.util.http import (
 from app.envconfig import ENV
 from app.telemetry.routes import matched_route
 from app.telemetry.tracing.attributes import set_trusted
+from app.telemetry.tracing.current import current_span
 from app.telemetry.tracing.provider import INSTRUMENTATION_NAME, qualified_name, traces
 from app.telemetry.tracing.span_starts import NO_PARENT, SpanStarts
 
@@ -152,7 +153,7 @@ def _mark_failed(span: Any, error: BaseException) -> None:
 
 def record_error(error: BaseException) -> None:
     """Mark the active span failed by ``error`` (an unhandled exception, a dependency outage)."""
-    _mark_failed(trace.get_current_span(), error)
+    _mark_failed(current_span(), error)
 
 
 def _on_unhandled_exception(sender: Any, **_: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from app.telemetry.prometheus.updates import adder, observer
+from app.telemetry.prometheus.updates import HistogramValues, adder, observer
 
 pytestmark = pytest.mark.database_free
 
@@ -56,3 +56,15 @@ def test_a_labelled_parent_is_refused() -> None:
         adder(Counter("c", "h", ["view"], registry=registry))
     with pytest.raises(ValueError, match="labelled parent"):
         observer(Histogram("h_seconds", "h", ["view"], registry=registry))
+
+
+def test_histogram_values_name_the_sum_and_the_bucket_an_observation_adds_to() -> None:
+    registry = CollectorRegistry()
+    child = Histogram("q_seconds", "h", ["alias"], buckets=BOUNDS, registry=registry).labels("x")
+    parts = HistogramValues(child)
+    for amount in AMOUNTS:
+        (total, added), (bucket, one) = parts.observation(amount)
+        index = parts.bucket(amount)
+        assert (total, added, one) == (child._sum, amount, 1)
+        assert bucket is child._buckets[index]
+        assert index == next(i for i, b in enumerate((*BOUNDS, float("inf"))) if amount <= b)
