@@ -191,15 +191,28 @@ def needs_redaction(event: Mapping[str, Any], rendered: bytes) -> bool:
     """Whether ``redact`` could change ``event``, judged from its keys and its JSON line
     ``rendered``: a secret-named key, a value that is an object or an array (``:{`` or ``:[``
     in orjson's compact output: they may hold secret keys), or text that might be a token
-    (``eyJ``, ``bearer``, ``basic`` in any case; JSON never escapes letters). A cheap superset
-    of what it changes: a few scans in C of a line rendered anyway, not a look at each value.
+    (``eyJ``; ``bearer`` or ``basic`` in any case before whitespace). A cheap superset of what
+    it changes, from scans in C of a line rendered anyway, not a look at each value.
+
+    Each substring search runs only after a one-byte search (``memchr``) finds what it needs:
+    ``{`` past the line's own, ``[``, ``J``, and for the two words some whitespace, which JSON
+    writes as a space, as an escape (a backslash) or, beyond ASCII, as UTF-8 bytes. An access
+    line has none of these but a route's ``{id}``. ``find``, not ``in``: ``bytes.__contains__``
+    first tries its argument as an integer and clears the ``TypeError``, which cost more than
+    the scan (callgrind: 2.4k instructions against 1.3k for a one-byte search).
     """
     if _has_secret_key(event):
         return True
-    if b":{" in rendered or b":[" in rendered:
+    if rendered.find(b"{", 1) != -1 and rendered.find(b":{") != -1:
         return True
-    text = rendered.lower()
-    return b"eyj" in text or b"bearer" in text or b"basic" in text
+    if rendered.find(b"[") != -1 and rendered.find(b":[") != -1:
+        return True
+    if rendered.find(b"J") != -1 and rendered.find(b"eyJ") != -1:
+        return True
+    if rendered.find(b" ") != -1 or rendered.find(b"\\") != -1 or not rendered.isascii():
+        text = rendered.lower()
+        return text.find(b"bearer") != -1 or text.find(b"basic") != -1
+    return False
 
 
 class RedactingJSONRenderer:

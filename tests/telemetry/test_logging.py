@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 import pytest
 import structlog
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import format_span_id, format_trace_id
 
@@ -230,6 +232,11 @@ ACCESS_EVENT = {
         {**ACCESS_EVENT, "nested": [{"password": "p", "ok": 1}], "tuple": ("x", JWT)},
         {**ACCESS_EVENT, "text": "a {brace} and [bracket]", "passwordless": "x"},
         {**ACCESS_EVENT, "as_text": Exception(f"sent {JWT}"), "fine": "eyj"},
+        {**ACCESS_EVENT, "note": "Bearer\u2003abc"},  # whitespace beyond ASCII
+        {**ACCESS_EVENT, "note": "basic\x1cabc", "other": "BEARER\u3000x"},  # control, ideographic
+        {**ACCESS_EVENT, "note": "bearer\nabc"},  # an escape in the line
+        {**ACCESS_EVENT, "note": "bearer", "other": "a b"},  # word and space apart: unchanged
+        {**ACCESS_EVENT, "route": "/api/todos/{id}/", "list": [JWT]},
     ],
 )
 def test_the_renderer_writes_what_redacting_every_field_writes(event: dict[str, Any]) -> None:
@@ -249,6 +256,9 @@ def test_a_plain_access_event_is_rendered_without_redacting_each_field() -> None
     assert needs({**ACCESS_EVENT, "extra": {"a": 1}})
     assert needs({**ACCESS_EVENT, "extra": ["a"]})
     assert needs({**ACCESS_EVENT, "note": "Basic dXNlcjpwYXNz"})
+    assert not needs({**ACCESS_EVENT, "route": "/api/todos/{id}/", "text": "eyj"})
+    assert needs({**ACCESS_EVENT, "note": "sent\u00a0Basic x"})
+    assert needs({**ACCESS_EVENT, "note": "eyJ"})
     # keys learned safe from the plain event do not hide a secret one next to them
     assert needs({**ACCESS_EVENT, "password": "p"})
     assert not needs(ACCESS_EVENT)
@@ -276,3 +286,22 @@ def test_console_lines_leave_out_the_service_identity(monkeypatch: pytest.Monkey
     assert "readable" in buffer.getvalue()
     assert "service_version" not in buffer.getvalue()
     assert telemetry_logging.service_fields()  # the identity is known, just not printed
+
+
+_FRAGMENTS = st.sampled_from(
+    ["bearer", "Basic", "BEARER", "eyJ", "eyj", " ", "\u2003", "\t", "\x1c", ".", "abcd", "{", "["]
+)
+_TEXT = st.one_of(st.text(max_size=12), st.lists(_FRAGMENTS, max_size=6).map("".join))
+# within 64 bits: orjson refuses larger integers (TypeError), whatever the redaction
+_VALUES = st.one_of(_TEXT, st.integers(-(2**63), 2**64 - 1), st.none(), st.lists(_TEXT, max_size=3))
+_KEYS = st.one_of(
+    st.sampled_from(["note", "password", "route", "Cookie", "x"]), st.text(max_size=8)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_KEYS, _VALUES, max_size=4))
+def test_any_event_is_rendered_as_redacting_every_field_would(fields: dict[str, Any]) -> None:
+    event = {**ACCESS_EVENT, **fields}
+    expected = orjson.dumps(redact(event), default=str)
+    assert RedactingJSONRenderer(text=False)(None, "info", dict(event)) == expected
