@@ -88,7 +88,7 @@ class UTCTimestamps:
     """Now as ISO 8601 in UTC with microseconds, ``2026-12-04T06:30:00.123456Z``: what
     structlog's ``TimeStamper(fmt="iso", utc=True)`` writes (fraction left out at exactly 0),
     with the date and time of the current second formatted once per second, not per event
-    (structlog builds an aware datetime each time: 19,000 instructions against 4,000)."""
+    (structlog builds an aware datetime each time: 19.3k instructions against 6.5k, callgrind)."""
 
     def __init__(self) -> None:
         # (second, its date and time), swapped as one: threads never pair one with another's
