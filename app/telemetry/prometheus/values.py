@@ -146,22 +146,7 @@ class LeanMultiProcessValue:
 
     def inc(self, amount: float) -> None:
         """Add ``amount``."""
-        # acquire/release in-line, not ``with``: half the cost of the context manager
-        _lock.acquire()
-        try:
-            if _files.pid != _pid:
-                _files.follow_fork()
-            self._add(amount)
-        finally:
-            _lock.release()
-
-    def _add(self, amount: float) -> None:
-        """Add ``amount`` to the value and its file (the caller holds the lock)."""
-        value = self._value = self._value + amount
-        self._doubles[self._index] = value
-        if self._timestamp:  # a gauge set with a timestamp, now incremented
-            self._timestamp = 0.0
-            self._doubles[self._index + 1] = 0.0
+        add_together(((self, amount),))
 
     def set(self, value: float, timestamp: float | None = None) -> None:
         """Set the value (and its timestamp, for gauges that export one)."""
@@ -212,7 +197,7 @@ def add_together(additions: Sequence[Addition]) -> None:
         if _files.pid != _pid:
             _files.follow_fork()
         for value, amount in additions:
-            total = value._value = value._value + amount  # what _add does, in-line
+            total = value._value = value._value + amount
             value._doubles[value._index] = total
             if value._timestamp:
                 value._timestamp = 0.0
