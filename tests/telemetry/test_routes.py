@@ -4,7 +4,7 @@ import pytest
 from django.test import RequestFactory
 from django.urls import resolve
 
-from app.telemetry.routes import UNMATCHED, route_template
+from app.telemetry.routes import UNMATCHED, route_template, template_of
 
 pytestmark = pytest.mark.database_free
 
@@ -29,3 +29,14 @@ def test_an_unrouted_request_is_unmatched_whatever_its_path() -> None:
     request = RequestFactory().get("/wp-admin/setup.php")
 
     assert route_template(request) == UNMATCHED
+
+
+def test_templates_are_made_once_per_pattern_and_stay_right() -> None:
+    template_of.cache_clear()
+    for path in ("/api/todos/1/", "/api/todos/2/"):
+        request = RequestFactory().get(path)
+        request.resolver_match = resolve(path)
+        assert route_template(request) == "/api/todos/{id}/"
+
+    info = template_of.cache_info()
+    assert (info.misses, info.hits) == (1, 1)
