@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.http import HttpRequest, HttpResponse
@@ -14,6 +15,7 @@ from rest_framework.response import Response
 from app.telemetry.prometheus.middleware import (
     RequestMetricsMiddleware,
     ViewMetricsMiddleware,
+    charset_label,
     requests_in_flight,
 )
 
@@ -185,3 +187,33 @@ def test_a_view_that_raises_is_counted_by_method_transport_and_size_only() -> No
         ("django_http_requests_total_by_transport_total", (("transport", "http"),)): 1,
         ("django_http_requests_body_total_bytes_count", ()): 1,
     }
+
+
+class NotDjangoResponse:
+    charset = "ascii"
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        HttpResponse(b"{}", content_type="application/json"),
+        HttpResponse(b"x", content_type="text/plain; charset=latin-1"),
+        HttpResponse(b"x", content_type='text/csv; Charset="iso-8859-15"'),
+        HttpResponse(b"x", content_type="application/json", charset="utf-16"),
+        HttpResponse(b"x"),
+        Response({"a": 1}),
+        NotDjangoResponse(),
+    ],
+    ids=["json", "text-latin1", "csv-quoted", "explicit", "default-html", "drf", "not-django"],
+)
+def test_the_charset_label_is_the_responses_charset_asked_twice(response: HttpResponse) -> None:
+    assert charset_label(response) == response.charset
+    assert charset_label(response) == response.charset  # the remembered answer
+
+
+def test_a_changed_default_charset_is_seen_by_the_charset_label(settings: Any) -> None:
+    assert charset_label(HttpResponse(b"{}", content_type="application/json")) == "utf-8"
+
+    settings.DEFAULT_CHARSET = "latin-1"
+
+    assert charset_label(HttpResponse(b"{}", content_type="application/json")) == "latin-1"
