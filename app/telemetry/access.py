@@ -11,6 +11,8 @@ import random
 import re
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any
 
 import structlog
 from django.http import HttpRequest, HttpResponse
@@ -30,6 +32,19 @@ _VERSION_4_VARIANT_10 = (0x4000 << 64) | (0x8000 << 48)
 
 access_log = structlog.get_logger("app.access")
 _NO_FIELDS: dict[str, object] = {}
+
+
+def _structlog_variable(key: str) -> ContextVar[Any]:
+    """The context variable ``structlog.contextvars.bind_contextvars(key=...)`` sets (the one
+    ``merge_contextvars`` and ``get_contextvars`` read), found through the token it returns."""
+    token = structlog.contextvars.bind_contextvars(**{key: None})[key]
+    token.var.reset(token)
+    return token.var
+
+
+# Set and reset directly for every request: bind_contextvars and clear_contextvars (which walks
+# every variable of the context) cost 15.3k instructions a request, this 4.3k (callgrind loop).
+_REQUEST_ID = _structlog_variable("request_id")
 
 
 def new_request_id() -> str:
@@ -68,9 +83,10 @@ class RequestTelemetryMiddleware:
         started = time.perf_counter()
         request_id = request_id_from(request)
         request.request_id = request_id  # type: ignore[attr-defined]
-        # Cleared as every request ends (finally), so each one starts with none bound. Sentry
-        # tags its events with it when it sends one (app.telemetry.errors.tag_request_id).
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        # Unbound as every request ends (finally), so each one starts with none. Sentry tags its
+        # events with it when it sends one (app.telemetry.errors.tag_request_id). What other
+        # code binds in a request is its to unbind (``structlog.contextvars.bound_contextvars``).
+        bound = _REQUEST_ID.set(request_id)
         try:
             response = self.get_response(request)
             response[REQUEST_ID_HEADER] = request_id
@@ -90,4 +106,4 @@ class RequestTelemetryMiddleware:
             )
             return response
         finally:
-            structlog.contextvars.clear_contextvars()
+            _REQUEST_ID.reset(bound)

@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 import structlog
+from django.http import HttpRequest, HttpResponse
 from django.test import Client, RequestFactory
 
 from app.telemetry import access
@@ -80,3 +81,20 @@ def test_a_forked_worker_does_not_repeat_its_parents_ids() -> None:
     parent_next = f"{unseeded.getrandbits(128) & ~mask | (0x4000 << 64) | (0x8000 << 48):032x}"
     assert re.fullmatch(r"[0-9a-f]{32}", from_child)
     assert from_child != parent_next
+
+
+def test_the_request_id_is_bound_for_structlog_while_the_request_is_served() -> None:
+    seen: list[dict[str, object]] = []
+
+    def view(request: HttpRequest) -> HttpResponse:
+        seen.append(structlog.contextvars.get_contextvars())
+        return HttpResponse()
+
+    with structlog.contextvars.bound_contextvars(request_id="outer"):
+        access.RequestTelemetryMiddleware(view)(
+            RequestFactory().get("/", HTTP_X_REQUEST_ID="inner-1")
+        )
+        after = structlog.contextvars.get_contextvars()
+
+    assert seen == [{"request_id": "inner-1"}]
+    assert after == {"request_id": "outer"}  # what was bound before, as it was
