@@ -6,6 +6,7 @@ event is written and the line carries the span's ``trace_id`` and ``span_id``.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import re
@@ -17,6 +18,7 @@ from typing import Any
 import structlog
 from django.http import HttpRequest, HttpResponse
 
+from app.telemetry.logging import EventWriter
 from app.telemetry.routes import route_template
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -77,7 +79,7 @@ class RequestTelemetryMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         # The configured logger itself, not the lazy proxy that resolves it on every call.
-        self.log = access_log.bind()
+        self.log = EventWriter(access_log.bind())
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
@@ -91,18 +93,20 @@ class RequestTelemetryMiddleware:
             response = self.get_response(request)
             response[REQUEST_ID_HEADER] = request_id
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
-            log = self.log.error if response.status_code >= 500 else self.log.info
-            log(
+            self.log.write(
+                logging.ERROR if response.status_code >= 500 else logging.INFO,
                 "request_finished",
-                method=request.method,
-                route=route_template(request),
-                status=response.status_code,
-                duration_ms=duration_ms,
-                user_id=_user_id(request),
-                # hit/miss/bypass/304 on the cached reads (app.todos.response_cache), else null
-                cache=getattr(request, "response_cache", None),
-                # a view's own fields (GraphQL: graphql_operation, graphql_errors); none elsewhere
-                **getattr(request, "access_fields", _NO_FIELDS),
+                {
+                    "method": request.method,
+                    "route": route_template(request),
+                    "status": response.status_code,
+                    "duration_ms": duration_ms,
+                    "user_id": _user_id(request),
+                    # hit/miss/bypass/304 on the cached reads (app.todos.response_cache)
+                    "cache": getattr(request, "response_cache", None),
+                    # a view's own fields (GraphQL: graphql_operation, graphql_errors)
+                    **getattr(request, "access_fields", _NO_FIELDS),
+                },
             )
             return response
         finally:

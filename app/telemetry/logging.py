@@ -346,6 +346,50 @@ class StdoutLogger:
     debug = info = warning = warn = error = critical = exception = fatal = log = msg
 
 
+class EventWriter:
+    """Writes an event whose fields the caller built as a dict, through a structlog bound
+    logger: what ``logger.info(message, **fields)`` writes (same processors, same output).
+
+    structlog's bound logger packs the keyword arguments again at each of its levels: 10k of
+    the access event's 63k instructions (callgrind, a loop of the call). With a logger that
+    has structlog's ``is_enabled_for`` and ``_process_event`` (its filtering bound loggers:
+    what ``configure_structlog`` sets up), the fields go to the processor chain as they are;
+    other loggers are called the usual way.
+    """
+
+    def __init__(self, logger: Any) -> None:
+        self._logger = logger
+        # methods of its class: structlog's generic BoundLogger answers any name (it proxies)
+        self._direct = all(
+            callable(getattr(type(logger), name, None))
+            for name in ("is_enabled_for", "_process_event")
+        )
+
+    def write(self, level: int, message: str, fields: dict[str, Any]) -> None:
+        """Log ``message`` with ``fields`` at ``level`` (``logging.INFO``...), if enabled."""
+        name = _METHOD_OF_LEVEL[level]
+        logger = self._logger
+        if not self._direct:
+            getattr(logger, name)(message, **fields)
+            return
+        if not logger.is_enabled_for(level):
+            return
+        try:
+            args, kw = logger._process_event(name, message, fields)
+        except structlog.DropEvent:
+            return
+        getattr(logger._logger, name)(*args, **kw)
+
+
+_METHOD_OF_LEVEL = {
+    logging.DEBUG: "debug",
+    logging.INFO: "info",
+    logging.WARNING: "warning",
+    logging.ERROR: "error",
+    logging.CRITICAL: "critical",
+}
+
+
 def _stdout_logger(*args: Any) -> StdoutLogger:
     return StdoutLogger(str(args[0]) if args else "app")
 

@@ -17,10 +17,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import format_span_id, format_trace_id
+from structlog.testing import CapturingLogger
 
 from app.telemetry import logging as telemetry_logging
 from app.telemetry.logging import (
     REDACTED,
+    EventWriter,
     RedactingJSONRenderer,
     UTCTimestamps,
     log_format,
@@ -305,3 +307,66 @@ def test_any_event_is_rendered_as_redacting_every_field_would(fields: dict[str, 
     event = {**ACCESS_EVENT, **fields}
     expected = orjson.dumps(redact(event), default=str)
     assert RedactingJSONRenderer(text=False)(None, "info", dict(event)) == expected
+
+
+def _without_time(line: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in line.items() if key != "timestamp"}
+
+
+@pytest.mark.parametrize("level", [logging.INFO, logging.ERROR])
+def test_an_event_writer_writes_what_the_bound_loggers_call_writes(
+    json_lines: io.StringIO, level: int
+) -> None:
+    logger = structlog.get_logger("app.access").bind()
+    fields = {"method": "GET", "status": 200, "note": "Bearer abc", "extra": {"token": "t"}}
+    with structlog.contextvars.bound_contextvars(request_id="r-1"):
+        getattr(logger, logging.getLevelName(level).lower())("request_finished", **fields)
+        EventWriter(logger).write(level, "request_finished", dict(fields))
+
+    called, written = lines(json_lines)
+    assert list(written) == list(called)  # same fields, same order
+    assert _without_time(written) == _without_time(called)
+    assert written["note"] == f"Bearer {REDACTED}"
+
+
+def _capturing(*, min_level: int, processors: list[Any]) -> tuple[Any, CapturingLogger]:
+    output = CapturingLogger()
+    logger = structlog.wrap_logger(
+        output,
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(min_level),
+    )
+    return logger, output
+
+
+def test_an_event_writer_leaves_out_levels_below_the_loggers() -> None:
+    logger, output = _capturing(min_level=logging.WARNING, processors=[])
+    writer = EventWriter(logger)
+
+    writer.write(logging.INFO, "quiet", {"a": 1})
+    writer.write(logging.ERROR, "loud", {"a": 2})
+
+    assert [(call.method_name, call.kwargs) for call in output.calls] == [
+        ("error", {"a": 2, "event": "loud"})
+    ]
+
+
+def test_an_event_a_processor_drops_is_not_written() -> None:
+    def drop(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+        raise structlog.DropEvent
+
+    logger, output = _capturing(min_level=logging.INFO, processors=[drop])
+    EventWriter(logger).write(logging.INFO, "dropped", {})
+
+    assert output.calls == []
+
+
+def test_an_event_writer_calls_other_loggers_the_usual_way() -> None:
+    output = CapturingLogger()
+    logger = structlog.wrap_logger(output, processors=[], wrapper_class=structlog.BoundLogger)
+
+    EventWriter(logger).write(logging.WARNING, "usual", {"a": 1})
+
+    assert [(call.method_name, call.kwargs) for call in output.calls] == [
+        ("warning", {"a": 1, "event": "usual"})
+    ]
