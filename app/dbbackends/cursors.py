@@ -15,6 +15,7 @@ django-mixin's ``DjangoDatabaseException`` and ``Top Database Errors``).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from functools import cache
 from timeit import default_timer
 from typing import Any
@@ -64,11 +65,18 @@ def metered_cursor_class(cursor_class: type[Any], alias: str, vendor: str) -> ty
     executed = value_of(metrics.execute_total.labels(alias, vendor))
     count_executed_in_bulk = adder(metrics.execute_many_total.labels(alias, vendor))
     duration = HistogramValues(metrics.query_duration_seconds.labels(alias, vendor))
+    total, buckets, upper_bounds = duration.total, duration.buckets, duration.upper_bounds
 
     def count_statements(statements: int, started: float) -> None:
         """The statements and the query's duration, written together under one lock."""
         elapsed = default_timer() - started
-        add_together(((executed, statements), *duration.observation(elapsed)))
+        add_together(
+            (
+                (executed, statements),
+                (total, elapsed),
+                (buckets[bisect_left(upper_bounds, elapsed)], 1),
+            )
+        )
 
     errors: dict[str, Any] = {
         name: metrics.errors_total.labels(alias, vendor, name)
@@ -88,7 +96,7 @@ def metered_cursor_class(cursor_class: type[Any], alias: str, vendor: str) -> ty
         def execute(self, *args: Any, **kwargs: Any) -> Any:
             started = default_timer()
             try:
-                return super().execute(*args, **kwargs)
+                return execute(self, *args, **kwargs)
             except BaseException as error:
                 count_error(error)
                 raise
@@ -107,5 +115,6 @@ def metered_cursor_class(cursor_class: type[Any], alias: str, vendor: str) -> ty
             finally:
                 count_statements(rows, started)
 
+    execute = cursor_class.execute  # the driver's, called without super()'s lookup
     MeteredCursor.__name__ = MeteredCursor.__qualname__ = f"Metered{cursor_class.__name__}"
     return MeteredCursor
