@@ -9,6 +9,8 @@ redacted by key and by shape before rendering.
 
 from __future__ import annotations
 
+import datetime
+import json
 import logging
 import re
 import sys
@@ -228,10 +230,50 @@ class RedactingJSONRenderer:
         self._text = text
 
     def __call__(self, _: Any, __: str, event: MutableMapping[str, Any]) -> str | bytes:
-        line = orjson.dumps(event, default=str)
+        line = render_json(event)
         if needs_redaction(event, line):
-            line = orjson.dumps(redact(event), default=str)
+            line = render_json(redact(event))
         return line.decode() if self._text else line
+
+
+def render_json(event: Mapping[Any, Any]) -> bytes:
+    """``event`` as one compact JSON line (orjson; ``str()`` of what JSON has no type for).
+
+    orjson refuses integers beyond 64 bits and keys that are not strings, by raising: a log
+    call must not fail for its fields, so such an event goes through the standard library
+    instead (big integers stay numbers, other keys become their ``str()``), and one that
+    cannot be rendered even so (a circular reference) is written with every field as text.
+    """
+    try:
+        return orjson.dumps(event, default=str)
+    except orjson.JSONEncodeError:
+        pass
+    try:
+        plain = json.dumps(
+            _with_text_keys(event), default=_as_text, separators=(",", ":"), ensure_ascii=False
+        )
+    except (TypeError, ValueError, RecursionError):
+        return orjson.dumps({str(key): str(value) for key, value in event.items()})
+    return plain.encode()
+
+
+def _with_text_keys(value: Any) -> Any:
+    """``value`` with every mapping key, however deep, a string (tuples become lists)."""
+    if isinstance(value, Mapping):
+        return {
+            key if isinstance(key, str) else str(key): _with_text_keys(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_with_text_keys(item) for item in value]
+    return value
+
+
+def _as_text(value: Any) -> str:
+    """What the standard library cannot encode, as orjson would write it or as ``str()``."""
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    return str(value)
 
 
 # Run for every event, whatever its origin (structlog's own or a stdlib record).

@@ -29,6 +29,7 @@ from app.telemetry.logging import (
     logging_config,
     needs_redaction,
     redact,
+    render_json,
 )
 
 pytestmark = pytest.mark.database_free
@@ -264,6 +265,48 @@ def test_a_plain_access_event_is_rendered_without_redacting_each_field() -> None
     # keys learned safe from the plain event do not hide a secret one next to them
     assert needs({**ACCESS_EVENT, "password": "p"})
     assert not needs(ACCESS_EVENT)
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        ({"event": "e", "n": 2**70, "m": -(2**64)}, {"event": "e", "n": 2**70, "m": -(2**64)}),
+        (
+            {"event": "e", "by_id": {1: "a", (2, 3): "b"}},
+            {"event": "e", "by_id": {"1": "a", "(2, 3)": "b"}},
+        ),
+        ({"event": "e", "nested": [{None: 2**65}]}, {"event": "e", "nested": [{"None": 2**65}]}),
+        (
+            {"event": "e", "at": datetime(2026, 12, 4, 14, 0, 1, 5, tzinfo=UTC), 7: 2**70},
+            {"event": "e", "at": "2026-12-04T14:00:01.000005+00:00", "7": 2**70},
+        ),
+    ],
+)
+def test_what_orjson_refuses_is_written_through_the_standard_library(
+    event: dict[Any, Any], expected: dict[str, Any]
+) -> None:
+    with pytest.raises(orjson.JSONEncodeError):
+        orjson.dumps(event, default=str)
+    assert json.loads(render_json(event)) == expected
+
+
+def test_an_event_that_cannot_be_encoded_at_all_is_written_as_text() -> None:
+    looped: dict[str, Any] = {"event": "e"}
+    looped["self"] = looped
+    assert json.loads(render_json({"event": "e", "looped": looped, "n": 2**70})) == {
+        "event": "e",
+        "looped": str(looped),
+        "n": str(2**70),
+    }
+
+
+def test_a_log_call_with_such_fields_writes_its_line_redacted(json_lines: io.StringIO) -> None:
+    structlog.get_logger("t").info("big", n=2**70, by_id={1: "Bearer abc.def"}, password="p")
+    logging.getLogger("t").warning("stdlib", extra={"n": 2**70})
+    big, stdlib = lines(json_lines)
+    assert (big["event"], big["n"], big["password"]) == ("big", 2**70, REDACTED)
+    assert big["by_id"] == {"1": f"Bearer {REDACTED}"}
+    assert (stdlib["event"], stdlib["n"]) == ("stdlib", 2**70)
 
 
 def test_format_follows_log_format_then_the_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
