@@ -6,9 +6,11 @@ The SDK itself made 96k instructions per child span this way, before any attribu
 a loop of query spans). For the two shapes of span a request makes, the outcome is known
 without asking:
 
-- a request's root span (no trace context came in) under the SDK's ratio sampler (alone or as
-  the root of ``ParentBased``): kept when the trace id's low 64 bits are under the ratio's
-  bound, the rule of ``TraceIdRatioBased``; a dropped one is a ``NonRecordingSpan`` with fresh,
+- a request's root span (no trace context came in) under the SDK's ratio sampler or its
+  ``ALWAYS_ON`` (alone or as the root of ``ParentBased``: ``parentbased_traceidratio``, the
+  production overlay's, and ``parentbased_always_on``, the SDK's default): kept when the trace
+  id's low 64 bits are under the ratio's bound, the rule of ``TraceIdRatioBased`` (``ALWAYS_ON``
+  keeps every one: a bound above them all); a dropped one is a ``NonRecordingSpan`` with fresh,
   valid ids (logs and errors still carry them), as the SDK returns.
 - a query or Redis span under a local, sampled parent with a ``ParentBased`` sampler whose
   ``local_parent_sampled`` is the default ``ALWAYS_ON``: sampled, with the parent's trace id
@@ -45,14 +47,22 @@ NO_PARENT = Context()  # what extracting a request with no trace headers gives
 _PARENT_BASED = (ParentBased, ParentBasedTraceIdRatio)  # the SDK's, not subclasses
 
 
-def ratio_root_sampler(sampler: Sampler) -> TraceIdRatioBased | None:
-    """The SDK's ratio sampler deciding ``sampler``'s root spans, if that is what it is
-    (``traceidratio`` or ``parentbased_traceidratio``; not a subclass, which may decide
-    otherwise)."""
+# Above the low 64 bits of every trace id: a root kept whatever its id (``ALWAYS_ON``).
+EVERY_ROOT = TraceIdRatioBased.TRACE_ID_LIMIT + 1
+
+
+def root_sampling_bound(sampler: Sampler) -> int | None:
+    """The bound under which the low 64 bits of a new trace's id keep its root span, when
+    ``sampler`` decides roots by that rule alone: the SDK's ratio sampler's own bound
+    (``traceidratio``, ``parentbased_traceidratio``), ``EVERY_ROOT`` for its ``ALWAYS_ON``
+    (``always_on``, ``parentbased_always_on``). ``None`` for any other root sampler (a subclass
+    may decide otherwise)."""
     root: Any = sampler
     if type(sampler) in _PARENT_BASED:
         root = getattr(sampler, "_root", None)  # where the SDK keeps the root sampler
-    return root if type(root) is TraceIdRatioBased else None
+    if type(root) is TraceIdRatioBased:
+        return int(root.bound)
+    return EVERY_ROOT if root is ALWAYS_ON else None
 
 
 def samples_local_children(sampler: Sampler) -> bool:
@@ -77,8 +87,7 @@ class SpanStarts:
         self.tracer = tracer
         sdk = tracer if type(tracer) is Tracer else None
         self._sdk = sdk
-        root = ratio_root_sampler(sdk.sampler) if sdk is not None else None
-        self._bound: int | None = root.bound if root is not None else None
+        self._bound = root_sampling_bound(sdk.sampler) if sdk is not None else None
         self._children = sdk is not None and samples_local_children(sdk.sampler)
         random_ids = sdk is not None and sdk.id_generator.is_trace_id_random()
         self._dropped_flags = _flags(sampled=False, random_trace_id=random_ids)

@@ -27,9 +27,10 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, TraceState
 
 from app.telemetry.tracing.span_starts import (
+    EVERY_ROOT,
     NO_PARENT,
     SpanStarts,
-    ratio_root_sampler,
+    root_sampling_bound,
     samples_local_children,
 )
 
@@ -123,6 +124,23 @@ def test_root_spans_are_those_the_sdk_makes(sampler: Sampler) -> None:
     assert ours.exported() == sdk.exported()
 
 
+@pytest.mark.parametrize(
+    "sampler", [ParentBased(ALWAYS_ON), ALWAYS_ON], ids=["parentbased_always_on", "always_on"]
+)
+def test_always_on_roots_are_those_the_sdk_makes(sampler: Sampler) -> None:
+    sdk, ours = Setup(sampler), Setup(sampler)
+    starts = SpanStarts(ours.tracer)
+    assert starts.shortcut_roots
+    expected = started(
+        lambda: sdk.tracer.start_span("GET", context=NO_PARENT, kind=SpanKind.SERVER), SPANS, 8
+    )
+    made = started(lambda: starts.root("GET", SpanKind.SERVER), SPANS, 8)
+    assert made == expected
+    assert all(recording for _, recording, _ in made)
+    assert ours.exported() == sdk.exported()
+    assert len(ours.exported()) == SPANS
+
+
 def test_a_root_is_a_root_inside_another_span() -> None:
     setup = Setup(TraceIdRatioBased(1.0))
     starts = SpanStarts(setup.tracer)
@@ -206,12 +224,19 @@ def test_children_of_other_parents_go_through_start_span(parent_context: SpanCon
     [
         ALWAYS_ON,
         ParentBased(ALWAYS_ON),
+        ParentBased(ALWAYS_OFF),
         ParentBased(TraceIdRatioBased(0.5), local_parent_sampled=ALWAYS_OFF),
         type("Custom", (TraceIdRatioBased,), {})(0.5),  # a subclass may decide otherwise
     ],
-    ids=["always_on", "parentbased_always_on", "local-children-dropped", "ratio-subclass"],
+    ids=[
+        "always_on",
+        "parentbased_always_on",
+        "parentbased_always_off",
+        "local-children-dropped",
+        "ratio-subclass",
+    ],
 )
-def test_other_samplers_go_through_start_span(sampler: Sampler) -> None:
+def test_other_samplers_and_parents_make_what_start_span_makes(sampler: Sampler) -> None:
     setup = Setup(sampler)
     starts = SpanStarts(setup.tracer)
     expected_roots = started(lambda: setup.tracer.start_span("GET", context=NO_PARENT), 50, 3)
@@ -286,12 +311,17 @@ def test_the_sdks_own_span_metrics_count_them_alike(monkeypatch: pytest.MonkeyPa
     assert counted[0]  # the metrics were on
 
 
-def test_the_ratio_sampler_is_found_only_where_it_decides_roots() -> None:
+def test_a_root_bound_is_found_only_where_the_trace_id_alone_decides_roots() -> None:
     root = TraceIdRatioBased(0.2)
-    assert ratio_root_sampler(root) is root
-    assert ratio_root_sampler(ParentBased(root)) is root
-    assert ratio_root_sampler(ParentBased(ALWAYS_ON)) is None
-    assert ratio_root_sampler(ALWAYS_ON) is None
+    assert root_sampling_bound(root) == root.bound
+    assert root_sampling_bound(ParentBased(root)) == root.bound
+    assert root_sampling_bound(ParentBasedTraceIdRatio(0.2)) == root.bound
+    assert root_sampling_bound(ParentBased(ALWAYS_ON)) == EVERY_ROOT
+    assert root_sampling_bound(ALWAYS_ON) == EVERY_ROOT
+    assert EVERY_ROOT > TraceIdRatioBased.TRACE_ID_LIMIT  # above every id's low 64 bits
+    assert root_sampling_bound(ParentBased(ALWAYS_OFF)) is None
+    assert root_sampling_bound(ALWAYS_OFF) is None
+    assert root_sampling_bound(type("Custom", (TraceIdRatioBased,), {})(0.5)) is None
     assert samples_local_children(ParentBased(root))
     assert not samples_local_children(root)
     assert not samples_local_children(ParentBased(root, local_parent_sampled=ALWAYS_OFF))
