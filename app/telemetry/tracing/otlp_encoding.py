@@ -121,6 +121,7 @@ _REPEATING_KEYS = frozenset(
         "db.operation.name",
         "db.collection.name",
         "db.query.text",  # parameterised: one per statement in the code
+        "db.query.summary",  # operation and tables, never a value: one per statement too
         "db.response.status_code",
     }
 )
@@ -175,11 +176,14 @@ _encoded_blocks: dict[tuple[int, tuple[Any, ...], tuple[type, ...]], bytes] = {}
 
 def _attributes(field: int, attributes: Mapping[str, Any] | None) -> bytes:
     """Every attribute as a repeated ``KeyValue`` field number ``field``."""
-    if not attributes:
+    if attributes is None:
         return b""
     # The SDK's BoundedAttributes iterates through the generic Mapping mixin (a lookup and a
-    # lock per item); its plain dict, when there, gives the same items directly.
+    # lock per item) and counts through a Python ``__len__``; its plain dict, when there, gives
+    # the same items directly.
     plain = getattr(attributes, "_dict", attributes)
+    if not plain:
+        return b""
     block_key = None
     if plain.keys() <= _REPEATING_KEYS:
         block_key = (field, tuple(plain.items()), tuple(map(type, plain.values())))
@@ -220,25 +224,34 @@ def encode_span(span: ReadableSpan) -> bytes:
         attributes: Mapping[str, Any] | None = span._attributes
         events: Sequence[Any] = span._events
         links: Sequence[Any] = span._links
+        # a BoundedList counts through a Python ``__len__``: its deque, when there, directly
+        has_events = bool(getattr(events, "_dq", events))
+        has_links = bool(getattr(links, "_dq", links))
     else:
         context, parent, name = span.get_span_context(), span.parent, span.name
         kind, start, end, status = span.kind, span.start_time, span.end_time, span.status
         attributes, events, links = span.attributes, span.events, span.links
+        has_events, has_links = bool(events), bool(links)
     if context is None:  # a finished SDK span always has one
         raise ValueError(f"span {name!r} has no context")
+    # A SpanContext is the tuple (trace_id, span_id, is_remote, flags, trace_state, is_valid):
+    # unpacked at once, not read through six Python properties.
+    trace_id, span_id, _, _, trace_state, _ = context
     parts = [
         b"\x0a\x10",  # 1: trace_id, 16 bytes
-        context.trace_id.to_bytes(16, "big"),
+        trace_id.to_bytes(16, "big"),
         b"\x12\x08",  # 2: span_id, 8 bytes
-        context.span_id.to_bytes(8, "big"),
+        span_id.to_bytes(8, "big"),
     ]
-    if context.trace_state:
+    if trace_state:
         parts.append(_string(3, _trace_state(context)))
+    remote_parent = False
     if parent is not None:
-        parts += (b"\x22\x08", parent.span_id.to_bytes(8, "big"))  # 4: parent_span_id
+        _, parent_span_id, remote_parent, _, _, _ = parent
+        parts += (b"\x22\x08", parent_span_id.to_bytes(8, "big"))  # 4: parent_span_id
     parts += (
         _remembered_string(_encoded_names, 5, name),
-        _KINDS[kind.value],
+        _KINDS[kind._value_],  # the member's own value: ``.value`` is a Python property
         _START,
         _pack_fixed64(start or 0),
         _END,
@@ -248,17 +261,17 @@ def encode_span(span: ReadableSpan) -> bytes:
     dropped = getattr(attributes, "dropped", 0)
     if dropped:
         parts.append(_uint(10, dropped))
-    if events:
+    if has_events:
         parts += [_field(11, _event(event)) for event in events]
         parts.append(_uint(12, getattr(events, "dropped", 0)))
-    if links:
+    if has_links:
         parts += [_field(13, _link(link)) for link in links]
         parts.append(_uint(14, getattr(links, "dropped", 0)))
     parts += (
         _UNSET_STATUS
         if status.status_code is StatusCode.UNSET and not status.description
         else _field(15, _status(status)),
-        _LOCAL_PARENT if parent is None or not parent.is_remote else _REMOTE_PARENT,
+        _REMOTE_PARENT if remote_parent else _LOCAL_PARENT,
     )
     return b"".join(parts)
 
@@ -309,12 +322,14 @@ def encode_spans(spans: Iterable[ReadableSpan]) -> bytes:
     resources: dict[int, Any] = {}
     by_identity: dict[int, dict[Any, list[bytes]]] = {}
     for span in spans:
-        resource = span.resource
+        if isinstance(span, ReadableSpan):  # its own fields: the properties are Python calls
+            resource, scope = span._resource, span._instrumentation_scope or None
+        else:
+            resource, scope = span.resource, span.instrumentation_scope or None
         key = id(resource)
         if key not in resources:
             resources[key] = resource
             by_identity[key] = {}
-        scope = span.instrumentation_scope or None
         by_identity[key].setdefault(scope, []).append(encode_span(span))
     grouped: dict[Any, dict[Any, list[bytes]]] = {}
     for key, scopes in by_identity.items():

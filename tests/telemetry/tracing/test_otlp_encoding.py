@@ -186,3 +186,39 @@ def test_remembered_attribute_blocks_keep_value_types_apart() -> None:
         for span in decoded.resource_spans[0].scope_spans[0].spans
     ]
     assert values == ["int_value", "bool_value", "double_value", "int_value", "bool_value"]
+
+
+def test_query_spans_encode_as_officially_from_their_remembered_blocks() -> None:
+    """A query span's attributes (``db.query.summary`` included) all repeat per statement: the
+    block is remembered whole and encoded the same the second time, under a local and a
+    remote parent."""
+    from opentelemetry import context as otel_context  # noqa: PLC0415
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: PLC0415
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: PLC0415
+        InMemorySpanExporter,
+    )
+
+    from app.telemetry.tracing.db_spans import QuerySpans  # noqa: PLC0415
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("app.telemetry")
+    queries = QuerySpans("sqlite", {"NAME": "/srv/db.sqlite3"}, tracer)
+    remote = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(1))
+    for parent_context in (None, set_span_in_context(NonRecordingSpan(remote))):
+        parent = tracer.start_span("POST /api/todos/", context=parent_context)
+        token = otel_context.attach(set_span_in_context(parent))
+        for sql in ('SELECT "id" FROM "auth_user" WHERE "id" = %s', 'INSERT INTO "t" VALUES (%s)'):
+            queries(lambda *_: None, sql, (1,), False, {})
+        otel_context.detach(token)
+        parent.end()
+    spans = list(exporter.get_finished_spans())
+
+    assert len(spans) == 6
+    assert {"db.query.summary", "db.query.text"} <= set(spans[0].attributes or {})
+    for _ in range(2):  # the second time from the remembered blocks
+        assert ExportTraceServiceRequest.FromString(encode_spans(spans)) == official(spans)
+    assert any(
+        "db.query.summary" in dict(items) for _field, items, _types in otlp_encoding._encoded_blocks
+    )
