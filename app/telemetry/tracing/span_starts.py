@@ -128,19 +128,20 @@ class SpanStarts:
         would make it)."""
         sdk = self._sdk
         context = parent.get_span_context()
+        # A SpanContext is the tuple (trace_id, span_id, is_remote, flags, trace_state,
+        # is_valid): unpacked at once, not read through Python properties one by one.
+        trace_id, _, is_remote, parent_flags, trace_state, is_valid = context
         if (
             sdk is None
             or not self._children
-            or not context.is_valid
-            or context.is_remote
-            or not context.trace_flags.sampled
+            or not is_valid
+            or is_remote
+            or not parent_flags & TraceFlags.SAMPLED
             or not sdk._is_enabled()
         ):
             return self.tracer.start_span(name, kind=kind)
-        flags = self._child_flags[context.trace_flags.random_trace_id]
-        own = SpanContext(
-            context.trace_id, sdk.id_generator.generate_span_id(), False, flags, context.trace_state
-        )
+        flags = self._child_flags[bool(parent_flags & TraceFlags.RANDOM_TRACE_ID)]
+        own = SpanContext(trace_id, sdk.id_generator.generate_span_id(), False, flags, trace_state)
         return self._recording(sdk, name, kind, context=own, parent=context, parent_context=None)
 
     @staticmethod
