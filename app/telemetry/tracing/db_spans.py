@@ -34,6 +34,7 @@ from app.telemetry.tracing.span_starts import SpanStarts
 SYSTEM_NAMES = {"postgresql": "postgresql", "sqlite": "sqlite"}
 DEFAULT_PORTS = {"postgresql": 5432}
 SUMMARY_LIMIT = 255
+STATEMENTS_LIMIT = 1024  # statements remembered per connection (emptied when full)
 
 # The first keyword of a statement, and every table an operation reads or writes.
 _OPERATION = re.compile(r"^\s*(?:\(\s*)*(\w+)")
@@ -100,6 +101,25 @@ class QuerySpans:
         self.tracer = tracer or trace.get_tracer(INSTRUMENTATION_NAME)
         self.starts = SpanStarts(self.tracer)
         self.attributes = connection_attributes(vendor, settings)
+        # per statement (parameterised SQL: one per query in the code): its span's name and
+        # attributes, made once and copied into each span (never changed after)
+        self._statements: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    def statement(self, sql: str) -> tuple[str, dict[str, Any]]:
+        """The span name (``db.query.summary``) and attributes of a query running ``sql``."""
+        found = self._statements.get(sql)
+        if found is None:
+            operation, summary = summarize(sql)
+            attributes = {
+                **self.attributes,
+                db_attributes.DB_QUERY_TEXT: sql,
+                db_attributes.DB_OPERATION_NAME: operation,
+                db_attributes.DB_QUERY_SUMMARY: summary,
+            }
+            if len(self._statements) >= STATEMENTS_LIMIT:
+                self._statements.clear()
+            found = self._statements[sql] = (summary, attributes)
+        return found
 
     def __call__(
         self, execute: Executor, sql: str, params: Any, many: bool, context: dict[str, Any]
@@ -107,15 +127,9 @@ class QuerySpans:
         parent = current_span()
         if not parent.is_recording():
             return execute(sql, params, many, context)
-        operation, summary = summarize(sql)
-        attributes = {
-            **self.attributes,
-            db_attributes.DB_QUERY_TEXT: sql,
-            db_attributes.DB_OPERATION_NAME: operation,
-            db_attributes.DB_QUERY_SUMMARY: summary,
-        }
+        summary, attributes = self.statement(sql)
         if many and isinstance(params, Sized) and len(params) > 1:
-            attributes[db_attributes.DB_OPERATION_BATCH_SIZE] = len(params)
+            attributes = {**attributes, db_attributes.DB_OPERATION_BATCH_SIZE: len(params)}
         # Children of a sampled span, sampled by the parent: the sampler needs no attributes.
         span = self.starts.child(summary, SpanKind.CLIENT, parent)
         set_trusted(span, attributes)
