@@ -8,18 +8,17 @@ background threads pay one ``is_recording()`` check per query.
 Attributes: ``db.system.name`` (``postgresql``/``sqlite``), ``db.namespace`` (the database
 name as configured when the connection was made; for SQLite the file), ``db.query.text``
 (Django's parameterised SQL: placeholders, never values), ``db.operation.name`` and
-``db.query.summary`` (``SELECT todos_todo``, parsed from the query, cached), ``server.address``
-and ``server.port`` for PostgreSQL (the port only when not 5432), ``db.operation.batch.size``
-for ``executemany`` of two or more rows; on failure ``error.type`` (the SQLSTATE when the
-driver gives one, else the exception's class) and ``db.response.status_code``.
-The span is named by the summary.
+``db.query.summary`` (``SELECT todos_todo``, parsed from the query once per connection),
+``server.address`` and ``server.port`` for PostgreSQL (the port only when not 5432),
+``db.operation.batch.size`` for ``executemany`` of two or more rows; on failure ``error.type``
+(the SQLSTATE when the driver gives one, else the exception's class) and
+``db.response.status_code``. The span is named by the summary.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sized
-from functools import lru_cache
 from typing import Any
 
 from opentelemetry import trace
@@ -46,7 +45,6 @@ _TARGET = re.compile(
 Executor = Callable[[str, Any, bool, dict[str, Any]], Any]
 
 
-@lru_cache(maxsize=1024)
 def summarize(sql: str) -> tuple[str, str]:
     """``(operation, summary)`` of a query: ``("SELECT", "SELECT todos_todo auth_user")``.
 

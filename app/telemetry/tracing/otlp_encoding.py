@@ -176,8 +176,6 @@ _encoded_blocks: dict[tuple[int, tuple[Any, ...], tuple[type, ...]], bytes] = {}
 
 def _attributes(field: int, attributes: Mapping[str, Any] | None) -> bytes:
     """Every attribute as a repeated ``KeyValue`` field number ``field``."""
-    if attributes is None:
-        return b""
     # The SDK's BoundedAttributes iterates through the generic Mapping mixin (a lookup and a
     # lock per item) and counts through a Python ``__len__``; its plain dict, when there, gives
     # the same items directly.
