@@ -31,6 +31,7 @@ os.register_at_fork(after_in_child=_request_ids.seed)
 # RFC 9562: version 4 in bits 76-79, variant 10 in bits 62-63 (what uuid.UUID(version=4) sets)
 _VERSION_VARIANT_BITS = (0xF000 << 64) | (0xC000 << 48)
 _VERSION_4_VARIANT_10 = (0x4000 << 64) | (0x8000 << 48)
+_RANDOM_BITS = ~_VERSION_VARIANT_BITS & ((1 << 128) - 1)  # what stays of the 128 drawn
 
 access_log = structlog.get_logger("app.access")
 _NO_FIELDS: dict[str, object] = {}
@@ -52,16 +53,16 @@ _REQUEST_ID = _structlog_variable("request_id")
 def new_request_id() -> str:
     """A random UUID (version 4) as 32 hex digits, what ``uuid.uuid4().hex`` gives, without
     building a ``UUID`` object or a system call (it is made for every request)."""
-    bits = _request_ids.getrandbits(128) & ~_VERSION_VARIANT_BITS | _VERSION_4_VARIANT_10
-    return f"{bits:032x}"
+    bits = _request_ids.getrandbits(128) & _RANDOM_BITS | _VERSION_4_VARIANT_10
+    return "%032x" % bits  # noqa: UP031  # printf-style: a third cheaper than an f-string
 
 
 def request_id_from(request: HttpRequest) -> str:
     """The caller's ``X-Request-ID`` when it is short and plain, else a new UUID."""
     # META, not request.headers: building that mapping costs ~13 µs and nothing else needs it
-    candidate = str(request.META.get("HTTP_X_REQUEST_ID", ""))
-    if _SANE_REQUEST_ID.fullmatch(candidate):
-        return candidate
+    candidate = request.META.get("HTTP_X_REQUEST_ID")
+    if candidate and _SANE_REQUEST_ID.fullmatch(str(candidate)):
+        return str(candidate)
     return new_request_id()
 
 

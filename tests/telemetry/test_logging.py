@@ -413,3 +413,73 @@ def test_an_event_writer_calls_other_loggers_the_usual_way() -> None:
     assert [(call.method_name, call.kwargs) for call in output.calls] == [
         ("warning", {"a": 1, "event": "usual"})
     ]
+
+
+@pytest.fixture
+def app_json_events(json_lines: io.StringIO) -> Iterator[io.StringIO]:
+    """The app's structlog events configured as JSON (``configure_structlog``), written to the
+    buffer; the suite's structlog configuration restored afterwards."""
+    saved = structlog.get_config()
+    telemetry_logging.configure_structlog(fmt="json")
+    yield json_lines
+    structlog.configure(**saved)
+
+
+def test_the_apps_json_events_are_written_in_line_as_their_processors_write_them(
+    app_json_events: io.StringIO,
+) -> None:
+    logger = structlog.get_logger("app.access").bind(bound="yes")
+    writer = EventWriter(logger)
+    assert writer._json is not None  # the in-line chain, not structlog's loop
+    fields = {"method": "POST", "status": 500, "note": "Bearer abc", "extra": {"token": "t"}}
+    with structlog.contextvars.bound_contextvars(request_id="r-1", tenant="t-2"):
+        structlog.contextvars.bind_contextvars(gone="x")
+        structlog.contextvars.unbind_contextvars("gone")
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logger.error("request_finished", exc_info=True, **fields)
+            writer.write(logging.ERROR, "request_finished", {"exc_info": True, **fields})
+        logger.info("request_finished", **fields)
+        writer.write(logging.INFO, "request_finished", dict(fields))
+
+    called_error, written_error, called, written = lines(app_json_events)
+    for expected, actual in ((called_error, written_error), (called, written)):
+        assert list(actual) == list(expected)  # same fields, same order
+        assert _without_time(actual) == _without_time(expected)
+    assert written["bound"] == "yes"
+    assert (written["request_id"], written["tenant"]) == ("r-1", "t-2")
+    assert "gone" not in written
+    assert written["note"] == f"Bearer {REDACTED}"
+    assert written_error["exception"][0]["exc_type"] == "ValueError"
+
+
+def test_other_chains_and_outputs_are_not_written_in_line() -> None:
+    logger, _ = _capturing(min_level=logging.INFO, processors=[])
+    assert EventWriter(logger)._json is None
+    console = structlog.wrap_logger(
+        telemetry_logging.StdoutLogger(),
+        processors=telemetry_logging._structlog_processors("console"),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+    )
+    assert EventWriter(console)._json is None
+    json_to_a_capture = structlog.wrap_logger(
+        CapturingLogger(),
+        processors=telemetry_logging._structlog_processors("json"),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+    )
+    assert EventWriter(json_to_a_capture)._json is None
+
+
+def test_structlog_context_is_merged_as_structlogs_own_processor_merges_it() -> None:
+    with structlog.contextvars.bound_contextvars(request_id="r-1", user="u"):
+        structlog.contextvars.bind_contextvars(cleared="x")
+        structlog.contextvars.unbind_contextvars("cleared")
+        with structlog.contextvars.bound_contextvars(user="inner"):
+            ours = telemetry_logging.merge_structlog_context(None, "info", {"user": "own"})
+            theirs = structlog.contextvars.merge_contextvars(None, "info", {"user": "own"})
+            assert ours == theirs == {"user": "own", "request_id": "r-1"}
+            assert telemetry_logging.merge_structlog_context(None, "info", {}) == (
+                structlog.contextvars.merge_contextvars(None, "info", {})
+            )
+    assert telemetry_logging.merge_structlog_context(None, "info", {}) == {}
