@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase, ResponseHeaders
 
 from app.telemetry.logging import EventWriter
 from app.telemetry.routes import route_template
@@ -66,6 +67,25 @@ def request_id_from(request: HttpRequest) -> str:
     return new_request_id()
 
 
+_HEADER_KEY = REQUEST_ID_HEADER.lower()
+
+
+def echo_request_id(response: HttpResponseBase, request_id: str) -> None:
+    """Set ``X-Request-ID: request_id`` on ``response``, as ``response[...] = ...`` does.
+
+    Django checks and encodes the name and the value of every header it is given (6.8k
+    instructions, callgrind, a loop); a request id is plain ASCII by construction (generated,
+    or matched by ``_SANE_REQUEST_ID``), so it goes straight into the header store, kept as
+    Django keeps it (lower-cased name to (name, value)), when the headers are Django's own.
+    """
+    headers = getattr(response, "headers", None)
+    store = getattr(headers, "_store", None)
+    if type(headers) is ResponseHeaders and type(store) is dict:
+        store[_HEADER_KEY] = (REQUEST_ID_HEADER, request_id)
+    else:
+        response[REQUEST_ID_HEADER] = request_id
+
+
 def _user_id(request: HttpRequest) -> int | str | None:
     user = getattr(request, "user", None)
     if user is None or not getattr(user, "is_authenticated", False):
@@ -92,7 +112,7 @@ class RequestTelemetryMiddleware:
         bound = _REQUEST_ID.set(request_id)
         try:
             response = self.get_response(request)
-            response[REQUEST_ID_HEADER] = request_id
+            echo_request_id(response, request_id)
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
             self.log.write(
                 logging.ERROR if response.status_code >= 500 else logging.INFO,

@@ -6,14 +6,22 @@ import os
 import random
 import re
 import uuid
+from collections.abc import Callable
+from typing import ClassVar
 
 import pytest
 import structlog
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.test import Client, RequestFactory
 
 from app.telemetry import access
-from app.telemetry.access import new_request_id, request_id_from
+from app.telemetry.access import (
+    REQUEST_ID_HEADER,
+    echo_request_id,
+    new_request_id,
+    request_id_from,
+)
 
 
 @pytest.mark.parametrize("given", ["abc-123", "a" * 128, "trace.id:part_2"])
@@ -98,3 +106,36 @@ def test_the_request_id_is_bound_for_structlog_while_the_request_is_served() -> 
 
     assert seen == [{"request_id": "inner-1"}]
     assert after == {"request_id": "outer"}  # what was bound before, as it was
+
+
+def _responses() -> list[Callable[[], HttpResponseBase]]:
+    return [
+        lambda: HttpResponse(b"{}"),
+        lambda: StreamingHttpResponse(iter([b"x"])),
+        lambda: HttpResponse(headers={"A": "b", "X-Request-ID": "old"}),
+    ]
+
+
+@pytest.mark.parametrize("make", _responses(), ids=["plain", "streaming", "replacing"])
+def test_the_echoed_id_is_the_header_django_would_set(
+    make: Callable[[], HttpResponseBase],
+) -> None:
+    expected, response = make(), make()
+    expected[REQUEST_ID_HEADER] = "0123abcd-ef.45:67"
+
+    echo_request_id(response, "0123abcd-ef.45:67")
+
+    assert list(response.items()) == list(expected.items())
+    assert response.headers["x-request-id"] == "0123abcd-ef.45:67"
+
+
+def test_other_responses_get_the_header_the_usual_way() -> None:
+    class Other:
+        headers: ClassVar[dict[str, str]] = {}
+
+        def __setitem__(self, name: str, value: str) -> None:
+            self.headers[name] = value
+
+    response = Other()
+    echo_request_id(response, "id-1")  # type: ignore[arg-type]
+    assert response.headers == {REQUEST_ID_HEADER: "id-1"}
