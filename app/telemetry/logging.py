@@ -132,7 +132,9 @@ def merge_structlog_context(
     variables = _STRUCTLOG_VARIABLES
     if variables is None:
         return structlog.contextvars.merge_contextvars(logger, method_name, event)
-    for name, variable in variables.items():
+    # a copy of the registry, made in one C call: another thread binding a new key would
+    # change its size while a loop over the live view went on
+    for name, variable in tuple(variables.items()):
         value = variable.get(Ellipsis)
         if value is not Ellipsis:
             event.setdefault(name[_PREFIX_LENGTH:], value)

@@ -483,3 +483,25 @@ def test_structlog_context_is_merged_as_structlogs_own_processor_merges_it() -> 
                 structlog.contextvars.merge_contextvars(None, "info", {})
             )
     assert telemetry_logging.merge_structlog_context(None, "info", {}) == {}
+
+
+def test_a_key_bound_while_the_context_is_merged_does_not_break_the_merge() -> None:
+    registry = telemetry_logging._STRUCTLOG_VARIABLES
+    assert isinstance(registry, dict)
+
+    class BindsWhenRead:
+        """A variable whose reading binds a new key, as another thread might meanwhile."""
+
+        def get(self, default: Any) -> Any:
+            structlog.contextvars.bind_contextvars(bound_meanwhile=1)
+            return default
+
+    registry["structlog_binds_when_read"] = BindsWhenRead()
+    try:
+        with structlog.contextvars.bound_contextvars(request_id="r-1"):
+            merged = telemetry_logging.merge_structlog_context(None, "info", {})
+        assert merged["request_id"] == "r-1"
+    finally:
+        del registry["structlog_binds_when_read"]
+        structlog.contextvars.unbind_contextvars("bound_meanwhile")
+        registry.pop("structlog_bound_meanwhile", None)
