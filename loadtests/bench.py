@@ -20,11 +20,15 @@ Each exporting variant has its own local sink (OTLP/HTTP, or Sentry envelopes) t
 counts (requests, bytes, spans or envelope items, per path) and discards. For each endpoint
 wrk warms every variant up, then runs rounds in a fixed order (bare, project@100%, ...). Per
 run: requests/s, p50/p99, errors, requests, and the gunicorn worker's CPU time per request
-(utime + stime from /proc, its export threads included). With two or more cores the servers
-run on core 0 and wrk, the sinks, py-spy and this script on the others. ``--profile VARIANT``
-records that variant's worker with py-spy. Results: a table on stdout and
-``loadtests/results/bench.json`` (``--output``); exit status 1 when a run had errors or an
-exporting variant's sink received no spans or transactions.
+(utime + stime from /proc, its export threads included). Then paired rounds
+(``loadtests/paired.py``): bare and each other variant loaded together on the same core, a
+second bare server first as the control; their cost ratio holds still where a shared VM's
+speed moves between sequential runs, and the targets are read from it. With two or more
+cores the servers run on core 0 and wrk, the sinks, py-spy and this script on the others.
+``--profile VARIANT`` records that variant's worker with py-spy during the sequential rounds.
+Results: a table and the targets met or missed on stdout, and ``loadtests/results/bench.json``
+(``--output``); exit status 1 when a run had errors or an exporting variant's sink received
+no spans or transactions (a missed target is reported, not an error).
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from loadtests import local_server
+from loadtests import local_server, paired, wrk
 from loadtests.local_server import (
     BIN,
     HOST,
@@ -70,6 +74,8 @@ from loadtests.local_server import (
     log_tail,
 )
 from loadtests.machine import machine
+from loadtests.worker_cpu import cpu_seconds, worker_pid
+from loadtests.wrk import Run
 
 # Bandit findings accepted here (marked inline): subprocess runs fixed argument lists without
 # a shell (B404, B603); urlopen only reaches the local servers at HOST (B310); PASSWORD is the
@@ -79,6 +85,7 @@ PRODUCTION_OVERLAY = REPO / "k8s" / "overlays" / "production" / "kustomization.y
 ENDPOINTS = ("retrieve", "list", "create")
 PASSWORD = "bench-password-long-enough"  # nosec B105
 BASELINE = "bare"
+TWIN = "bare-twin"  # a second bare server: the paired runs' control
 PROJECT_PREFIX = "project@"
 PROJECT_RATIO = 0.1  # the project variant every run has besides 100%
 STARTUP_SECONDS = 60
@@ -89,6 +96,10 @@ BUSY_WARNING = 20  # % of a core busy before the run: something else is running
 # master, the idle variants' heartbeats and pollers, loopback interrupts); well above means
 # another process shared the core and that run's numbers are not comparable.
 OTHER_CPU_WARNING = 25
+# The targets (issue 11), read from the paired ratio: each project variant's least ratio to
+# bare on every endpoint, and the variant project@100% must be ahead of on every endpoint.
+TARGETS = {f"{PROJECT_PREFIX}100%": 0.85, f"{PROJECT_PREFIX}10%": 0.95}
+ALTERNATIVES = ("otel-zero-code", "sentry-tracing")
 EXPORT_WAIT_SECONDS = 20  # the distro's batch processor exports every 5 s
 # Inherited settings that would make variants differ, or share state, if left in place.
 DROPPED_PREFIXES = ("OTEL_", "SENTRY_", "TELEMETRY_", "FAULT_", "BENCH_")
@@ -511,89 +522,7 @@ def wait_for_exports(servers: Iterable[Server], timeout: float = EXPORT_WAIT_SEC
         raise fail(server, f"nothing traced reached its sink within {timeout:.0f} s: {sink}")
 
 
-# ------------------------------------------------------------------ worker CPU
-def parse_children(text: str) -> list[int]:
-    """Pids in a /proc/<pid>/task/<tid>/children file (space-separated)."""
-    return [int(pid) for pid in text.split()]
-
-
-def worker_pid(master: int, proc: Path = Path("/proc"), timeout: float = 10) -> int:
-    """The gunicorn master's only child (WEB_CONCURRENCY=1), waiting up to ``timeout`` s."""
-    children_file = proc / str(master) / "task" / str(master) / "children"
-    deadline = time.monotonic() + timeout
-    while True:
-        children = parse_children(children_file.read_text())
-        if len(children) == 1:
-            return children[0]
-        if time.monotonic() >= deadline:
-            raise RuntimeError(f"gunicorn {master} has workers {children}, expected one")
-        time.sleep(0.1)
-
-
-def parse_proc_stat(text: str) -> int:
-    """utime + stime, in clock ticks, from a /proc/<pid>/stat line. The command name (field
-    2) is in parentheses and may hold spaces or parentheses, so fields count from the last
-    ``)``: state is field 3, utime 14 and stime 15."""
-    fields = text[text.rindex(")") + 1 :].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def cpu_seconds(pid: int, proc: Path = Path("/proc")) -> float:
-    """CPU time (user + system) a process has used, all its threads included."""
-    ticks = parse_proc_stat((proc / str(pid) / "stat").read_text())
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-# ------------------------------------------------------------------ wrk
-WRK_SCRIPT = """
-wrk.method = "{method}"
-wrk.headers["Authorization"] = "Bearer {token}"
-wrk.headers["Content-Type"] = "application/json"
-{body}
-"""
-
-
-@dataclass
-class Run:
-    """One wrk run: throughput, latency percentiles, errors, and the worker's CPU per request."""
-
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-    requests: int
-    cpu_us_per_request: float | None = None
-    # The server core's busy time not spent in the worker, as % of the run's wall time: the
-    # master, idle variants, interrupts, and anything else on the machine. High means noise.
-    other_cpu_pct: float | None = None
-
-
-def wrk_command(
-    server: Server, endpoint: str, seconds: int, connections: int, script: str
-) -> list[str]:
-    """wrk against ``endpoint`` of ``server`` with the Lua ``script``."""
-    path = f"/api/todos/{server.todo_id}/" if endpoint == "retrieve" else "/api/todos/"
-    return [
-        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script,
-        server.url + path,
-    ]  # fmt: skip
-
-
-def run_wrk(server: Server, endpoint: str, seconds: int, connections: int) -> str:
-    """wrk's output for one run (wrk runs where this process is pinned)."""
-    method = "POST" if endpoint == "create" else "GET"
-    body = 'wrk.body = \'{"title": "benchmark"}\'' if endpoint == "create" else ""
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT.format(method=method, token=server.token, body=body))
-    try:
-        command = wrk_command(server, endpoint, seconds, connections, script.name)
-        return subprocess.run(  # nosec B603
-            command, capture_output=True, text=True, check=True
-        ).stdout
-    finally:
-        os.unlink(script.name)
-
-
+# ------------------------------------------------------------------ runs
 def core_busy_seconds(core: str | None) -> float | None:
     """Busy time so far of ``core`` (``"0"``) from /proc/stat, or None when not pinned."""
     if core is None:
@@ -609,51 +538,18 @@ def measure(
     when the servers share one ``core``, how busy that core was with anything else."""
     worker = worker_pid(server.process.pid)
     started, core_before, before = time.monotonic(), core_busy_seconds(core), cpu_seconds(worker)
-    output = run_wrk(server, endpoint, seconds, connections)
+    output = wrk.run(server, endpoint, seconds, connections)
     if worker_pid(server.process.pid, timeout=0) != worker:
         raise fail(server, f"worker {worker} was replaced during a run")
     used = cpu_seconds(worker) - before
     core_after, elapsed = core_busy_seconds(core), time.monotonic() - started
-    run = parse_wrk(output)
+    run = wrk.parse(output)
     server.requests += run.requests
     other = None
     if core_before is not None and core_after is not None:
         other = max(0.0, (core_after - core_before - used) * 100 / elapsed)
     per_request = used * 1e6 / run.requests if run.requests else None
     return replace(run, cpu_us_per_request=per_request, other_cpu_pct=other)
-
-
-_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
-
-
-def _search(pattern: str, output: str) -> re.Match[str]:
-    match = re.search(pattern, output)
-    if match is None:
-        raise ValueError(f"no {pattern!r} in wrk output:\n{output}")
-    return match
-
-
-def parse_wrk(output: str) -> Run:
-    """Requests/s, p50, p99, total requests and errors (non-2xx/3xx answers plus socket
-    connect/read/write/timeout errors) from wrk's ``--latency`` output."""
-    rps = float(_search(r"Requests/sec:\s+([\d.]+)", output)[1])
-    requests = int(_search(r"(\d+) requests in ", output)[1])
-    p50 = _search(r"\s50%\s+([\d.]+)(us|ms|s|m)\b", output)
-    p99 = _search(r"\s99%\s+([\d.]+)(us|ms|s|m)\b", output)
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    socket_errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    errors = int(non_2xx[1]) if non_2xx else 0
-    if socket_errors:
-        errors += sum(int(n) for n in socket_errors.groups())
-    return Run(
-        rps=rps,
-        p50_ms=float(p50[1]) * _UNITS_MS[p50[2]],
-        p99_ms=float(p99[1]) * _UNITS_MS[p99[2]],
-        errors=errors,
-        requests=requests,
-    )
 
 
 # ------------------------------------------------------------------ profiling
@@ -817,20 +713,29 @@ def _number(value: float | None, spec: str) -> str:
 
 
 def print_table(summary: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:
-    """One row per endpoint and variant: req/s, ratio to bare (min-max), p50, p99, worker CPU
-    per request (and against bare), errors."""
+    """One row per endpoint and variant: req/s, ratio to bare (min-max), the paired ratio
+    (min-max; bare's is the control's), p50, p99, worker CPU per request (and against bare),
+    errors."""
     say(
-        f"{'endpoint':<9} {'variant':<15} {'req/s':>6} {'ratio (min-max)':>17} "
-        f"{'p50 ms':>7} {'p99 ms':>7} {'CPU us/req':>10} {'(x bare)':>8} {'errors':>6}"
+        f"{'endpoint':<9} {'variant':<17} {'req/s':>6} {'ratio (min-max)':>17} "
+        f"{'paired (min-max)':>20} {'p50 ms':>7} {'p99 ms':>7} {'CPU us/req':>10} "
+        f"{'(x bare)':>8} {'errors':>6}"
     )
     for endpoint, rows in summary.items():
         for name, row in rows.items():
             ratio = f"{row['ratio']:.2f} ({row['ratio_min']:.2f}-{row['ratio_max']:.2f})"
+            pair = "-"
+            if "paired_ratio" in row:
+                pair = (
+                    f"{row['paired_ratio']:.3f} ({row['paired_ratio_min']:.3f}-"
+                    f"{row['paired_ratio_max']:.3f})"
+                )
             say(
-                f"{endpoint:<9} {name:<15} {row['rps']:>6.0f} {ratio:>17} "
+                f"{endpoint:<9} {name:<17} {row['rps']:>6.0f} {ratio:>17} {pair:>20} "
                 f"{row['p50_ms']:>7.2f} {row['p99_ms']:>7.2f} "
                 f"{_number(row['cpu_us_per_request'], '.0f'):>10} "
-                f"{_number(row['cpu_ratio'], '.2f'):>8} {row['errors']:>6}"
+                f"{_number(row['cpu_ratio'], '.2f'):>8} "
+                f"{row['errors'] + row.get('paired_errors', 0):>6}"
             )
 
 
@@ -879,10 +784,10 @@ def print_sinks(sinks: Mapping[str, Mapping[str, Any]]) -> None:
 def problems(summary: Mapping[str, Any], servers: Iterable[Server]) -> list[str]:
     """Why the run failed: runs with errors, exporting variants whose sink got no traces."""
     found = [
-        f"{endpoint} {name}: {row['errors']} errors"
+        f"{endpoint} {name}: {row['errors'] + row.get('paired_errors', 0)} errors"
         for endpoint, rows in summary.items()
         for name, row in rows.items()
-        if row["errors"]
+        if row["errors"] or row.get("paired_errors")
     ]
     found += [
         f"{s.variant.name}: its {s.variant.exports} sink received no traces"
@@ -910,6 +815,11 @@ def parse_args(argv: Sequence[str] | None, variants: Sequence[Variant]) -> argpa
     names = [v.name for v in variants]
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds (default 3)")
+    parser.add_argument(
+        "--pairs", type=int, default=4,
+        help="paired rounds (bare and each variant loaded together, taking turns on the core; "
+        "default 4, even so that each goes first as often; 0: none)",
+    )  # fmt: skip
     parser.add_argument("--seconds", type=int, default=6, help="seconds per run (default 6)")
     parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds (default 2)")
     parser.add_argument("--connections", type=int, default=4, help="wrk connections (4)")
@@ -965,6 +875,83 @@ def benchmark(
     return rounds
 
 
+def benchmark_pairs(
+    servers: Mapping[str, Server],
+    twin: Server,
+    endpoints: Sequence[str],
+    args: argparse.Namespace,
+    core: str | None,
+) -> dict[str, dict[str, list[paired.Pair]]]:
+    """For each endpoint: warm the twin up, then ``args.pairs`` rounds of one paired run of
+    bare with each other variant (the twin first, the control), bare taking the first turn
+    in odd rounds and the other server in even ones; one progress line each."""
+    bare = servers[BASELINE]
+    others = {TWIN: twin, **{name: s for name, s in servers.items() if name != BASELINE}}
+    pairs: dict[str, dict[str, list[paired.Pair]]] = {}
+    for endpoint in endpoints:
+        measure(twin, endpoint, args.warmup, args.connections, core)
+        pairs[endpoint] = {name: [] for name in others}
+        for n in range(1, args.pairs + 1):
+            for name, server in others.items():
+                try:
+                    pair = paired.measure(
+                        bare, server, endpoint, args.seconds, args.connections,
+                        bare_first=n % 2 == 1,
+                    )  # fmt: skip
+                except paired.WorkerReplacedError as replaced:
+                    raise fail(server, str(replaced)) from None
+                pairs[endpoint][name].append(pair)
+                say(f"{endpoint:<9} pair {n}/{args.pairs}  {name:<15} {paired.progress(pair)}")
+    return pairs
+
+
+def add_pairs(
+    summary: dict[str, Any], pairs: Mapping[str, Mapping[str, Sequence[paired.Pair]]]
+) -> dict[str, Any]:
+    """``summary`` with each variant's paired figures added (``paired_ratio`` and the rest);
+    bare's are the control's, bare against its twin."""
+    for endpoint, by_variant in pairs.items():
+        for name, runs in by_variant.items():
+            row = summary[endpoint][BASELINE if name == TWIN else name]
+            row.update(paired.summarize(runs))
+    return summary
+
+
+def verdict(summary: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """Each target against the paired ratios (the sequential ratio where no pair ran): the
+    floors of ``TARGETS`` per endpoint, and project@100% ahead of each alternative."""
+
+    def ratio(row: Mapping[str, Any]) -> float:
+        return float(row.get("paired_ratio", row["ratio"]))
+
+    found = []
+    for endpoint, rows in summary.items():
+        for name, floor in TARGETS.items():
+            if name in rows:
+                value = ratio(rows[name])
+                found.append({
+                    "endpoint": endpoint, "target": f"{name} >= {floor:.2f} of {BASELINE}",
+                    "value": round(value, 3), "met": value >= floor,
+                })  # fmt: skip
+        leader = f"{PROJECT_PREFIX}100%"
+        for other in ALTERNATIVES:
+            if leader in rows and other in rows:
+                lead, behind = ratio(rows[leader]), ratio(rows[other])
+                found.append({
+                    "endpoint": endpoint, "target": f"{leader} ahead of {other}",
+                    "value": round(lead, 3), "against": round(behind, 3), "met": lead > behind,
+                })  # fmt: skip
+    return found
+
+
+def print_verdict(found: Sequence[Mapping[str, Any]]) -> None:
+    """One line per target and endpoint: met or missed, with the figure it was read from."""
+    for item in found:
+        state = "met   " if item["met"] else "MISSED"
+        against = f" vs {item['against']:.3f}" if "against" in item else ""
+        say(f"{state} {item['endpoint']:<9} {item['target']:<38} {item['value']:.3f}{against}")
+
+
 def progress(run: Run) -> str:
     """A run on one line."""
     return (
@@ -972,6 +959,87 @@ def progress(run: Run) -> str:
         f"CPU {_number(run.cpu_us_per_request, '>5.0f')} us/req  "
         f"other {_number(run.other_cpu_pct, '>3.0f')}%  errors {run.errors}"
     )
+
+
+def results_document(
+    *,
+    argv: list[str] | None,
+    settings: Mapping[str, Any],
+    servers: Mapping[str, Server],
+    profiled: Sequence[str],
+    summary: Mapping[str, Any],
+    targets: Sequence[Mapping[str, Any]],
+    flames: Sequence[str],
+    found: Sequence[str],
+    warnings: Sequence[str],
+) -> dict[str, Any]:
+    """What ``bench.json`` holds: the machine, command, commit, settings, each variant's
+    environment, command, sink counts and requests, the summary, the targets, profiles,
+    problems and warnings."""
+    status = git("status", "--porcelain")
+    return {
+        "machine": machine(),
+        "command": sys.argv if argv is None else [sys.argv[0], *argv],
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "dirty": None if status is None else bool(status),
+        "settings": settings,
+        "variants": {
+            name: {
+                "env": server.env,
+                "command": server.command,
+                "sink": server.sink.stats.snapshot() if server.sink else None,
+                "wrk_requests": server.requests,
+                "profiled": name in profiled,
+            }
+            for name, server in servers.items()
+        },
+        "endpoints": summary,
+        "targets": targets,
+        "profiles": flames,
+        "problems": found,
+        "warnings": warnings,
+    }
+
+
+def run_everything(
+    variants: Sequence[Variant],
+    args: argparse.Namespace,
+    server_cpus: str | None,
+    servers: dict[str, Server],
+) -> tuple[dict[str, dict[str, list[Run]]], dict[str, dict[str, list[paired.Pair]]], list[str]]:
+    """Start every server (into ``servers``), run the sequential then the paired rounds, stop
+    them all: the runs, the pairs and the flame graphs written."""
+    profilers: list[Profiler] = []
+    flames: list[str] = []
+    pairs: dict[str, dict[str, list[paired.Pair]]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        workdir = Path(tmp)
+        subprocess.run(  # nosec B603
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+            cwd=REPO, check=True,
+            env={**os.environ, "DJANGO_DEBUG": "true", "DJANGO_STATIC_ROOT": f"{workdir}/static"},
+        )  # fmt: skip
+        try:
+            start_servers(variants, workdir, server_cpus, into=servers)
+            wait_for_exports(servers.values())
+            for name in args.profile:
+                profilers += start_profilers(servers[name], args.output.parent, workdir)
+            rounds = benchmark(servers, args.endpoints, args, server_cpus)
+            flames, profilers = stop_profilers(profilers), []  # the paired runs unprofiled
+            if args.pairs:
+                twin = servers[TWIN] = start_server(
+                    replace(servers[BASELINE].variant, name=TWIN), None, workdir, server_cpus
+                )
+                say(f"started {TWIN} at {twin.url}, log {twin.log}")
+                pairs = benchmark_pairs(servers, twin, args.endpoints, args, server_cpus)
+        finally:
+            flames += stop_profilers(profilers)
+            for server in servers.values():
+                stop_server(server)
+            for server in servers.values():
+                if server.sink:
+                    server.sink.shutdown()
+    return rounds, pairs, flames
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -989,10 +1057,14 @@ def main(argv: list[str] | None = None) -> int:
     server_cpus, load_cpus = cores()
     if load_cpus:  # wrk, the sinks and py-spy inherit this
         os.sched_setaffinity(0, {int(c) for c in load_cpus.split(",")})
-    wrk_seconds = len(args.endpoints) * len(variants) * (args.warmup + args.rounds * args.seconds)
+    wrk_seconds = len(args.endpoints) * (
+        len(variants) * (args.warmup + args.rounds * args.seconds)
+        + (args.warmup + len(variants) * args.pairs * args.seconds if args.pairs else 0)
+    )
     settings = {
         "seconds": args.seconds, "warmup_seconds": args.warmup, "rounds": args.rounds,
         "connections": args.connections, "wrk_threads": 1, "endpoints": args.endpoints,
+        "pairs": args.pairs,
         "cpus": {"server": server_cpus, "load": load_cpus},
         "server": "gunicorn, 1 sync worker, SQLite, DJANGO_DEBUG=false, throttles off, JSON "
         f"logs; {CACHED}: Redis at {BENCH_REDIS_URL}",
@@ -1005,56 +1077,20 @@ def main(argv: list[str] | None = None) -> int:
     say(f"variants: {', '.join(v.name for v in variants)}; about {wrk_seconds} s of wrk")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     servers: dict[str, Server] = {}
-    profilers: list[Profiler] = []
-    flames: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        workdir = Path(tmp)
-        subprocess.run(  # nosec B603
-            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
-            cwd=REPO, check=True,
-            env={**os.environ, "DJANGO_DEBUG": "true", "DJANGO_STATIC_ROOT": f"{workdir}/static"},
-        )  # fmt: skip
-        try:
-            start_servers(variants, workdir, server_cpus, into=servers)
-            wait_for_exports(servers.values())
-            for name in args.profile:
-                profilers += start_profilers(servers[name], args.output.parent, workdir)
-            rounds = benchmark(servers, args.endpoints, args, server_cpus)
-        finally:
-            flames = stop_profilers(profilers)
-            for server in servers.values():
-                stop_server(server)
-            for server in servers.values():
-                if server.sink:
-                    server.sink.shutdown()
+    rounds, pairs, flames = run_everything(variants, args, server_cpus, servers)
     summary = summarize(rounds, {v.name: v.speedup_over for v in variants if v.speedup_over})
+    summary = add_pairs(summary, pairs)
+    targets = verdict(summary)
     sinks = {name: server.sink.stats.snapshot() for name, server in servers.items() if server.sink}
     print_table(summary)
+    print_verdict(targets)
     print_speedups(summary)
     print_sinks(sinks)
-    status = git("status", "--porcelain")
     found, warnings = problems(summary, servers.values()), noise_warnings(rounds)
-    document = {
-        "machine": machine(),
-        "command": sys.argv if argv is None else [sys.argv[0], *argv],
-        "commit": git("rev-parse", "--short", "HEAD"),
-        "dirty": None if status is None else bool(status),
-        "settings": settings,
-        "variants": {
-            name: {
-                "env": server.env,
-                "command": server.command,
-                "sink": sinks.get(name),
-                "wrk_requests": server.requests,
-                "profiled": name in args.profile,
-            }
-            for name, server in servers.items()
-        },
-        "endpoints": summary,
-        "profiles": flames,
-        "problems": found,
-        "warnings": warnings,
-    }
+    document = results_document(
+        argv=argv, settings=settings, servers=servers, profiled=args.profile, summary=summary,
+        targets=targets, flames=flames, found=found, warnings=warnings,
+    )  # fmt: skip
     args.output.write_text(json.dumps(document, indent=2))
     say(f"results: {args.output}")
     for warning in warnings:

@@ -1,12 +1,11 @@
-"""loadtests/bench.py without servers: wrk parsing, worker CPU from /proc, ratios, variants
-and what the sinks decode."""
+"""loadtests/bench.py without servers: ratios, paired figures, targets, variants and what the
+sinks decode."""
 
 from __future__ import annotations
 
 import gzip
 import json
 import os
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -14,107 +13,10 @@ from pathlib import Path
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from loadtests import bench
-from loadtests.bench import Run
+from loadtests import bench, paired
 from loadtests.local_server import run_python
+from loadtests.wrk import Run
 from tests.support.ports import closed_port
-
-WRK_OUTPUT = """\
-Running 6s test @ http://127.0.0.1:41969/api/todos/25/
-  1 threads and 4 connections
-  Thread Stats   Avg      Stdev     Max   +/- Stdev
-    Latency     7.12ms    1.01ms  21.30ms   91.02%
-    Req/Sec   561.23     20.11   600.00     70.00%
-  Latency Distribution
-     50%    7.06ms
-     75%    7.40ms
-     90%    7.90ms
-     99%    1.02s
-  3367 requests in 6.00s, 1.41MB read
-  Socket errors: connect 1, read 2, write 3, timeout 4
-  Non-2xx or 3xx responses: 5
-Requests/sec:    561.07
-Transfer/sec:    240.52KB
-"""
-
-CLEAN_WRK_OUTPUT = """\
-Running 3s test @ http://127.0.0.1:1/api/todos/
-  1 threads and 4 connections
-  Latency Distribution
-     50%  850.00us
-     75%    1.00ms
-     90%    1.20ms
-     99%    2.50ms
-  1234 requests in 3.00s, 0.50MB read
-Requests/sec:    411.33
-Transfer/sec:    170.00KB
-"""
-
-
-# ------------------------------------------------------------------ wrk output
-def test_parse_wrk_reads_throughput_percentiles_total_and_every_kind_of_error() -> None:
-    run = bench.parse_wrk(WRK_OUTPUT)
-
-    assert run == Run(rps=561.07, p50_ms=7.06, p99_ms=1020.0, errors=15, requests=3367)
-    assert run.cpu_us_per_request is None  # measured around wrk, not parsed from it
-
-
-def test_parse_wrk_converts_microseconds_and_counts_no_errors_when_wrk_reports_none() -> None:
-    run = bench.parse_wrk(CLEAN_WRK_OUTPUT)
-
-    assert run.p50_ms == pytest.approx(0.85)
-    assert run.p99_ms == 2.5
-    assert run.requests == 1234
-    assert run.errors == 0
-
-
-def test_parse_wrk_says_what_is_missing_instead_of_failing_obscurely() -> None:
-    truncated = CLEAN_WRK_OUTPUT.replace("  1234 requests in 3.00s, 0.50MB read\n", "")
-
-    with pytest.raises(ValueError, match="requests in"):
-        bench.parse_wrk(truncated)
-
-
-# ------------------------------------------------------------------ worker CPU from /proc
-STAT = (
-    "4242 (gunicorn: worker (todo-api)) S 4241 4241 4241 0 -1 4194560 5133 0 0 0 "
-    "1500 250 0 0 20 0 3 0 123456 300000000 20000 18446744073709551615 1 1 0 0 0 0 0 "
-    "16781312 134235650 0 0 0 17 0 0 0 0 0 0"
-)
-
-
-def test_parse_proc_stat_adds_utime_and_stime_after_a_command_name_with_spaces_and_parens() -> None:
-    assert bench.parse_proc_stat(STAT) == 1500 + 250
-
-
-def test_cpu_seconds_divides_ticks_by_the_clock_rate(tmp_path: Path) -> None:
-    (tmp_path / "4242").mkdir()
-    (tmp_path / "4242" / "stat").write_text(STAT + "\n")
-
-    seconds = bench.cpu_seconds(4242, proc=tmp_path)
-
-    assert seconds == pytest.approx(1750 / os.sysconf("SC_CLK_TCK"))
-
-
-def test_cpu_seconds_of_a_real_process_grows_while_it_computes() -> None:
-    before = bench.cpu_seconds(os.getpid())
-    deadline = time.process_time() + 0.1
-    while time.process_time() < deadline:
-        pass
-
-    assert bench.cpu_seconds(os.getpid()) - before >= 0.05
-
-
-def test_worker_pid_is_the_masters_only_child(tmp_path: Path) -> None:
-    task = tmp_path / "100" / "task" / "100"
-    task.mkdir(parents=True)
-    (task / "children").write_text("101 ")
-
-    assert bench.worker_pid(100, proc=tmp_path) == 101
-
-    (task / "children").write_text("101 102 ")
-    with pytest.raises(RuntimeError, match="expected one"):
-        bench.worker_pid(100, proc=tmp_path, timeout=0)
 
 
 def test_parse_cpu_times_leaves_out_idle_iowait_and_the_all_cores_line() -> None:
@@ -425,3 +327,74 @@ def test_the_drivers_start_as_the_makefile_runs_them(driver: str) -> None:
 
     assert result.returncode == 0, result.stderr
     assert "usage:" in result.stdout
+
+
+# ------------------------------------------------------------------ paired figures and targets
+def pair(bare_cpu: float, variant_cpu: float) -> paired.Pair:
+    return paired.Pair(bare=run(100, bare_cpu), variant=run(90, variant_cpu))
+
+
+def test_paired_figures_join_their_variants_and_the_twins_go_to_bare() -> None:
+    rounds = {"list": {"bare": [run(100)], "project@100%": [run(80)]}}
+    pairs = {"list": {bench.TWIN: [pair(4000, 4000)], "project@100%": [pair(4000, 4400)]}}
+
+    summary = bench.add_pairs(bench.summarize(rounds), pairs)
+
+    assert summary["list"]["bare"]["paired_ratio"] == pytest.approx(1.0)
+    assert summary["list"]["project@100%"]["paired_ratio"] == pytest.approx(4000 / 4400)
+    assert summary["list"]["project@100%"]["ratio"] == pytest.approx(0.8)  # sequential kept
+    assert bench.TWIN not in summary["list"]
+
+
+def test_the_targets_are_read_from_the_paired_ratio_and_say_met_or_missed() -> None:
+    def row(sequential: float, paired_ratio: float | None = None) -> dict[str, float]:
+        found = {"ratio": sequential}
+        return found if paired_ratio is None else {**found, "paired_ratio": paired_ratio}
+
+    summary = {
+        "create": {
+            "bare": row(1.0, 1.0),
+            "project@100%": row(0.70, 0.86),
+            "project@10%": row(1.10, 0.94),
+            "otel-zero-code": row(0.95, 0.80),
+            "sentry-tracing": row(0.50),  # no pair ran: the sequential ratio
+        }
+    }
+
+    found = {item["target"]: item for item in bench.verdict(summary)}
+
+    assert found["project@100% >= 0.85 of bare"] == {
+        "endpoint": "create", "target": "project@100% >= 0.85 of bare", "value": 0.86, "met": True,
+    }  # fmt: skip
+    assert found["project@10% >= 0.95 of bare"]["met"] is False
+    assert found["project@10% >= 0.95 of bare"]["value"] == 0.94
+    assert found["project@100% ahead of otel-zero-code"]["met"] is True
+    assert found["project@100% ahead of otel-zero-code"]["against"] == 0.80
+    assert found["project@100% ahead of sentry-tracing"]["against"] == 0.50
+    assert len(found) == 4
+
+
+def test_a_subset_without_project_variants_has_no_targets() -> None:
+    assert bench.verdict({"list": {"bare": {"ratio": 1.0}, "sentry-tracing": {"ratio": 0.5}}}) == []
+
+
+def test_paired_errors_fail_the_run() -> None:
+    summary = {"list": {"project@10%": {"errors": 0, "paired_errors": 3}}}
+
+    assert bench.problems(summary, []) == ["list project@10%: 3 errors"]
+
+
+def test_the_table_shows_paired_ratios_and_the_verdict_lines(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rounds = {"list": {"bare": [run(100)], "project@10%": [run(90)]}}
+    pairs = {"list": {bench.TWIN: [pair(4000, 4040)], "project@10%": [pair(4000, 4300)]}}
+    summary = bench.add_pairs(bench.summarize(rounds), pairs)
+
+    bench.print_table(summary)
+    bench.print_verdict(bench.verdict(summary))
+
+    out = capsys.readouterr().out
+    assert "0.990 (0.990-0.990)" in out  # the control
+    assert "0.930 (0.930-0.930)" in out
+    assert "MISSED list      project@10% >= 0.95 of bare" in out

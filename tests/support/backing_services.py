@@ -30,6 +30,7 @@ HOW_TO_GET = {
     "dockerd --bridge=none --iptables=false &`",
     "debootstrap": "install Debian's debootstrap (`apt-get install -y debootstrap`; it builds "
     "the local base image, images/python-base.sh)",
+    "wrk": "install Debian's wrk (`apt-get install -y wrk`; make bench drives the servers with it)",
     "alertmanager": "install Debian's prometheus-alertmanager package "
     "(`apt-get install -y prometheus-alertmanager`)",
 }
