@@ -855,14 +855,18 @@ def start_servers(
 
 def benchmark(
     servers: Mapping[str, Server],
-    endpoints: Sequence[str],
+    twin: Server | None,
     args: argparse.Namespace,
     core: str | None,
-) -> dict[str, dict[str, list[Run]]]:
-    """For each endpoint: warm every variant up, then ``args.rounds`` rounds of one run per
-    variant in a fixed order; one progress line per run."""
+) -> tuple[dict[str, dict[str, list[Run]]], dict[str, dict[str, list[paired.Pair]]]]:
+    """For each endpoint: warm every variant up, run ``args.rounds`` rounds of one run per
+    variant in a fixed order, then (given a ``twin``) ``args.pairs`` paired rounds; one
+    progress line per run. Each endpoint's paired rounds come before the next endpoint's
+    runs, so that every server has served the same endpoints when it is paired (creates
+    make the list longer, and bare makes more of them than the variants)."""
     rounds: dict[str, dict[str, list[Run]]] = {}
-    for endpoint in endpoints:
+    pairs: dict[str, dict[str, list[paired.Pair]]] = {}
+    for endpoint in args.endpoints:
         rounds[endpoint] = {name: [] for name in servers}
         for name, server in servers.items():
             run = measure(server, endpoint, args.warmup, args.connections, core)
@@ -872,36 +876,36 @@ def benchmark(
                 run = measure(server, endpoint, args.seconds, args.connections, core)
                 rounds[endpoint][name].append(run)
                 say(f"{endpoint:<9} round {n}/{args.rounds} {name:<15} {progress(run)}")
-    return rounds
+        if twin is not None:
+            pairs[endpoint] = pair_rounds(servers, twin, endpoint, args, core)
+    return rounds, pairs
 
 
-def benchmark_pairs(
+def pair_rounds(
     servers: Mapping[str, Server],
     twin: Server,
-    endpoints: Sequence[str],
+    endpoint: str,
     args: argparse.Namespace,
     core: str | None,
-) -> dict[str, dict[str, list[paired.Pair]]]:
-    """For each endpoint: warm the twin up, then ``args.pairs`` rounds of one paired run of
-    bare with each other variant (the twin first, the control), bare taking the first turn
-    in odd rounds and the other server in even ones; one progress line each."""
+) -> dict[str, list[paired.Pair]]:
+    """Warm the twin up, then ``args.pairs`` rounds of one paired run of bare with each
+    other variant (the twin first, the control), bare taking the first turn in odd rounds
+    and the other server in even ones; one progress line each."""
     bare = servers[BASELINE]
     others = {TWIN: twin, **{name: s for name, s in servers.items() if name != BASELINE}}
-    pairs: dict[str, dict[str, list[paired.Pair]]] = {}
-    for endpoint in endpoints:
-        measure(twin, endpoint, args.warmup, args.connections, core)
-        pairs[endpoint] = {name: [] for name in others}
-        for n in range(1, args.pairs + 1):
-            for name, server in others.items():
-                try:
-                    pair = paired.measure(
-                        bare, server, endpoint, args.seconds, args.connections,
-                        bare_first=n % 2 == 1,
-                    )  # fmt: skip
-                except paired.WorkerReplacedError as replaced:
-                    raise fail(server, str(replaced)) from None
-                pairs[endpoint][name].append(pair)
-                say(f"{endpoint:<9} pair {n}/{args.pairs}  {name:<15} {paired.progress(pair)}")
+    measure(twin, endpoint, args.warmup, args.connections, core)
+    pairs: dict[str, list[paired.Pair]] = {name: [] for name in others}
+    for n in range(1, args.pairs + 1):
+        for name, server in others.items():
+            try:
+                pair = paired.measure(
+                    bare, server, endpoint, args.seconds, args.connections,
+                    bare_first=n % 2 == 1,
+                )  # fmt: skip
+            except paired.WorkerReplacedError as replaced:
+                raise fail(server, str(replaced)) from None
+            pairs[name].append(pair)
+            say(f"{endpoint:<9} pair {n}/{args.pairs}  {name:<15} {paired.progress(pair)}")
     return pairs
 
 
@@ -1007,11 +1011,12 @@ def run_everything(
     server_cpus: str | None,
     servers: dict[str, Server],
 ) -> tuple[dict[str, dict[str, list[Run]]], dict[str, dict[str, list[paired.Pair]]], list[str]]:
-    """Start every server (into ``servers``), run the sequential then the paired rounds, stop
-    them all: the runs, the pairs and the flame graphs written."""
+    """Start every server (into ``servers``; the twin too when pairs are asked for), run the
+    rounds, stop them all: the runs, the pairs and the flame graphs written (a profiled
+    variant's paired runs include py-spy's pauses, like its own runs)."""
     profilers: list[Profiler] = []
     flames: list[str] = []
-    pairs: dict[str, dict[str, list[paired.Pair]]] = {}
+    twin: Server | None = None
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)
         subprocess.run(  # nosec B603
@@ -1021,19 +1026,19 @@ def run_everything(
         )  # fmt: skip
         try:
             start_servers(variants, workdir, server_cpus, into=servers)
-            wait_for_exports(servers.values())
-            for name in args.profile:
-                profilers += start_profilers(servers[name], args.output.parent, workdir)
-            rounds = benchmark(servers, args.endpoints, args, server_cpus)
-            flames, profilers = stop_profilers(profilers), []  # the paired runs unprofiled
-            if args.pairs:
-                twin = servers[TWIN] = start_server(
+            if args.pairs:  # started with the others: it idles through the same runs
+                twin = start_server(
                     replace(servers[BASELINE].variant, name=TWIN), None, workdir, server_cpus
                 )
                 say(f"started {TWIN} at {twin.url}, log {twin.log}")
-                pairs = benchmark_pairs(servers, twin, args.endpoints, args, server_cpus)
+            wait_for_exports(servers.values())
+            for name in args.profile:
+                profilers += start_profilers(servers[name], args.output.parent, workdir)
+            rounds, pairs = benchmark(servers, twin, args, server_cpus)
         finally:
-            flames += stop_profilers(profilers)
+            flames = stop_profilers(profilers)
+            if twin is not None:
+                stop_server(twin)
             for server in servers.values():
                 stop_server(server)
             for server in servers.values():
