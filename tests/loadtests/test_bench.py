@@ -342,8 +342,21 @@ def test_paired_figures_join_their_variants_and_the_twins_go_to_bare() -> None:
 
     assert summary["list"]["bare"]["paired_ratio"] == pytest.approx(1.0)
     assert summary["list"]["project@100%"]["paired_ratio"] == pytest.approx(4000 / 4400)
+    assert "paired_ratio_over_control" not in summary["list"]["bare"]
     assert summary["list"]["project@100%"]["ratio"] == pytest.approx(0.8)  # sequential kept
     assert bench.TWIN not in summary["list"]
+
+
+def test_a_control_that_reads_off_one_is_divided_out_of_every_variants_paired_ratio() -> None:
+    rounds = {"list": {"bare": [run(100)], "project@10%": [run(90)]}}
+    pairs = {"list": {bench.TWIN: [pair(4080, 4000)], "project@10%": [pair(4000, 4200)]}}
+
+    summary = bench.add_pairs(bench.summarize(rounds), pairs)
+
+    assert summary["list"]["bare"]["paired_ratio"] == pytest.approx(1.02)
+    row = summary["list"]["project@10%"]
+    assert row["paired_ratio_over_control"] == pytest.approx(4000 / 4200 / 1.02)
+    assert bench.verdict(summary)[0]["value"] == round(4000 / 4200 / 1.02, 3)
 
 
 def test_the_targets_are_read_from_the_paired_ratio_and_say_met_or_missed() -> None:
@@ -396,5 +409,5 @@ def test_the_table_shows_paired_ratios_and_the_verdict_lines(
 
     out = capsys.readouterr().out
     assert "0.990 (0.990-0.990)" in out  # the control
-    assert "0.930 (0.930-0.930)" in out
+    assert "0.930 (0.930-0.930)    0.940" in out  # and over the control
     assert "MISSED list      project@10% >= 0.95 of bare" in out
