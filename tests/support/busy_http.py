@@ -25,7 +25,8 @@ from tests.support.waiting import poll
 MODULE = "tests.support.busy_http"
 
 
-def _burn(seconds: float) -> None:
+def burn(seconds: float) -> None:
+    """Keep this thread busy until it has used ``seconds`` of CPU."""
     deadline = time.thread_time() + seconds
     while time.thread_time() < deadline:
         pass
@@ -38,7 +39,7 @@ def serve(port: int, burn_ms: float) -> None:
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             self.rfile.read(length)
-            _burn(burn_ms / 1000)
+            burn(burn_ms / 1000)
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", "2")
