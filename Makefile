@@ -95,7 +95,7 @@ superuser: install-runtime var/secret_key ## create an admin login for the `make
 	$(BIN)/python manage.py migrate --noinput --verbosity 0
 	$(BIN)/python manage.py createsuperuser
 
-bench: install ## instrumentation overhead: bare vs project, zero-code OTel and Sentry tracing, the response cache on vs off, alternating rounds (needs wrk, Redis)
+bench: install ## instrumentation overhead: bare vs project, zero-code OTel and Sentry tracing, the response cache on vs off; alternating rounds, then paired rounds the targets are read from (needs wrk, Redis)
 	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk"; exit 2; }
 	$(BIN)/python -m loadtests.bench $(BENCH_ARGS)
 

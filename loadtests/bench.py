@@ -96,8 +96,9 @@ BUSY_WARNING = 20  # % of a core busy before the run: something else is running
 # master, the idle variants' heartbeats and pollers, loopback interrupts); well above means
 # another process shared the core and that run's numbers are not comparable.
 OTHER_CPU_WARNING = 25
-# The targets (issue 11), read from the paired ratio: each project variant's least ratio to
-# bare on every endpoint, and the variant project@100% must be ahead of on every endpoint.
+# The targets (issue 11), read from the paired ratio over the control: the floor of each
+# project variant's ratio to bare on every endpoint, and the alternatives project@100% must be
+# ahead of on every endpoint.
 TARGETS = {f"{PROJECT_PREFIX}100%": 0.85, f"{PROJECT_PREFIX}10%": 0.95}
 ALTERNATIVES = ("otel-zero-code", "sentry-tracing")
 EXPORT_WAIT_SECONDS = 20  # the distro's batch processor exports every 5 s
