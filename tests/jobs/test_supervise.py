@@ -22,7 +22,7 @@ from tests.support.databases import sqlite_url
 from tests.support.http import http
 from tests.support.jobs import jobs_env
 from tests.support.ports import HOST, free_port
-from tests.support.prometheus import scrape, scrape_url
+from tests.support.prometheus import Scrape, scrape, scrape_url
 from tests.support.servers import Server, collected_static, manage, server_environment
 from tests.support.waiting import poll
 
@@ -92,14 +92,22 @@ def test_make_runs_stack_serves_exports_and_stops_on_ctrl_c(tmp_path: Path) -> N
             failure=lambda status: f"{status}:\n{log_path.read_text()[-3000:]}",
         )
         assert (tmp_path / "broker" / "queue").is_dir()  # the filesystem broker carried it
+
         # The worker's metrics on WORKER_METRICS_PORT, apart from gunicorn's (own directory).
+        # The export is marked succeeded by the task itself, before Celery's task_succeeded
+        # signal counts it, and the series may already be there at 0: wait for the count.
+        def succeeded(found: Scrape) -> float:
+            return float(sum(s.value for s in found.matching("celery_task_succeeded_total")))
+
         worker_metrics = poll(
             lambda: scrape_url(f"http://{HOST}:{env['WORKER_METRICS_PORT']}/metrics"),
-            lambda found: bool(found.matching("celery_task_succeeded_total")),
+            lambda found: succeeded(found) >= 1,
             timeout=10,
-            failure=lambda found: "no celery_task_succeeded_total on WORKER_METRICS_PORT",
+            failure=lambda found: (
+                f"celery_task_succeeded_total on WORKER_METRICS_PORT stayed at {succeeded(found)}"
+            ),
         )
-        assert sum(s.value for s in worker_metrics.matching("celery_task_succeeded_total")) == 1
+        assert succeeded(worker_metrics) == 1
         assert not scrape(server).matching("celery_task_succeeded_total")
         children = children_of(process.pid)
         assert len(children) == 3
