@@ -985,6 +985,7 @@ def results_document(
     argv: list[str] | None,
     settings: Mapping[str, Any],
     servers: Mapping[str, Server],
+    sinks: Mapping[str, Any],
     profiled: Sequence[str],
     summary: Mapping[str, Any],
     targets: Sequence[Mapping[str, Any]],
@@ -1006,7 +1007,7 @@ def results_document(
             name: {
                 "env": server.env,
                 "command": server.command,
-                "sink": server.sink.stats.snapshot() if server.sink else None,
+                "sink": sinks.get(name),
                 "wrk_requests": server.requests,
                 "profiled": name in profiled,
             }
@@ -1108,8 +1109,8 @@ def main(argv: list[str] | None = None) -> int:
     print_sinks(sinks)
     found, warnings = problems(summary, servers.values()), noise_warnings(rounds)
     document = results_document(
-        argv=argv, settings=settings, servers=servers, profiled=args.profile, summary=summary,
-        targets=targets, flames=flames, found=found, warnings=warnings,
+        argv=argv, settings=settings, servers=servers, sinks=sinks, profiled=args.profile,
+        summary=summary, targets=targets, flames=flames, found=found, warnings=warnings,
     )  # fmt: skip
     args.output.write_text(json.dumps(document, indent=2))
     say(f"results: {args.output}")

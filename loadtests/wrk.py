@@ -73,11 +73,7 @@ def script_for(target: Target, endpoint: str) -> Iterator[str]:
 
 def run(target: Target, endpoint: str, seconds: int, connections: int) -> str:
     """wrk's output for one run (wrk runs where this process is pinned)."""
-    with script_for(target, endpoint) as script:
-        return subprocess.run(  # nosec B603
-            command(target, endpoint, seconds, connections, script),
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
+    return run_together([target], endpoint, seconds, connections)[0]
 
 
 def run_together(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
-from loadtests.local_server import REPO
+from loadtests.local_server import REPO, answers_200
 from tests.support.ports import HOST, free_port
 from tests.support.waiting import poll
 
@@ -74,16 +74,6 @@ class BusyServer:
     requests: int = 0
 
 
-def _answers(url: str) -> bool:
-    import urllib.request  # noqa: PLC0415
-
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:  # 127.0.0.1
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 @contextmanager
 def busy_server(burn_ms: float) -> Iterator[BusyServer]:
     """A running master and child burning ``burn_ms`` a request; stopped on exit."""
@@ -94,7 +84,7 @@ def busy_server(burn_ms: float) -> Iterator[BusyServer]:
     server = BusyServer(process, f"http://{HOST}:{port}")
     try:
         poll(
-            lambda: _answers(f"{server.url}/"),
+            lambda: answers_200(f"{server.url}/", timeout=1),
             bool,
             timeout=20,
             failure=lambda _: f"the busy server at {server.url} did not answer",
