@@ -883,6 +883,23 @@ def benchmark(
     return rounds, pairs
 
 
+def pair_schedule(rounds: int, others: Sequence[str]) -> list[tuple[int, str, str, bool]]:
+    """``(round, server, base, base_first)`` for every paired run, in order: each round pairs
+    every server of ``others`` (the twin first) with a base, a bare server.
+
+    The control, the twin, always has bare as its base. Every other server is paired with
+    bare in rounds 1-2, 5-6... and with the twin in rounds 3-4, 7-8..., so the two bare
+    servers serve the same paired load and neither's history (bare is also the one the
+    sequential rounds load) leans on the variants' ratios; the base takes the first turn in
+    odd rounds. Four rounds hold each of the four combinations once."""
+    schedule = []
+    for n in range(1, rounds + 1):
+        rotated_base = BASELINE if (n - 1) // 2 % 2 == 0 else TWIN
+        for name in others:
+            schedule.append((n, name, BASELINE if name == TWIN else rotated_base, n % 2 == 1))
+    return schedule
+
+
 def pair_rounds(
     servers: Mapping[str, Server],
     twin: Server,
@@ -890,24 +907,23 @@ def pair_rounds(
     args: argparse.Namespace,
     core: str | None,
 ) -> dict[str, list[paired.Pair]]:
-    """Warm the twin up, then ``args.pairs`` rounds of one paired run of bare with each
-    other variant (the twin first, the control), bare taking the first turn in odd rounds
-    and the other server in even ones; one progress line each."""
-    bare = servers[BASELINE]
+    """Warm the twin up, then ``args.pairs`` rounds of one paired run of a bare server with
+    each other variant and of bare with the twin (the control), as ``pair_schedule`` orders
+    them; one progress line each."""
+    bases = {BASELINE: servers[BASELINE], TWIN: twin}
     others = {TWIN: twin, **{name: s for name, s in servers.items() if name != BASELINE}}
     measure(twin, endpoint, args.warmup, args.connections, core)
     pairs: dict[str, list[paired.Pair]] = {name: [] for name in others}
-    for n in range(1, args.pairs + 1):
-        for name, server in others.items():
-            try:
-                pair = paired.measure(
-                    bare, server, endpoint, args.seconds, args.connections,
-                    bare_first=n % 2 == 1,
-                )  # fmt: skip
-            except paired.WorkerReplacedError as replaced:
-                raise fail(server, str(replaced)) from None
-            pairs[name].append(pair)
-            say(f"{endpoint:<9} pair {n}/{args.pairs}  {name:<15} {paired.progress(pair)}")
+    for n, name, base, base_first in pair_schedule(args.pairs, list(others)):
+        try:
+            pair = paired.measure(
+                bases[base], others[name], endpoint, args.seconds, args.connections,
+                bare_first=base_first,
+            )  # fmt: skip
+        except paired.WorkerReplacedError as replaced:
+            raise fail(others[name], str(replaced)) from None
+        pairs[name].append(replace(pair, base=base))
+        say(f"{endpoint:<9} pair {n}/{args.pairs}  {name:<15} {paired.progress(pair)}  base {base}")
     return pairs
 
 

@@ -51,10 +51,12 @@ class Loaded(wrk.Target, Protocol):
 
 @dataclass(frozen=True)
 class Pair:
-    """One paired run: bare's and the variant's wrk runs over the same seconds."""
+    """One paired run: the base's (a bare server's) and the variant's wrk runs over the same
+    seconds; ``base`` names which bare server it was."""
 
     bare: wrk.Run
     variant: wrk.Run
+    base: str = "bare"
 
     @property
     def ratio(self) -> float:

@@ -411,3 +411,22 @@ def test_the_table_shows_paired_ratios_and_the_verdict_lines(
     assert "0.990 (0.990-0.990)" in out  # the control
     assert "0.930 (0.930-0.930)    0.940" in out  # and over the control
     assert "MISSED list      project@10% >= 0.95 of bare" in out
+
+
+def test_pairs_rotate_the_base_between_the_two_bare_servers_except_for_the_control() -> None:
+    schedule = bench.pair_schedule(4, [bench.TWIN, "project@10%"])
+
+    assert [run for run in schedule if run[1] == bench.TWIN] == [
+        (1, bench.TWIN, "bare", True), (2, bench.TWIN, "bare", False),
+        (3, bench.TWIN, "bare", True), (4, bench.TWIN, "bare", False),
+    ]  # fmt: skip
+    variant = [(base, first) for _, name, base, first in schedule if name == "project@10%"]
+    # each base, each order of turns, once
+    assert variant == [("bare", True), ("bare", False), (bench.TWIN, True), (bench.TWIN, False)]
+    assert [name for _, name, _, _ in schedule[:2]] == [bench.TWIN, "project@10%"]  # twin first
+
+
+def test_a_paired_round_remembers_its_base_in_the_results() -> None:
+    paired_run = replace(pair(4000, 4200), base=bench.TWIN)
+
+    assert paired.summarize([paired_run])["paired_rounds"][0]["base"] == bench.TWIN
