@@ -885,18 +885,19 @@ def benchmark(
 
 def pair_schedule(rounds: int, others: Sequence[str]) -> list[tuple[int, str, str, bool]]:
     """``(round, server, base, base_first)`` for every paired run, in order: each round pairs
-    every server of ``others`` (the twin first) with a base, a bare server.
+    every server of ``others`` (the twin first: the control) with a base, a bare server.
 
-    The control, the twin, always has bare as its base. Every other server is paired with
-    bare in rounds 1-2, 5-6... and with the twin in rounds 3-4, 7-8..., so the two bare
-    servers serve the same paired load and neither's history (bare is also the one the
-    sequential rounds load) leans on the variants' ratios; the base takes the first turn in
-    odd rounds. Four rounds hold each of the four combinations once."""
+    The base is bare in rounds 1-2, 5-6... and the twin in rounds 3-4, 7-8... (for the
+    control, the twin against bare): the two bare servers serve the same paired load, and a
+    lean in one of them (bare also serves the sequential rounds) reaches every variant and
+    the control alike, half each way, so dividing by the control leaves the variant's ratio
+    to the two bare servers' mean, and takes out what the base's side of a pair reads
+    differently. The base takes the first turn in odd rounds: four rounds hold each base
+    with each order once."""
     schedule = []
     for n in range(1, rounds + 1):
-        rotated_base = BASELINE if (n - 1) // 2 % 2 == 0 else TWIN
-        for name in others:
-            schedule.append((n, name, BASELINE if name == TWIN else rotated_base, n % 2 == 1))
+        base = BASELINE if (n - 1) // 2 % 2 == 0 else TWIN
+        schedule.extend((n, name, base, n % 2 == 1) for name in others)
     return schedule
 
 
@@ -908,20 +909,22 @@ def pair_rounds(
     core: str | None,
 ) -> dict[str, list[paired.Pair]]:
     """Warm the twin up, then ``args.pairs`` rounds of one paired run of a bare server with
-    each other variant and of bare with the twin (the control), as ``pair_schedule`` orders
-    them; one progress line each."""
+    each other variant and of one bare server with the other (the control, kept under the
+    twin's name), as ``pair_schedule`` orders them; one progress line each."""
     bases = {BASELINE: servers[BASELINE], TWIN: twin}
+    opposite = {BASELINE: twin, TWIN: servers[BASELINE]}  # the control's other side
     others = {TWIN: twin, **{name: s for name, s in servers.items() if name != BASELINE}}
     measure(twin, endpoint, args.warmup, args.connections, core)
     pairs: dict[str, list[paired.Pair]] = {name: [] for name in others}
     for n, name, base, base_first in pair_schedule(args.pairs, list(others)):
+        other = opposite[base] if name == TWIN else others[name]
         try:
             pair = paired.measure(
-                bases[base], others[name], endpoint, args.seconds, args.connections,
+                bases[base], other, endpoint, args.seconds, args.connections,
                 bare_first=base_first,
             )  # fmt: skip
         except paired.WorkerReplacedError as replaced:
-            raise fail(others[name], str(replaced)) from None
+            raise fail(other, str(replaced)) from None
         pairs[name].append(replace(pair, base=base))
         say(f"{endpoint:<9} pair {n}/{args.pairs}  {name:<15} {paired.progress(pair)}  base {base}")
     return pairs
@@ -931,10 +934,10 @@ def add_pairs(
     summary: dict[str, Any], pairs: Mapping[str, Mapping[str, Sequence[paired.Pair]]]
 ) -> dict[str, Any]:
     """``summary`` with each variant's paired figures added (``paired_ratio`` and the rest);
-    bare's are the control's, bare against its twin. With a control, each variant also gets
-    ``paired_ratio_over_control``: its paired ratio divided by the control's, the part of the
-    method's reading that two identical servers show taken out (bare, paired with every
-    variant in turn, read about 0.02 slower than its twin on this VM)."""
+    bare's are the control's, one bare server against the other. With a control, each variant
+    also gets ``paired_ratio_over_control``: its paired ratio divided by the control's, the
+    part of the method's reading that two identical servers show taken out (before the bases
+    rotated, bare, paired with every variant in turn, read 0.01-0.05 slower than its twin)."""
     for endpoint, by_variant in pairs.items():
         for name, runs in by_variant.items():
             row = summary[endpoint][BASELINE if name == TWIN else name]
