@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from wsgiref.util import setup_testing_defaults
 
-from loadtests import bench
+from loadtests import bench, sinks
 from loadtests.local_server import REPO, run_python
 from loadtests.machine import machine
 
@@ -203,7 +203,7 @@ def child(endpoint: str, count: str) -> int:
 
 # ------------------------------------------------------------------ the driver
 def variant_environment(
-    variant: bench.Variant, workdir: Path, sink: bench.SinkServer
+    variant: bench.Variant, workdir: Path, sink: sinks.SinkServer
 ) -> dict[str, str]:
     """The variant's ``make bench`` environment, for one process serving ``testserver``."""
     env = {
@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.say("valgrind is missing: apt-get install -y valgrind")
         return 2
     chosen = bench.select_variants(variants, options.variants)
-    sink = bench.start_sink()
+    sink = sinks.start_sink()
     counts: list[Count] = []
     with tempfile.TemporaryDirectory(prefix="instructions-") as workdir:
         jobs = []

@@ -52,7 +52,7 @@ import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 from psycopg import sql
 
-from loadtests import bench, local_server
+from loadtests import bench, local_server, sinks
 from loadtests.local_server import BIN, HOST, NO_THROTTLES, REPO, free_port
 from loadtests.machine import machine
 
@@ -311,7 +311,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     """Run the server and the load; return the result document (without the verdict)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     prefix = RESULTS / args.shape if args.shape != "soak" else RESULTS / "soak"
-    sink = bench.start_sink()
+    sink = sinks.start_sink()
     with (
         tempfile.TemporaryDirectory(prefix="todos-soak-") as tmp,
         soak_database(Path(tmp), args.postgres_url) as database_url,

@@ -3,15 +3,11 @@ sinks decode."""
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from loadtests import bench, paired
 from loadtests.local_server import run_python
@@ -240,68 +236,6 @@ def test_the_server_environment_drops_inherited_telemetry_settings(
 
 
 # ------------------------------------------------------------------ sinks
-def otlp_request(spans: int) -> bytes:
-    request = ExportTraceServiceRequest()
-    scope = request.resource_spans.add().scope_spans.add()
-    for n in range(spans):
-        scope.spans.add(name=f"span {n}")
-    body: bytes = request.SerializeToString()
-    return body
-
-
-def envelope() -> bytes:
-    transaction = json.dumps({"type": "transaction", "transaction": "GET /"}).encode()
-    report = json.dumps({"discarded_events": []}).encode()
-    return b"\n".join(
-        [
-            json.dumps({"event_id": "abc"}).encode(),
-            json.dumps({"type": "transaction", "length": len(transaction)}).encode(),
-            transaction,
-            json.dumps({"type": "client_report"}).encode(),
-            report,
-            b"",
-        ]
-    )
-
-
-def test_otlp_trace_exports_are_counted_in_spans() -> None:
-    assert bench.decode_items("/v1/traces", otlp_request(3), "") == {"spans": 3}
-    assert bench.decode_items("/v1/traces", gzip.compress(otlp_request(2)), "gzip") == {"spans": 2}
-    assert bench.decode_items("/v1/metrics", b"\x00\x01", "") == {}
-
-
-@pytest.mark.parametrize("encoding", ["", "gzip", "br"])
-def test_sentry_envelopes_are_counted_per_item_type(encoding: str) -> None:
-    compress: Callable[[bytes], bytes] = bytes
-    if encoding == "gzip":
-        compress = gzip.compress
-    elif encoding == "br":  # Sentry's choice when Brotli is installed (Locust brings it)
-        compress = pytest.importorskip("brotli").compress
-
-    items = bench.decode_items("/api/1/envelope/", compress(envelope()), encoding)
-
-    assert items == {"transaction": 1, "client_report": 1}
-
-
-def test_a_body_that_cannot_be_decoded_is_counted_not_fatal() -> None:
-    assert bench.decode_items("/v1/traces", b"not gzip", "gzip") == {"undecodable": 1}
-    assert bench.decode_items("/api/1/envelope/", b"{}\nnot json\n", "") == {"undecodable": 1}
-
-
-def test_sink_stats_count_requests_bytes_and_items_per_path() -> None:
-    stats = bench.SinkStats()
-    stats.add("/v1/traces", 100, {"spans": 3})
-    stats.add("/v1/traces", 50, {"spans": 2})
-    stats.add("/v1/metrics", 10, {})
-
-    assert stats.snapshot() == {
-        "/v1/metrics": {"requests": 1, "bytes": 10, "items": {}},
-        "/v1/traces": {"requests": 2, "bytes": 150, "items": {"spans": 5}},
-    }
-    assert stats.item("spans") == 5
-    assert stats.item("transaction") == 0
-
-
 def test_runs_that_shared_the_server_core_with_other_work_are_flagged() -> None:
     noisy = replace(run(100), other_cpu_pct=40.0)
     rounds = {"list": {"bare": [run(100), noisy], "otel-zero-code": [run(90), run(80)]}}

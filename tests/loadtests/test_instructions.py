@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtests import bench, instructions
+from loadtests import bench, instructions, sinks
 from loadtests.instructions import Count, parse_collected, request_path, table
 from loadtests.local_server import run_python
 
@@ -58,8 +58,8 @@ def test_the_endpoints_are_the_overhead_benchmarks(
 
 
 @pytest.fixture(scope="module")
-def sink() -> Iterator[bench.SinkServer]:
-    server = bench.start_sink()
+def sink() -> Iterator[sinks.SinkServer]:
+    server = sinks.start_sink()
     yield server
     server.shutdown()
 
@@ -69,7 +69,7 @@ def sink() -> Iterator[bench.SinkServer]:
     [("project@100%", "spans"), ("otel-zero-code", "spans"), ("sentry-tracing", "transaction")],
 )
 def test_each_variant_serves_its_requests_and_flushes_what_it_traced(
-    variant_name: str, item: str, sink: bench.SinkServer, tmp_path: Path
+    variant_name: str, item: str, sink: sinks.SinkServer, tmp_path: Path
 ) -> None:
     """Without valgrind (same process, same code): the counts would be meaningless if a
     variant answered errors or never sent its telemetry."""
