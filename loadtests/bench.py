@@ -742,19 +742,23 @@ def benchmark(
 
 def pair_schedule(rounds: int, others: Sequence[str]) -> list[tuple[int, str, str, bool]]:
     """``(round, server, base, base_first)`` for every paired run, in order: each round pairs
-    every server of ``others`` (the twin first: the control) with a base, a bare server.
+    every server of ``others`` (the twin, the control, first in the given order) with a base,
+    a bare server. Three things are balanced over every four rounds, each by itself and each
+    against the others:
 
-    The base is bare in rounds 1-2, 5-6... and the twin in rounds 3-4, 7-8... (for the
-    control, the twin against bare): the two bare servers serve the same paired load, and a
-    lean in one of them (bare also serves the sequential rounds) reaches every variant and
-    the control alike, half each way, so dividing by the control leaves the variant's ratio
-    to the two bare servers' mean, and takes out what the base's side of a pair reads
-    differently. The base takes the first turn in odd rounds: four rounds hold each base
-    with each order once."""
+    - the base: bare in rounds 1-2, 5-6..., the twin in rounds 3-4, 7-8... (for the control,
+      the twin against bare), so the two bare servers serve the same paired load, and a lean
+      in either (bare also serves the sequential rounds) reaches the variants and the control
+      alike: dividing by the control takes it out;
+    - the turns: the base goes first in odd rounds;
+    - the order: ``others`` as given in rounds 1 and 4, reversed in rounds 2 and 3, so no
+      variant is always paired first or last in a round.
+    """
     schedule: list[tuple[int, str, str, bool]] = []
     for n in range(1, rounds + 1):
         base = BASELINE if (n - 1) // 2 % 2 == 0 else TWIN
-        schedule.extend((n, name, base, n % 2 == 1) for name in others)
+        order = reversed(others) if n % 4 in {2, 3} else others
+        schedule.extend((n, name, base, n % 2 == 1) for name in order)
     return schedule
 
 

@@ -347,15 +347,18 @@ def test_the_table_shows_paired_ratios_and_the_verdict_lines(
     assert "MISSED list      project@10% >= 0.95 of bare" in out
 
 
-def test_pairs_rotate_the_base_between_the_two_bare_servers_the_control_too() -> None:
-    schedule = bench.pair_schedule(4, [bench.TWIN, "project@10%"])
+def test_pairs_rotate_the_base_the_turns_and_the_order_over_four_rounds() -> None:
+    others = [bench.TWIN, "project@100%", "project@10%"]
+    schedule = bench.pair_schedule(4, others)
 
-    for name in (bench.TWIN, "project@10%"):
-        # each base, each order of turns, once
+    for name in others:
+        # each base with each order of turns once, the control's base too
         assert [(n, base, first) for n, named, base, first in schedule if named == name] == [
             (1, "bare", True), (2, "bare", False), (3, bench.TWIN, True), (4, bench.TWIN, False),
         ]  # fmt: skip
-    assert [name for _, name, _, _ in schedule[:2]] == [bench.TWIN, "project@10%"]  # twin first
+    order = {n: [name for m, name, _, _ in schedule if m == n] for n in range(1, 5)}
+    assert order[1] == order[4] == others
+    assert order[2] == order[3] == others[::-1]
 
 
 def test_a_paired_round_remembers_its_base_in_the_results() -> None:
