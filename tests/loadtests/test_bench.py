@@ -253,7 +253,9 @@ def test_the_help_text_renders() -> None:
     assert exit_info.value.code == 0
 
 
-@pytest.mark.parametrize("driver", ["loadtests.bench", "loadtests.soak"])
+@pytest.mark.parametrize(
+    "driver", ["loadtests.bench", "loadtests.soak", "loadtests.instructions", "loadtests.bytecodes"]
+)
 def test_the_drivers_start_as_the_makefile_runs_them(driver: str) -> None:
     """``make bench`` and ``make soak`` run ``python -m loadtests.<driver>`` from the root; a
     driver run as a file path would not find the ``loadtests`` package it imports."""
