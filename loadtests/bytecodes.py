@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import sys
 import sysconfig
 import tempfile
@@ -173,28 +174,32 @@ def lines(found: Mapping[str, Any], top: int = TOP_FUNCTIONS) -> list[str]:
     return text
 
 
-def measure(
-    variant: bench.Variant,
-    endpoint: str,
-    workdir: Path,
-    sink: sinks.SinkServer,
-    *,
-    warmup: int,
-    requests: int,
-) -> dict[str, float]:
-    """One variant's bytecodes per request by function, from a process of its own."""
+def prepare(variant: bench.Variant, workdir: Path, sink: sinks.SinkServer) -> dict[str, str]:
+    """The variant's environment, on a database migrated and seeded once."""
     env = instructions.variant_environment(variant, workdir, sink)
     seeded = instructions.seeded_database(env)
-    env = {**env, "BENCH_TOKEN": seeded["token"], "BENCH_TODO_ID": str(seeded["todo_id"])}
-    output = workdir / f"{bench.slug(variant.name)}-{endpoint}.json"
-    result = run_python(
-        ["-m", "loadtests.bytecodes", "--child", endpoint, str(warmup), str(requests), str(output)],
-        env,
-        timeout=1800,
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"{variant.name} {endpoint} failed:\n{result.stderr[-3000:]}")
-    counted: dict[str, float] = json.loads(output.read_text())
+    return {**env, "BENCH_TOKEN": seeded["token"], "BENCH_TODO_ID": str(seeded["todo_id"])}
+
+
+def measure(
+    env: Mapping[str, str], endpoint: str, *, warmup: int, requests: int
+) -> dict[str, float]:
+    """Bytecodes per request by function, from a process of its own serving ``endpoint`` on a
+    fresh copy of the seeded database (so every endpoint starts from the same rows)."""
+    database = Path(env["DATABASE_URL"].removeprefix("sqlite:///"))
+    with tempfile.TemporaryDirectory(prefix="bytecodes-run-") as scratch:
+        copy = Path(scratch) / database.name
+        shutil.copyfile(database, copy)
+        output = Path(scratch) / "counts.json"
+        result = run_python(
+            ["-m", "loadtests.bytecodes", "--child", endpoint, str(warmup), str(requests),
+             str(output)],
+            {**env, "DATABASE_URL": f"sqlite:///{copy}"},
+            timeout=1800,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise SystemExit(f"{endpoint} failed:\n{result.stderr[-3000:]}")
+        counted: dict[str, float] = json.loads(output.read_text())
     return counted
 
 
@@ -230,10 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     reports: dict[str, list[dict[str, Any]]] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="bytecodes-") as workdir:
+            envs = {v.name: prepare(v, Path(workdir), sink) for v in chosen}
+            counts = {"warmup": options.warmup, "requests": options.requests}
             for endpoint in options.endpoints:
-                counts = {"warmup": options.warmup, "requests": options.requests}
-                directory = Path(workdir)
-                counted = {v.name: measure(v, endpoint, directory, sink, **counts) for v in chosen}
+                counted = {name: measure(env, endpoint, **counts) for name, env in envs.items()}
                 bare = counted[bench.BASELINE]
                 reports[endpoint] = [
                     report(name, found, bare)
