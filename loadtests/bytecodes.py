@@ -130,7 +130,7 @@ def by_component(functions: Mapping[str, float]) -> dict[str, float]:
     return totals
 
 
-def extra(variant: Mapping[str, float], bare: Mapping[str, float]) -> dict[str, float]:
+def differences(variant: Mapping[str, float], bare: Mapping[str, float]) -> dict[str, float]:
     """What ``variant`` runs beyond ``bare``, key by key (negative where it runs less),
     largest first; keys equal in both are left out."""
     differences = {key: variant.get(key, 0.0) - bare.get(key, 0.0) for key in {*variant, *bare}}
@@ -146,15 +146,14 @@ def report(name: str, variant: Mapping[str, float], bare: Mapping[str, float]) -
     """One variant against bare: totals, ratio, and the extra bytecodes by component and by
     function."""
     total, bare_total = sum(variant.values()), sum(bare.values())
+    components = differences(by_component(variant), by_component(bare))
     return {
         "variant": name,
         "bytecodes_per_request": round(total, 1),
         "bare_bytecodes_per_request": round(bare_total, 1),
         "ratio": round(bare_total / total, 4) if total else None,
-        "extra_by_component": {
-            k: round(v, 1) for k, v in extra(by_component(variant), by_component(bare)).items()
-        },
-        "extra_by_function": {k: round(v, 1) for k, v in extra(variant, bare).items()},
+        "extra_by_component": {k: round(v, 1) for k, v in components.items()},
+        "extra_by_function": {k: round(v, 1) for k, v in differences(variant, bare).items()},
     }
 
 
@@ -205,15 +204,8 @@ def measure(
 
 def parse_args(argv: Sequence[str], variants: Sequence[bench.Variant]) -> argparse.Namespace:
     """The driver's options."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--endpoints", nargs="+", choices=bench.ENDPOINTS, default=["create"])
-    parser.add_argument(
-        "--variants",
-        nargs="+",
-        metavar="VARIANT",
-        default=["project@100%", "project@10%"],
-        help="compared with bare: " + ", ".join(v.name for v in variants).replace("%", "%%"),
-    )
+    parser = instructions.selection_parser(__doc__.split("\n\n")[0], variants, ["create"])
+    parser.set_defaults(variants=["project@100%", "project@10%"])
     parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, help="requests, uncounted")
     parser.add_argument("--requests", type=int, default=DEFAULT_REQUESTS, help="requests counted")
     parser.add_argument("--top", type=int, default=TOP_FUNCTIONS, help="functions listed")

@@ -291,10 +291,13 @@ def table(counts: Sequence[Count]) -> list[str]:
     return lines
 
 
-def parse_args(argv: Sequence[str] | None, variants: Sequence[bench.Variant]) -> Any:
-    """The driver's options."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--endpoints", nargs="+", choices=bench.ENDPOINTS, default=["retrieve"])
+def selection_parser(
+    description: str, variants: Sequence[bench.Variant], endpoints: Sequence[str]
+) -> argparse.ArgumentParser:
+    """A parser with the ``--endpoints`` (``endpoints`` by default) and ``--variants`` (bare
+    always included) options the in-process drivers share."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--endpoints", nargs="+", choices=bench.ENDPOINTS, default=[*endpoints])
     parser.add_argument(
         "--variants",
         nargs="+",
@@ -302,6 +305,12 @@ def parse_args(argv: Sequence[str] | None, variants: Sequence[bench.Variant]) ->
         help="a subset (bare is always included): "
         + ", ".join(v.name for v in variants).replace("%", "%%"),
     )
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None, variants: Sequence[bench.Variant]) -> Any:
+    """The driver's options."""
+    parser = selection_parser(__doc__.split("\n\n")[0], variants, ["retrieve"])
     parser.add_argument("--short", type=int, default=DEFAULT_SHORT, help="requests, first run")
     parser.add_argument("--long", type=int, default=DEFAULT_LONG, help="requests, second run")
     parser.add_argument("--output", type=Path, default=bench.RESULTS / "instructions.json")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from loadtests import bytecodes
-from loadtests.bytecodes import by_component, component, count_bytecodes, extra, report
+from loadtests.bytecodes import by_component, component, count_bytecodes, differences, report
 from loadtests.local_server import REPO, run_python
 
 
@@ -50,11 +50,11 @@ def test_the_count_is_exact_and_grows_with_the_work_done() -> None:
     assert twenty - ten == counted(30) - twenty  # each turn of the loop costs the same
 
 
-def test_extra_is_the_difference_largest_first_leaving_out_what_is_equal() -> None:
+def test_differences_are_largest_first_leaving_out_what_is_equal() -> None:
     variant = {"a:f": 10.0, "b:g": 3.0, "c:h": 5.0}
     bare = {"a:f": 4.0, "c:h": 5.0, "d:k": 8.0}
 
-    assert list(extra(variant, bare).items()) == [("d:k", -8.0), ("a:f", 6.0), ("b:g", 3.0)]
+    assert list(differences(variant, bare).items()) == [("d:k", -8.0), ("a:f", 6.0), ("b:g", 3.0)]
     assert by_component({"a:f": 1.0, "a:g": 2.0, "b:h": 4.0}) == {"a": 3.0, "b": 4.0}
 
 
