@@ -74,7 +74,8 @@ def function_name(code: CodeType) -> str:
 
 
 def count_bytecodes(serve: Any) -> Counter[CodeType]:
-    """Bytecodes executed per code object while ``serve()`` runs on this thread."""
+    """Bytecodes executed per code object while ``serve()`` runs on this thread; the thread's
+    trace function before (coverage's, a debugger's) is set again after."""
     counts: Counter[CodeType] = Counter()
 
     def trace(frame: FrameType, event: str, _: Any) -> Any:
@@ -85,11 +86,12 @@ def count_bytecodes(serve: Any) -> Counter[CodeType]:
             counts[frame.f_code] += 1
         return trace
 
+    previous = sys.gettrace()  # a coverage or debugger tracer, given back after
     sys.settrace(trace)
     try:
         serve()
     finally:
-        sys.settrace(None)
+        sys.settrace(previous)
     return counts
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import sysconfig
 from pathlib import Path
 
@@ -48,6 +49,19 @@ def test_the_count_is_exact_and_grows_with_the_work_done() -> None:
     assert ten == counted(10)  # the same every time
     assert twenty > ten
     assert twenty - ten == counted(30) - twenty  # each turn of the loop costs the same
+
+
+def test_the_trace_function_before_is_set_again_after() -> None:
+    def tracer(frame: object, event: str, arg: object) -> None:
+        return None
+
+    before = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        count_bytecodes(lambda: _loop(3))
+        assert sys.gettrace() is tracer
+    finally:
+        sys.settrace(before)
 
 
 def test_differences_are_largest_first_leaving_out_what_is_equal() -> None:
