@@ -21,10 +21,12 @@ counts (requests, bytes, spans or envelope items, per path) and discards. For ea
 wrk warms every variant up, then runs rounds in a fixed order (bare, project@100%, ...). Per
 run: requests/s, p50/p99, errors, requests, and the gunicorn worker's CPU time per request
 (utime + stime from /proc, its export threads included). Then paired rounds
-(``loadtests/paired.py``): bare and each other variant loaded together on the same core, a
-second bare server first as the control; their cost ratio holds still where a shared VM's
-speed moves between sequential runs, and the targets are read from it. With two or more
-cores the servers run on core 0 and wrk, the sinks, py-spy and this script on the others.
+(``loadtests/paired.py``): a bare server and each other variant loaded together on the same
+core, the two bare servers against each other first as the control, the base, the turns and
+the order balanced over every four rounds (``pair_schedule``); their cost ratio holds still
+where a shared VM's speed moves between sequential runs, and the targets are read from it.
+With two or more cores the servers run on core 0 and wrk, the sinks, py-spy and this script on
+the others.
 ``--profile VARIANT`` records that variant's worker with py-spy during the sequential rounds.
 Results: a table and the targets met or missed on stdout, and ``loadtests/results/bench.json``
 (``--output``); exit status 1 when a run had errors or an exporting variant's sink received
