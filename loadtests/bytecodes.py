@@ -1,5 +1,5 @@
 """Bytecodes per request, by component and by function: where a variant's extra work over bare
-goes, counted exactly (``make bench-bytecodes``).
+goes, counted bytecode by bytecode (``make bench-bytecodes``).
 
 ``make bench-instructions`` counts every machine instruction of a request (callgrind): one
 steady total per variant, but not where in the Python it goes. This counts the Python
@@ -23,9 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import random
-import shutil
 import sys
 import sysconfig
 import tempfile
@@ -106,18 +103,9 @@ def per_request(counts: Mapping[CodeType, int], requests: int) -> dict[str, floa
 def child(endpoint: str, warmup: str, requests: str, output: str) -> int:
     """The measured process (``--child ENDPOINT WARMUP REQUESTS OUTPUT``): serve ``warmup``
     requests, then count ``requests`` more, and write the counts per request as JSON."""
-    from app.telemetry.prometheus import exemplars  # noqa: PLC0415
-
-    exemplars.FLUSH_INTERVAL_S = instructions.ONE_DAY_S  # as bench-instructions: no timed work
-    random.seed(instructions.SAMPLING_SEED)
-    application = instructions.load_app(
-        os.environ.get("BENCH_APP_MODULE") or None, bool(os.environ.get("BENCH_ZERO_CODE"))
-    )
-    token, todo_id = os.environ["BENCH_TOKEN"], int(os.environ["BENCH_TODO_ID"])
-    instructions.serve(application, endpoint, int(warmup), token, todo_id)
-    counts = count_bytecodes(
-        lambda: instructions.serve(application, endpoint, int(requests), token, todo_id)
-    )
+    measured = instructions.measured_app()
+    measured.serve(endpoint, int(warmup))
+    counts = count_bytecodes(lambda: measured.serve(endpoint, int(requests)))
     Path(output).write_text(json.dumps(per_request(counts, int(requests))))
     instructions.flush_telemetry()
     return 0
@@ -175,27 +163,17 @@ def lines(found: Mapping[str, Any], top: int = TOP_FUNCTIONS) -> list[str]:
     return text
 
 
-def prepare(variant: bench.Variant, workdir: Path, sink: sinks.SinkServer) -> dict[str, str]:
-    """The variant's environment, on a database migrated and seeded once."""
-    env = instructions.variant_environment(variant, workdir, sink)
-    seeded = instructions.seeded_database(env)
-    return {**env, "BENCH_TOKEN": seeded["token"], "BENCH_TODO_ID": str(seeded["todo_id"])}
-
-
 def measure(
     env: Mapping[str, str], endpoint: str, *, warmup: int, requests: int
 ) -> dict[str, float]:
     """Bytecodes per request by function, from a process of its own serving ``endpoint`` on a
     fresh copy of the seeded database (so every endpoint starts from the same rows)."""
-    database = Path(env["DATABASE_URL"].removeprefix("sqlite:///"))
-    with tempfile.TemporaryDirectory(prefix="bytecodes-run-") as scratch:
-        copy = Path(scratch) / database.name
-        shutil.copyfile(database, copy)
-        output = Path(scratch) / "counts.json"
+    with instructions.on_database_copy(env) as run_env:
+        output = Path(run_env["DATABASE_URL"].removeprefix("sqlite:///")).with_suffix(".json")
         result = run_python(
             ["-m", "loadtests.bytecodes", "--child", endpoint, str(warmup), str(requests),
              str(output)],
-            {**env, "DATABASE_URL": f"sqlite:///{copy}"},
+            run_env,
             timeout=1800,
         )  # fmt: skip
         if result.returncode != 0:
@@ -229,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     reports: dict[str, list[dict[str, Any]]] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="bytecodes-") as workdir:
-            envs = {v.name: prepare(v, Path(workdir), sink) for v in chosen}
+            envs = {
+                v.name: instructions.prepared_environment(v, Path(workdir), sink) for v in chosen
+            }
             counts = {"warmup": options.warmup, "requests": options.requests}
             for endpoint in options.endpoints:
                 counted = {name: measure(env, endpoint, **counts) for name, env in envs.items()}

@@ -26,8 +26,9 @@ import shutil
 import subprocess  # nosec B404
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
@@ -180,8 +181,21 @@ def serve(application: WsgiApp, endpoint: str, count: int, token: str, todo_id: 
             raise SystemExit(f"{method} {path} answered {statuses[-1]}")
 
 
-def child(endpoint: str, count: str) -> int:
-    """The measured process (``--child ENDPOINT COUNT``): serve, then flush."""
+@dataclass(frozen=True)
+class MeasuredApp:
+    """The WSGI application a measured process serves, and what its requests carry."""
+
+    application: WsgiApp
+    token: str
+    todo_id: int
+
+    def serve(self, endpoint: str, count: int) -> None:
+        """``count`` requests to ``endpoint``; each must succeed."""
+        serve(self.application, endpoint, count, self.token, self.todo_id)
+
+
+def measured_app() -> MeasuredApp:
+    """Set up a measured process (this one) and load the variant's app, from its environment."""
     from app.telemetry.prometheus import exemplars  # noqa: PLC0415
 
     # The exemplar file is rewritten at most once a second of wall-clock time: once per few
@@ -195,8 +209,12 @@ def child(endpoint: str, count: str) -> int:
     application = load_app(
         os.environ.get("BENCH_APP_MODULE") or None, bool(os.environ.get("BENCH_ZERO_CODE"))
     )
-    token, todo_id = os.environ["BENCH_TOKEN"], int(os.environ["BENCH_TODO_ID"])
-    serve(application, endpoint, int(count), token, todo_id)
+    return MeasuredApp(application, os.environ["BENCH_TOKEN"], int(os.environ["BENCH_TODO_ID"]))
+
+
+def child(endpoint: str, count: str) -> int:
+    """The measured process (``--child ENDPOINT COUNT``): serve, then flush."""
+    measured_app().serve(endpoint, int(count))
     flush_telemetry()
     return 0
 
@@ -233,12 +251,29 @@ def seeded_database(env: Mapping[str, str]) -> dict[str, Any]:
     return seeded
 
 
-def count_instructions(env: Mapping[str, str], endpoint: str, requests: int) -> int:
-    """Instructions of one process serving ``requests`` requests, on a fresh copy of the db."""
+def prepared_environment(
+    variant: bench.Variant, workdir: Path, sink: sinks.SinkServer
+) -> dict[str, str]:
+    """The variant's environment, its database migrated and seeded (once; runs use copies)."""
+    env = variant_environment(variant, workdir, sink)
+    seeded = seeded_database(env)
+    return {**env, "BENCH_TOKEN": seeded["token"], "BENCH_TODO_ID": str(seeded["todo_id"])}
+
+
+@contextmanager
+def on_database_copy(env: Mapping[str, str]) -> Iterator[dict[str, str]]:
+    """``env`` pointing at a fresh copy of its SQLite database (removed after), so that every
+    run starts from the same rows."""
     database = Path(env["DATABASE_URL"].removeprefix("sqlite:///"))
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / database.name
         shutil.copyfile(database, copy)
+        yield {**env, "DATABASE_URL": f"sqlite:///{copy}"}
+
+
+def count_instructions(env: Mapping[str, str], endpoint: str, requests: int) -> int:
+    """Instructions of one process serving ``requests`` requests, on a fresh copy of the db."""
+    with on_database_copy(env) as run_env:
         command = [
             "valgrind",
             "--tool=callgrind",
@@ -253,7 +288,7 @@ def count_instructions(env: Mapping[str, str], endpoint: str, requests: int) -> 
         result = subprocess.run(  # noqa: S603  # nosec B603  # valgrind, our interpreter
             command,
             cwd=REPO,
-            env={**env, "DATABASE_URL": f"sqlite:///{copy}"},
+            env=run_env,
             capture_output=True,
             text=True,
             check=False,
@@ -339,9 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="instructions-") as workdir:
         jobs = []
         for variant in chosen:
-            env = variant_environment(variant, Path(workdir), sink)
-            seeded = seeded_database(env)
-            env = {**env, "BENCH_TOKEN": seeded["token"], "BENCH_TODO_ID": str(seeded["todo_id"])}
+            env = prepared_environment(variant, Path(workdir), sink)
             jobs += [(variant, endpoint, env) for endpoint in options.endpoints]
         with ThreadPoolExecutor(max_workers=max(1, len(os.sched_getaffinity(0)))) as pool:
             futures = [
