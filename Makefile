@@ -103,7 +103,7 @@ bench-instructions: install ## the same variants as instructions per request (ca
 	@command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install -y valgrind"; exit 2; }
 	$(BIN)/python -m loadtests.instructions $(BENCH_ARGS)
 
-bench-bytecodes: install ## where a variant's extra work over bare goes: Python bytecodes per request by component and function (exact; about a minute)
+bench-bytecodes: install ## where a variant's extra work over bare goes: Python bytecodes per request by component and function (30 s with the defaults)
 	$(BIN)/python -m loadtests.bytecodes $(BENCH_ARGS)
 
 # Coverage (pyproject.toml's [tool.coverage.*] says what is measured and how): both passes run

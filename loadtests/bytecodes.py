@@ -8,8 +8,9 @@ bytecodes each function executes while the app serves requests through its WSGI 
 variant, in the same environments and on the same seeded database as ``bench-instructions``.
 A variant's count minus bare's, function by function, is what its telemetry adds to a request;
 grouped by component (``app/telemetry/prometheus``, ``opentelemetry``, ``django``...), it is
-the cost of each part. Counts are the same run after run for the same code (trace ids are
-seeded, so project@10% samples the same requests), and the machine's load does not change them.
+the cost of each part. Counts barely move between runs of the same code (trace ids are seeded,
+so project@10% samples the same requests; in two runs the project variants' counts on create
+were equal and bare's differed by 16 of 58,400), and the machine's load does not change them.
 
 What it does not see: work in C (orjson, the memoryview writes, system calls) beyond the
 bytecodes that call it, and other threads (the span exporter's thread; spans wait in its
