@@ -18,7 +18,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 TEST_POSTGRES_REDIS_URL ?= redis://127.0.0.1:6379/14
 PYTEST_ARGS ?=
 
-.PHONY: help install install-runtime checkov-env run superuser bench bench-instructions bench-bytecodes test test-sqlite test-postgres \
+.PHONY: help install install-runtime checkov-env run superuser bench bench-instructions bench-cycles bench-bytecodes test test-sqlite test-postgres \
 	coverage-erase lint lint-python \
 	lint-generated lint-observability lint-k8s generate rules dashboards k8s schema format lock clean load soak fuzz check-django-mixin
 
@@ -102,6 +102,10 @@ bench: install ## instrumentation overhead: bare vs project, zero-code OTel and 
 bench-instructions: install ## the same variants as instructions per request (callgrind; steady on a busy machine; needs valgrind)
 	@command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install -y valgrind"; exit 2; }
 	$(BIN)/python -m loadtests.instructions $(BENCH_ARGS)
+
+bench-cycles: install ## the same variants as modelled CPU cycles per request: instructions, cache misses and mispredicted branches simulated by cachegrind (steady; about 5 minutes with the defaults; needs valgrind)
+	@command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install -y valgrind"; exit 2; }
+	$(BIN)/python -m loadtests.cycles $(BENCH_ARGS)
 
 bench-bytecodes: install ## where a variant's extra work over bare goes: Python bytecodes per request by component and function (30 s with the defaults)
 	$(BIN)/python -m loadtests.bytecodes $(BENCH_ARGS)
