@@ -29,8 +29,6 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from prometheus_client import Counter
 
-from app.telemetry.prometheus.values import current_pid
-
 logger = structlog.get_logger(__name__)
 
 spans_dropped = Counter(
@@ -164,26 +162,9 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         if not (span.context and span.context.trace_flags.sampled):
             return  # the SDK queues sampled spans only
-        self.enqueue(span)
-
-    def enqueue(self, span: ReadableSpan) -> None:
-        """Queue ``span``, ended and sampled, for export, entered in the ledger first.
-
-        What the SDK's ``on_end`` and its batch processor's ``emit`` do, in-line for the
-        usual case: the process the queue was made in (``current_pid``: no ``getpid`` system
-        call per span, which ``emit`` makes), not shut down, room in the queue. Anything else
-        goes through ``emit``, which warns, counts and re-arms after a fork.
-        """
-        batch = self._batch_processor
-        queue = batch._queue
-        full = len(queue) >= batch._max_queue_size
-        self.ledger.queued(pushed_out=full)
-        if full or batch._shutdown or batch._pid != current_pid():
-            batch.emit(span)
-            return
-        queue.appendleft(span)
-        if len(queue) >= batch._max_export_batch_size and not batch._worker_awaken.is_set():
-            batch._worker_awaken.set()
+        processor = self._batch_processor
+        self.ledger.queued(pushed_out=len(processor._queue) >= processor._max_queue_size)
+        super().on_end(span)
 
     def shutdown(self, timeout_millis: float = DEFAULT_SHUTDOWN_TIMEOUT_MS) -> None:
         """Export what is queued for at most ``timeout_millis`` (and only until an export

@@ -10,13 +10,6 @@ attribute, event and link containers anyway). A callgrind loop of query spans: 1
 instructions per span (start, attributes, end) with the SDK's constructor and end, 70k
 with these.
 
-When the provider's processors are the SDK's ``SynchronousMultiSpanProcessor`` holding only
-the project's ``CountingBatchSpanProcessor`` (what ``provider`` sets up), a span skips that
-chain: its ``on_start`` and ``_on_ending`` reach nothing that does anything, and its ``on_end``
-reaches the batch processor's queue through two more calls and a ``getpid`` system call. The
-span is then started without telling anyone and, once ended, queued directly
-(``CountingBatchSpanProcessor.enqueue``, the same ledger and queue).
-
 A test checks it carries exactly the instance fields of a span the SDK makes, so an SDK
 upgrade that adds one fails there, not in a request.
 """
@@ -27,45 +20,14 @@ import logging
 import threading
 from collections.abc import Callable
 from time import time_ns
-from typing import Any
 
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace import Span, SynchronousMultiSpanProcessor, Tracer
+from opentelemetry.sdk.trace import Span, Tracer
 from opentelemetry.sdk.util import BoundedList
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
-
-from app.telemetry.tracing.export import CountingBatchSpanProcessor
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 
 _UNSET = Status(StatusCode.UNSET)  # shared, as the SDK's default status is
 _sdk_logger = logging.getLogger("opentelemetry.sdk.trace")
-
-Handoff = Callable[[Any], None]
-# The processors tuple of the chain last looked at, and its hand-off (a chain's tuple is
-# replaced, never changed, when a processor is added).
-_last_handoff: tuple[object, Handoff | None] = (object(), None)
-
-
-def direct_handoff(chain: Any) -> Handoff | None:
-    """``enqueue`` of the one processor behind ``chain`` (a provider's active span
-    processor) when that is all a span's start and end reach through it: the SDK's
-    ``SynchronousMultiSpanProcessor`` holding only a ``CountingBatchSpanProcessor``, whose
-    ``on_start`` and ``_on_ending`` do nothing. ``None`` for any other chain."""
-    global _last_handoff  # noqa: PLW0603  # one remembered chain per process
-    processors = getattr(chain, "_span_processors", None)
-    seen, handoff = _last_handoff
-    if processors is seen:
-        return handoff
-    handoff = None
-    if (
-        type(chain) is SynchronousMultiSpanProcessor
-        and processors is not None
-        and len(processors) == 1
-        and type(processors[0]) is CountingBatchSpanProcessor
-    ):
-        handoff = processors[0].enqueue
-    _last_handoff = (processors, handoff)
-    return handoff
 
 
 class RecordingSpan(Span):
@@ -110,21 +72,9 @@ class RecordingSpan(Span):
         self._links = BoundedList(limits.max_links)
         self._record_end_metrics = record_end_metrics
 
-    def start(self, start_time: int | None = None, parent_context: Context | None = None) -> None:
-        """Start the span (once) and tell the processors, as the SDK's ``start`` does; with a
-        direct hand-off there is no one to tell."""
-        if direct_handoff(self._span_processor) is None:
-            super().start(start_time, parent_context)
-            return
-        with self._lock:
-            if self._start_time is not None:
-                _sdk_logger.warning("Calling start() on a started span.")
-                return
-            self._start_time = start_time if start_time is not None else time_ns()
-
     def end(self, end_time: int | None = None) -> None:
         """End the span (once) and hand it to the processors, as the SDK's ``end`` does but
-        for the copy (straight to the batch queue with a direct hand-off)."""
+        for the copy."""
         with self._lock:
             if self._start_time is None:
                 raise RuntimeError("Calling end() on a not started span.")
@@ -135,9 +85,5 @@ class RecordingSpan(Span):
             self._attributes._immutable = True  # as the SDK's end: no attribute after it
         if self._record_end_metrics:
             self._record_end_metrics()
-        handoff = direct_handoff(self._span_processor)
-        if handoff is None:
-            self._span_processor._on_ending(self)
-            self._span_processor.on_end(self)
-        elif self._context is not None and self._context.trace_flags & TraceFlags.SAMPLED:
-            handoff(self)  # the batch processor queues sampled spans only
+        self._span_processor._on_ending(self)
+        self._span_processor.on_end(self)

@@ -12,7 +12,6 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Sampler
-from opentelemetry.trace import SpanKind
 
 from app.telemetry.tracing import export
 from app.telemetry.tracing.export import (
@@ -22,8 +21,6 @@ from app.telemetry.tracing.export import (
     spans_dropped,
     spans_exported,
 )
-from app.telemetry.tracing.recording_span import RecordingSpan
-from app.telemetry.tracing.span_starts import SpanStarts
 from tests.support.doubles import HungExporter, RecordedLogs, StubExporter
 from tests.support.waiting import poll
 
@@ -245,64 +242,3 @@ def test_a_second_shutdown_returns_at_once(hung: HungExporter, pipeline: Pipelin
     timed_shutdown(processor, timeout_s=0.2)
 
     assert timed_shutdown(processor, timeout_s=5.0) < 0.1
-
-
-def root_spans(tracer: trace.Tracer, count: int) -> None:
-    """``count`` spans started and ended as the request path makes them (``SpanStarts``:
-    ``RecordingSpan``, handed to the queue directly)."""
-    starts = SpanStarts(tracer)
-    for _ in range(count):
-        span = starts.root("GET /work", SpanKind.SERVER)
-        assert isinstance(span, RecordingSpan)
-        span.end()
-
-
-def test_spans_handed_off_directly_are_queued_exported_and_counted(
-    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    counts = Counts()
-    exporter = StubExporter()
-    tracer, processor = pipeline(exporter)
-    monkeypatch.setattr(processor, "on_start", fail_if_called)
-    monkeypatch.setattr(processor, "on_end", fail_if_called)
-
-    root_spans(tracer, 2 * BATCH + 3)
-    timed_shutdown(processor, timeout_s=5.0)
-
-    assert exporter.received == 2 * BATCH + 3
-    assert counts.since()["exported"] == 2 * BATCH + 3
-    assert processor.ledger.pending == 0
-
-
-def test_a_full_queue_pushes_out_and_counts_spans_handed_off_directly(
-    hung: HungExporter, pipeline: Pipeline
-) -> None:
-    counts = Counts()
-    tracer, processor = pipeline(hung, queue=BATCH)
-
-    root_spans(tracer, BATCH)
-    assert hung.entered.wait(5)
-    root_spans(tracer, BATCH + 5)
-
-    assert counts.since()["queue_full"] == 5
-    assert processor.ledger.pending == 2 * BATCH
-
-
-def test_a_queue_made_before_a_fork_is_left_to_the_sdk_to_rearm(
-    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """In a forked child the queue's process id is the parent's: the SDK's ``emit`` (which
-    re-creates the queue and its thread) takes the span, not the in-line path."""
-    tracer, processor = pipeline(StubExporter())
-    emitted: list[object] = []
-    monkeypatch.setattr(processor._batch_processor, "emit", emitted.append)
-    processor._batch_processor._pid = -1  # made in another process
-
-    root_spans(tracer, 1)
-
-    assert len(emitted) == 1
-    assert len(processor._batch_processor._queue) == 0
-
-
-def fail_if_called(*args: object, **kwargs: object) -> None:
-    raise AssertionError("the span went through the processor chain")

@@ -19,9 +19,8 @@ from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from app.telemetry.tracing.attributes import set_trusted
-from app.telemetry.tracing.export import CountingBatchSpanProcessor
 from app.telemetry.tracing.otlp_encoding import encode_spans
-from app.telemetry.tracing.recording_span import RecordingSpan, direct_handoff
+from app.telemetry.tracing.recording_span import RecordingSpan
 from app.telemetry.tracing.span_starts import NO_PARENT, SpanStarts
 
 pytestmark = pytest.mark.database_free
@@ -144,65 +143,3 @@ def test_a_span_not_started_cannot_end() -> None:
     span = RecordingSpan("x", context, None, SpanKind.INTERNAL, tracer, None)  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match="not started"):
         span.end()
-
-
-def counting_provider() -> tuple[TracerProvider, CountingBatchSpanProcessor]:
-    """A provider whose only processor is the project's batch processor (never exporting)."""
-    processor = CountingBatchSpanProcessor(InMemorySpanExporter(), schedule_delay_millis=60_000)
-    provider = TracerProvider(shutdown_on_exit=False)
-    provider.add_span_processor(processor)
-    return provider, processor
-
-
-def test_the_project_batch_processor_alone_is_handed_spans_directly() -> None:
-    provider, processor = counting_provider()
-    try:
-        handoff = direct_handoff(provider._active_span_processor)
-        assert handoff == processor.enqueue
-    finally:
-        processor.shutdown(timeout_millis=0)
-
-
-def test_any_other_chain_is_told_of_spans_as_the_sdk_tells_it() -> None:
-    provider, processor = counting_provider()
-    try:
-        chain = provider._active_span_processor
-        assert direct_handoff(chain) is not None
-        provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))  # a second
-        assert direct_handoff(chain) is None
-        alone = TracerProvider(shutdown_on_exit=False)
-        alone.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
-        assert direct_handoff(alone._active_span_processor) is None
-        assert direct_handoff(object()) is None
-    finally:
-        processor.shutdown(timeout_millis=0)
-
-
-def test_a_processor_added_while_a_span_runs_sees_its_end() -> None:
-    """The hand-off is decided again at the end: a span started with the batch processor
-    alone, ended after another was added, reaches both."""
-    provider, processor = counting_provider()
-    try:
-        span = SpanStarts(provider.get_tracer("app.telemetry")).root("GET /x", SpanKind.SERVER)
-        assert isinstance(span, RecordingSpan)
-        exporter = InMemorySpanExporter()
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
-        span.end()
-        assert [s.name for s in exporter.get_finished_spans()] == ["GET /x"]
-        assert len(processor._batch_processor._queue) == 1
-    finally:
-        processor.shutdown(timeout_millis=0)
-
-
-def test_a_span_handed_off_directly_starts_and_ends_once() -> None:
-    provider, processor = counting_provider()
-    try:
-        span = SpanStarts(provider.get_tracer("app.telemetry")).root("GET /x", SpanKind.SERVER)
-        started = span.start_time
-        span.start()  # a second start changes nothing
-        span.end()
-        span.end()  # nor a second end
-        assert span.start_time == started
-        assert len(processor._batch_processor._queue) == 1
-    finally:
-        processor.shutdown(timeout_millis=0)
