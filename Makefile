@@ -103,7 +103,7 @@ bench-instructions: install ## the same variants as instructions per request (ca
 	@command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install -y valgrind"; exit 2; }
 	$(BIN)/python -m loadtests.instructions $(BENCH_ARGS)
 
-bench-cycles: install ## the same variants as modelled CPU cycles per request: instructions, cache misses and mispredicted branches simulated by cachegrind (steady; about 5 minutes with the defaults; needs valgrind)
+bench-cycles: install ## the same variants as modelled CPU cycles per request: instructions, cache misses and mispredicted branches simulated by cachegrind (steady from run to run; minutes per variant under valgrind; needs valgrind)
 	@command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install -y valgrind"; exit 2; }
 	$(BIN)/python -m loadtests.cycles $(BENCH_ARGS)
 

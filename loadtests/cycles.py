@@ -3,41 +3,37 @@ branches cost, simulated by valgrind's cachegrind.
 
 ``make bench-instructions`` counts instructions, steady on a busy machine, but the telemetry
 runs once a request on data the rest of the request has pushed out of the caches: on create
-at 10%, 4.7% more instructions than bare cost 7-9% more CPU time. The VMs expose no cycle or
+at 10%, 5% more instructions than bare cost 8-10% more CPU time (``make bench``'s paired
+ratios, 0.924 over the control and 0.908 against the twin). The VMs expose no cycle or
 cache counters (``perf stat`` reads "not supported"), so this driver simulates them: each
 variant of ``make bench`` serves one endpoint under ``valgrind --tool=cachegrind
 --cache-sim=yes --branch-sim=yes`` (the measured process of ``make bench-instructions``,
 short and long run, the difference per extra request), and the events are weighed into
-cycles by a fixed model (``CycleModel``): one a instruction, 12 a first-level miss, 50 a miss
+cycles by a fixed model (``CycleModel``): one an instruction, 12 a first-level miss, 50 a miss
 of the last level simulated, 20 a mispredicted branch. The last level simulated is a core's
 own second-level cache (``--ll-bytes``, by default this machine's L2 from sysfs), not the
 large L3 that cachegrind would take by default and in which a request's data always fits.
 
 The figures are a model, not a measurement: the weights are typical latencies, the simulated
 caches and predictor simpler than the real ones. What makes them useful is that, like the
-instruction counts, they are the same run after run, and that (checked against ``make bench``'s
-paired CPU ratios; README, Performance) they rank and size the variants as the paired runs do,
-where the instruction ratio says too little.
+instruction counts, they are the same run after run (within about 0.02 M cycles a request),
+and that they come nearer ``make bench``'s paired CPU ratios than the instruction ratio does
+(README, Performance: off by 0.002-0.037 against 0.014-0.053, still on the high side).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
 import subprocess  # nosec B404
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtests import bench, instructions, sinks
+from loadtests import bench, instructions
 from loadtests.local_server import REPO
-from loadtests.machine import machine
 
 EVENTS = ("Ir", "I1mr", "ILmr", "Dr", "D1mr", "DLmr", "Dw", "D1mw", "DLmw")
 BRANCH_EVENTS = ("Bc", "Bcm", "Bi", "Bim")
@@ -228,54 +224,36 @@ def main(argv: list[str] | None = None) -> int:
     """Simulate every selected variant on every selected endpoint, two runs at a time."""
     variants = bench.build_variants(bench.production_sampler_ratio())
     options = parse_args(sys.argv[1:] if argv is None else argv, variants)
-    if shutil.which("valgrind") is None:
-        bench.say("valgrind is missing: apt-get install -y valgrind")
+    if instructions.valgrind_missing():
         return 2
-    chosen = bench.select_variants(variants, options.variants)
-    sink = sinks.start_sink()
-    runs: list[Simulated] = []
-    with tempfile.TemporaryDirectory(prefix="cycles-") as workdir:
-        jobs = [
-            (variant, endpoint, env)
-            for variant in chosen
-            for env in [instructions.prepared_environment(variant, Path(workdir), sink)]
-            for endpoint in options.endpoints
-        ]
-        with ThreadPoolExecutor(max_workers=max(1, len(os.sched_getaffinity(0)))) as pool:
-            futures = [pool.submit(measure, v, e, env, options) for v, e, env in jobs]
-            for future in futures:
-                run = future.result()
-                runs.append(run)
-                bench.say(f"{run.endpoint:9} {run.variant:18} {run.cycles() / 1e6:,.2f} Mcycles")
-    sink.shutdown()
+    runs, received = instructions.measure_all(
+        bench.select_variants(variants, options.variants),
+        options.endpoints,
+        lambda variant, endpoint, env: measure(variant, endpoint, env, options),
+        lambda run: f"{run.endpoint:9} {run.variant:18} {run.cycles() / 1e6:,.2f} Mcycles",
+    )
     for line in table(runs):
         bench.say(line)
-    options.output.parent.mkdir(parents=True, exist_ok=True)
-    options.output.write_text(
-        json.dumps(
-            {
-                "machine": machine(),
-                "commit": bench.git("rev-parse", "--short", "HEAD"),
-                "short": options.short,
-                "long": options.long,
-                "ll_bytes": options.ll_bytes,
-                "model": MODEL.__dict__,
-                "runs": [
-                    {
-                        "variant": r.variant,
-                        "endpoint": r.endpoint,
-                        "per_request": {k: round(v, 1) for k, v in r.per_request().items()},
-                        "cycles": round(r.cycles()),
-                        "parts": {k: round(v) for k, v in MODEL.parts(r.per_request()).items()},
-                    }
-                    for r in runs
-                ],
-            },
-            indent=2,
-        )
-        + "\n"
+    instructions.save_results(
+        options.output,
+        {
+            "short": options.short,
+            "long": options.long,
+            "ll_bytes": options.ll_bytes,
+            "model": MODEL.__dict__,
+            "runs": [
+                {
+                    "variant": r.variant,
+                    "endpoint": r.endpoint,
+                    "per_request": {k: round(v, 1) for k, v in r.per_request().items()},
+                    "cycles": round(r.cycles()),
+                    "parts": {k: round(v) for k, v in MODEL.parts(r.per_request()).items()},
+                }
+                for r in runs
+            ],
+            "sinks": received,
+        },
     )
-    bench.say(f"results: {options.output}")
     return 0
 
 

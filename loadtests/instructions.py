@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from wsgiref.util import setup_testing_defaults
 
 from loadtests import bench, sinks
@@ -212,9 +212,9 @@ def measured_app() -> MeasuredApp:
     )
     # Start-up leaves a young heap of its own garbage; the collections that sweep it fall
     # among the first requests, in the long run and not the short one or the other way round,
-    # as the allocation counts happen to fall (a gen-1 collection of it cost 0.1-0.4 M
-    # instructions a request in a 60-request difference). Collected now, the heap is what a
-    # worker that has run a while has: start-up's objects old, the requests' own young.
+    # as the allocation counts happen to fall: in a 60-request difference they moved a piece's
+    # cost by 0.12-0.13 M modelled cycles a request (make bench-cycles). Collected now, the heap
+    # is what a worker that has run a while has: start-up's objects old, the requests' young.
     gc.collect()
     return MeasuredApp(application, os.environ["BENCH_TOKEN"], int(os.environ["BENCH_TODO_ID"]))
 
@@ -362,6 +362,53 @@ def parse_args(argv: Sequence[str] | None, variants: Sequence[bench.Variant]) ->
     return options
 
 
+def valgrind_missing() -> bool:
+    """Say so and return True when valgrind is not installed."""
+    if shutil.which("valgrind") is None:
+        bench.say("valgrind is missing: apt-get install -y valgrind")
+        return True
+    return False
+
+
+Measured = TypeVar("Measured")
+
+
+def measure_all(
+    chosen: Sequence[bench.Variant],
+    endpoints: Sequence[str],
+    measure_one: Callable[[bench.Variant, str, dict[str, str]], Measured],
+    describe: Callable[[Measured], str],
+) -> tuple[list[Measured], dict[str, Any]]:
+    """``measure_one(variant, endpoint, env)`` for every variant and endpoint, on the
+    variant's seeded environment, as many at a time as there are cores (each said as it
+    comes, in order); the results and what the sink received."""
+    sink = sinks.start_sink()
+    results: list[Measured] = []
+    with tempfile.TemporaryDirectory(prefix="bench-valgrind-") as workdir:
+        jobs = [
+            (variant, endpoint, env)
+            for variant in chosen
+            for env in [prepared_environment(variant, Path(workdir), sink)]
+            for endpoint in endpoints
+        ]
+        with ThreadPoolExecutor(max_workers=max(1, len(os.sched_getaffinity(0)))) as pool:
+            futures = [pool.submit(measure_one, v, e, env) for v, e, env in jobs]
+            for future in futures:
+                result = future.result()
+                results.append(result)
+                bench.say(describe(result))
+    sink.shutdown()
+    return results, sink.stats.snapshot()
+
+
+def save_results(path: Path, fields: Mapping[str, Any]) -> None:
+    """``fields``, with the machine and the commit, as JSON at ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {"machine": machine(), "commit": bench.git("rev-parse", "--short", "HEAD")}
+    path.write_text(json.dumps({**document, **fields}, indent=2) + "\n")
+    bench.say(f"results: {path}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Count every selected variant on every selected endpoint, two runs at a time."""
     arguments = sys.argv[1:] if argv is None else argv
@@ -372,44 +419,25 @@ def main(argv: list[str] | None = None) -> int:
         return child(*arguments[1:])
     variants = bench.build_variants(bench.production_sampler_ratio())
     options = parse_args(arguments, variants)
-    if shutil.which("valgrind") is None:
-        bench.say("valgrind is missing: apt-get install -y valgrind")
+    if valgrind_missing():
         return 2
-    chosen = bench.select_variants(variants, options.variants)
-    sink = sinks.start_sink()
-    counts: list[Count] = []
-    with tempfile.TemporaryDirectory(prefix="instructions-") as workdir:
-        jobs = []
-        for variant in chosen:
-            env = prepared_environment(variant, Path(workdir), sink)
-            jobs += [(variant, endpoint, env) for endpoint in options.endpoints]
-        with ThreadPoolExecutor(max_workers=max(1, len(os.sched_getaffinity(0)))) as pool:
-            futures = [
-                pool.submit(measure, v, e, env, options.short, options.long) for v, e, env in jobs
-            ]
-            for future in futures:
-                count = future.result()
-                counts.append(count)
-                bench.say(f"{count.endpoint:9} {count.variant:16} {count.per_request:,.0f}")
-    sink.shutdown()
+    counts, received = measure_all(
+        bench.select_variants(variants, options.variants),
+        options.endpoints,
+        lambda variant, endpoint, env: measure(variant, endpoint, env, options.short, options.long),
+        lambda count: f"{count.endpoint:9} {count.variant:16} {count.per_request:,.0f}",
+    )
     for line in table(counts):
         bench.say(line)
-    options.output.parent.mkdir(parents=True, exist_ok=True)
-    options.output.write_text(
-        json.dumps(
-            {
-                "machine": machine(),
-                "commit": bench.git("rev-parse", "--short", "HEAD"),
-                "short": options.short,
-                "long": options.long,
-                "counts": [{**c.__dict__, "per_request": round(c.per_request)} for c in counts],
-                "sinks": sink.stats.snapshot(),
-            },
-            indent=2,
-        )
-        + "\n"
+    save_results(
+        options.output,
+        {
+            "short": options.short,
+            "long": options.long,
+            "counts": [{**c.__dict__, "per_request": round(c.per_request)} for c in counts],
+            "sinks": received,
+        },
     )
-    bench.say(f"results: {options.output}")
     return 0
 
 

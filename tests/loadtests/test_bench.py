@@ -254,7 +254,14 @@ def test_the_help_text_renders() -> None:
 
 
 @pytest.mark.parametrize(
-    "driver", ["loadtests.bench", "loadtests.soak", "loadtests.instructions", "loadtests.bytecodes"]
+    "driver",
+    [
+        "loadtests.bench",
+        "loadtests.soak",
+        "loadtests.instructions",
+        "loadtests.cycles",
+        "loadtests.bytecodes",
+    ],
 )
 def test_the_drivers_start_as_the_makefile_runs_them(driver: str) -> None:
     """``make bench`` and ``make soak`` run ``python -m loadtests.<driver>`` from the root; a

@@ -3,6 +3,7 @@ variant's measured process really serving requests and flushing what it traced."
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,3 +84,38 @@ def test_each_variant_serves_its_requests_and_flushes_what_it_traced(
 
     assert result.returncode == 0, result.stderr[-2000:]
     assert sink.stats.item(item) >= before + 3
+
+
+def test_every_variant_and_endpoint_is_measured_in_order_on_its_seeded_environment() -> None:
+    """The valgrind drivers' shared loop, with a measurement that needs no valgrind."""
+    said: list[str] = []
+    bare = bench.select_variants(bench.build_variants(None), [])
+
+    def measure_one(variant: bench.Variant, endpoint: str, env: dict[str, str]) -> str:
+        assert env["BENCH_TOKEN"]
+        assert int(env["BENCH_TODO_ID"]) > 0
+        return f"{variant.name} {endpoint}"
+
+    def describe(result: str) -> str:
+        said.append(result)
+        return result
+
+    results, received = instructions.measure_all(
+        bare, ["retrieve", "create"], measure_one, describe
+    )
+
+    assert results == ["bare retrieve", "bare create"]
+    assert said == results
+    assert isinstance(received, dict)
+
+
+def test_results_are_saved_with_the_machine_and_the_commit(tmp_path: Path) -> None:
+    output = tmp_path / "results" / "counts.json"
+
+    instructions.save_results(output, {"short": 1, "counts": []})
+
+    saved = json.loads(output.read_text())
+    assert saved["short"] == 1
+    assert saved["counts"] == []
+    assert saved["machine"]["cores"] >= 1
+    assert "commit" in saved
