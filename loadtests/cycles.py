@@ -24,7 +24,6 @@ and that they come nearer ``make bench``'s paired CPU ratios than the instructio
 from __future__ import annotations
 
 import re
-import subprocess  # nosec B404
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -33,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from loadtests import bench, instructions
-from loadtests.local_server import REPO
 
 EVENTS = ("Ir", "I1mr", "ILmr", "Dr", "D1mr", "DLmr", "Dw", "D1mw", "DLmw")
 BRANCH_EVENTS = ("Bc", "Bcm", "Bi", "Bim")
@@ -103,8 +101,8 @@ def core_cache_bytes(path: Path = L2_SIZE) -> int:
         return DEFAULT_LL_BYTES
 
 
-def valgrind_command(output: Path, ll_bytes: int, program: Sequence[str]) -> list[str]:
-    """``program`` under cachegrind with the caches and branches simulated."""
+def valgrind_command(output: Path, ll_bytes: int) -> list[str]:
+    """cachegrind with the caches and branches simulated, its totals written to ``output``."""
     return [
         "valgrind",
         "--tool=cachegrind",
@@ -112,7 +110,6 @@ def valgrind_command(output: Path, ll_bytes: int, program: Sequence[str]) -> lis
         "--branch-sim=yes",
         f"--LL={ll_bytes},{LL_WAYS},{LINE_BYTES}",
         f"--cachegrind-out-file={output}",
-        *program,
     ]
 
 
@@ -120,17 +117,7 @@ def simulate(program: Sequence[str], env: Mapping[str, str], ll_bytes: int) -> d
     """The cachegrind totals of one run of ``program``."""
     with tempfile.TemporaryDirectory(prefix="cachegrind-") as scratch:
         output = Path(scratch) / "cachegrind.out"
-        result = subprocess.run(  # noqa: S603  # nosec B603  # valgrind, our interpreter
-            valgrind_command(output, ll_bytes, program),
-            cwd=REPO,
-            env=dict(env),
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=3600,
-        )
-        if result.returncode != 0:
-            raise SystemExit(f"{' '.join(program)} failed:\n{result.stderr[-3000:]}")
+        instructions.run_measured([*valgrind_command(output, ll_bytes), *program], env)
         return parse_summary(output.read_text())
 
 
@@ -138,9 +125,8 @@ def count_events(
     env: Mapping[str, str], endpoint: str, requests: int, ll_bytes: int
 ) -> dict[str, int]:
     """The events of one process serving ``requests`` requests, on a fresh copy of the db."""
-    program = [sys.executable, "-m", "loadtests.instructions", "--child", endpoint, str(requests)]
     with instructions.on_database_copy(env) as run_env:
-        return simulate(program, run_env, ll_bytes)
+        return simulate(instructions.child_command(endpoint, requests), run_env, ll_bytes)
 
 
 @dataclass(frozen=True)

@@ -278,31 +278,35 @@ def on_database_copy(env: Mapping[str, str]) -> Iterator[dict[str, str]]:
         yield {**env, "DATABASE_URL": f"sqlite:///{copy}"}
 
 
+def child_command(endpoint: str, requests: int) -> list[str]:
+    """The measured process serving ``requests`` requests to ``endpoint`` (``--child``)."""
+    return [sys.executable, "-m", "loadtests.instructions", "--child", endpoint, str(requests)]
+
+
+def run_measured(
+    command: Sequence[str], env: Mapping[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """``command`` (a measured process under valgrind) run to its end from the repository;
+    its failure ends the driver with the tail of its output."""
+    result = subprocess.run(  # noqa: S603  # nosec B603  # valgrind, our interpreter
+        list(command),
+        cwd=REPO,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=3600,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
+    return result
+
+
 def count_instructions(env: Mapping[str, str], endpoint: str, requests: int) -> int:
     """Instructions of one process serving ``requests`` requests, on a fresh copy of the db."""
+    callgrind = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
     with on_database_copy(env) as run_env:
-        command = [
-            "valgrind",
-            "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
-            sys.executable,
-            "-m",
-            "loadtests.instructions",
-            "--child",
-            endpoint,
-            str(requests),
-        ]
-        result = subprocess.run(  # noqa: S603  # nosec B603  # valgrind, our interpreter
-            command,
-            cwd=REPO,
-            env=run_env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=3600,
-        )
-    if result.returncode != 0:
-        raise SystemExit(f"{endpoint} x{requests} failed:\n{result.stderr[-3000:]}")
+        result = run_measured([*callgrind, *child_command(endpoint, requests)], run_env)
     return parse_collected(result.stderr)
 
 
