@@ -16,7 +16,7 @@ large L3 that cachegrind would take by default and in which a request's data alw
 
 The figures are a model, not a measurement: the weights are typical latencies, the simulated
 caches and predictor simpler than the real ones. What makes them useful is that, like the
-instruction counts, they are the same run after run (within about 0.02 M cycles a request),
+instruction counts, they barely move run to run (within about 0.04 M cycles a request),
 and that they come nearer ``make bench``'s paired CPU ratios than the instruction ratio does
 (README, Performance: off by 0.002-0.037 against 0.014-0.053, still on the high side).
 """
