@@ -35,7 +35,6 @@ from typing import Any
 
 from loadtests import bench, instructions, sinks
 from loadtests.local_server import REPO, run_python
-from loadtests.machine import machine
 
 DEFAULT_WARMUP = 30
 DEFAULT_REQUESTS = 100
@@ -226,16 +225,10 @@ def main(argv: list[str] | None = None) -> int:
                         bench.say(line)
     finally:
         sink.shutdown()
-    options.output.parent.mkdir(parents=True, exist_ok=True)
-    document = {
-        "machine": machine(),
-        "commit": bench.git("rev-parse", "--short", "HEAD"),
-        "warmup": options.warmup,
-        "requests": options.requests,
-        "endpoints": reports,
-    }
-    options.output.write_text(json.dumps(document, indent=2) + "\n")
-    bench.say(f"results: {options.output}")
+    instructions.save_results(
+        options.output,
+        {"warmup": options.warmup, "requests": options.requests, "endpoints": reports},
+    )
     return 0
 
 

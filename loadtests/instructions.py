@@ -388,20 +388,22 @@ def measure_all(
     comes, in order); the results and what the sink received."""
     sink = sinks.start_sink()
     results: list[Measured] = []
-    with tempfile.TemporaryDirectory(prefix="bench-valgrind-") as workdir:
-        jobs = [
-            (variant, endpoint, env)
-            for variant in chosen
-            for env in [prepared_environment(variant, Path(workdir), sink)]
-            for endpoint in endpoints
-        ]
-        with ThreadPoolExecutor(max_workers=max(1, len(os.sched_getaffinity(0)))) as pool:
-            futures = [pool.submit(measure_one, v, e, env) for v, e, env in jobs]
-            for future in futures:
-                result = future.result()
-                results.append(result)
-                bench.say(describe(result))
-    sink.shutdown()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-valgrind-") as workdir:
+            jobs = [
+                (variant, endpoint, env)
+                for variant in chosen
+                for env in [prepared_environment(variant, Path(workdir), sink)]
+                for endpoint in endpoints
+            ]
+            with ThreadPoolExecutor(max_workers=max(1, len(os.sched_getaffinity(0)))) as pool:
+                futures = [pool.submit(measure_one, v, e, env) for v, e, env in jobs]
+                for future in futures:
+                    result = future.result()
+                    results.append(result)
+                    bench.say(describe(result))
+    finally:
+        sink.shutdown()
     return results, sink.stats.snapshot()
 
 

@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 from loadtests import cycles
-from loadtests.cycles import CycleModel, Simulated, parse_summary, table
+from loadtests.cycles import BRANCH_EVENTS as BRANCHES
+from loadtests.cycles import EVENTS, CycleModel, Simulated, parse_summary, table
 
-EVENTS = ("Ir", "I1mr", "ILmr", "Dr", "D1mr", "DLmr", "Dw", "D1mw", "DLmw")
-BRANCHES = ("Bc", "Bcm", "Bi", "Bim")
 CACHEGRIND_OUT = """# callgrind format
 version: 1
 creator: cachegrind-3.19.0
