@@ -134,10 +134,13 @@ def on_exit(server: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """In each worker, its signal handlers installed: note when it is told to stop."""
+    """In each worker, the app loaded and its signal handlers installed: note when it is told
+    to stop, and freeze the start-up heap so that full garbage collections skip it."""
+    from app.heap import freeze_startup_heap  # noqa: PLC0415  # worker only
     from app.telemetry.exit_flush import note_stop_signals  # noqa: PLC0415  # worker only
 
     note_stop_signals(graceful_timeout_s=worker.cfg.graceful_timeout)
+    freeze_startup_heap()
 
 
 def worker_exit(server: Any, worker: Any) -> None:

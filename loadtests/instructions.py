@@ -17,7 +17,6 @@ master, not the worker) do not.
 from __future__ import annotations
 
 import argparse
-import gc
 import io
 import json
 import os
@@ -197,6 +196,7 @@ class MeasuredApp:
 
 def measured_app() -> MeasuredApp:
     """Set up a measured process (this one) and load the variant's app, from its environment."""
+    from app.heap import freeze_startup_heap  # noqa: PLC0415
     from app.telemetry.prometheus import exemplars  # noqa: PLC0415
 
     # The exemplar file is rewritten at most once a second of wall-clock time: once per few
@@ -213,9 +213,10 @@ def measured_app() -> MeasuredApp:
     # Start-up leaves a young heap of its own garbage; the collections that sweep it fall
     # among the first requests, in the long run and not the short one or the other way round,
     # as the allocation counts happen to fall: in a 60-request difference they moved a piece's
-    # cost by 0.12-0.13 M modelled cycles a request (make bench-cycles). Collected now, the heap
-    # is what a worker that has run a while has: start-up's objects old, the requests' young.
-    gc.collect()
+    # cost by 0.12-0.13 M modelled cycles a request (make bench-cycles). Collected and frozen
+    # now, as a gunicorn worker's heap is once the app is loaded (gunicorn.conf.py's
+    # post_worker_init): start-up's objects out of the collector's way, the requests' young.
+    freeze_startup_heap()
     return MeasuredApp(application, os.environ["BENCH_TOKEN"], int(os.environ["BENCH_TODO_ID"]))
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from opentelemetry import context, trace
 from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
-from opentelemetry.trace import INVALID_SPAN, Span
+from opentelemetry.trace import INVALID_SPAN, NonRecordingSpan, Span
 from opentelemetry.trace.propagation import _SPAN_KEY
 
 
@@ -45,3 +45,17 @@ def current_span() -> Span:
         return INVALID_SPAN
     _SPAN_CLASSES.add(type(span))
     return span
+
+
+def recording_span() -> Span | None:
+    """The active span when it is recording (sampled), else ``None``: the check a query or a
+    Redis command makes before its own span, in one call. The span of an unsampled request (a
+    ``NonRecordingSpan``, as is ``INVALID_SPAN``) is told by its class, without a call."""
+    if _CURRENT_CONTEXT is None:
+        found = trace.get_current_span()
+        return found if found.is_recording() else None
+    span: Any = _CURRENT_CONTEXT.get().get(_SPAN_KEY)
+    if span is None or type(span) is NonRecordingSpan:
+        return None
+    found = current_span()  # a span of another class: checked as ``current_span`` checks it
+    return found if found.is_recording() else None

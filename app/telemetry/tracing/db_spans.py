@@ -26,7 +26,7 @@ from opentelemetry.semconv.attributes import db_attributes, error_attributes, se
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from app.telemetry.tracing.attributes import set_trusted
-from app.telemetry.tracing.current import current_span
+from app.telemetry.tracing.current import recording_span
 from app.telemetry.tracing.provider import INSTRUMENTATION_NAME, qualified_name, traces
 from app.telemetry.tracing.span_starts import SpanStarts
 
@@ -122,8 +122,8 @@ class QuerySpans:
     def __call__(
         self, execute: Executor, sql: str, params: Any, many: bool, context: dict[str, Any]
     ) -> Any:
-        parent = current_span()
-        if not parent.is_recording():
+        parent = recording_span()
+        if parent is None:
             return execute(sql, params, many, context)
         summary, attributes = self.statement(sql)
         if many and isinstance(params, Sized) and len(params) > 1:

@@ -26,7 +26,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from redis.exceptions import ResponseError
 
 from app.telemetry.tracing.attributes import set_trusted
-from app.telemetry.tracing.current import current_span
+from app.telemetry.tracing.current import recording_span
 from app.telemetry.tracing.provider import INSTRUMENTATION_NAME, qualified_name
 from app.telemetry.tracing.span_starts import SpanStarts
 
@@ -100,8 +100,8 @@ class TracedPipeline(redis.client.Pipeline):
     """A pipeline that is one span when executed."""
 
     def execute(self, raise_on_error: bool = True) -> list[Any]:
-        parent = current_span()
-        if not self.command_stack or not parent.is_recording():
+        parent = recording_span()
+        if not self.command_stack or parent is None:
             return super().execute(raise_on_error)
         transaction = cast(bool, self.transaction)  # an attribute shadowing the method
         operation = pipeline_operation(self.command_stack, transaction=transaction)
@@ -113,8 +113,8 @@ class TracedRedis(redis.Redis):
     """A redis-py client making a span per command inside a sampled request."""
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
-        parent = current_span()
-        if not args or not parent.is_recording():
+        parent = recording_span()
+        if not args or parent is None:
             return super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
         return _traced(self, str(args[0]), parent, super().execute_command, *args, **options)
 

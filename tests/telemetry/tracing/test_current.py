@@ -7,11 +7,11 @@ import contextvars
 import pytest
 from opentelemetry import context, trace
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import INVALID_SPAN
+from opentelemetry.trace import INVALID_SPAN, NonRecordingSpan, SpanContext
 from opentelemetry.trace.propagation import _SPAN_KEY
 
 from app.telemetry.tracing import current
-from app.telemetry.tracing.current import current_span
+from app.telemetry.tracing.current import current_span, recording_span
 
 pytestmark = pytest.mark.database_free
 
@@ -54,3 +54,32 @@ def test_another_runtime_context_goes_through_the_api(monkeypatch: pytest.Monkey
     tracer = TracerProvider().get_tracer("test")
     with tracer.start_as_current_span("span") as span:
         assert current_span() is span
+
+
+def test_recording_span_is_the_active_span_only_while_it_records() -> None:
+    tracer = TracerProvider().get_tracer("test")
+    assert recording_span() is None  # no span at all (INVALID_SPAN)
+    with tracer.start_as_current_span("sampled") as sampled:
+        assert recording_span() is sampled
+    token = context.attach(trace.set_span_in_context(sampled))  # ended: records no more
+    try:
+        assert recording_span() is None
+    finally:
+        context.detach(token)
+
+
+def test_an_unsampled_span_is_not_a_recording_parent() -> None:
+    unsampled = NonRecordingSpan(SpanContext(1, 2, is_remote=False))
+    with trace.use_span(unsampled):
+        assert current_span() is unsampled
+        assert recording_span() is None
+
+
+def test_recording_span_through_the_api_for_another_runtime_context(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(current, "_CURRENT_CONTEXT", None)
+    tracer = TracerProvider().get_tracer("test")
+    assert recording_span() is None
+    with tracer.start_as_current_span("span") as span:
+        assert recording_span() is span
