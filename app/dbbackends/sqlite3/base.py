@@ -24,7 +24,9 @@ class DatabaseWrapper(base.DatabaseWrapper):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         db_spans.install(self)
+        # resolved once per connection wrapper, not looked up again for every cursor (a
+        # cursor per query)
+        self._cursor_factory = metered_cursor_class(self.CURSOR_CLASS, self.alias, self.vendor)
 
     def create_cursor(self, name: str | None = None) -> Any:
-        factory = metered_cursor_class(self.CURSOR_CLASS, self.alias, self.vendor)
-        return self.connection.cursor(factory=factory)
+        return self.connection.cursor(factory=self._cursor_factory)
