@@ -19,9 +19,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from opentelemetry import trace
 from opentelemetry.exporter.http.transport import _load_http_transport_factory
@@ -93,7 +92,7 @@ class DirectlyEncodedHttpExporter(HttpExporter):
         if self._shutdown:
             return SpanExportResult.FAILURE
         try:
-            payload = encode_spans(paced(spans))
+            payload = encode_spans(spans)
         except Exception:  # an encoding bug must not kill the export thread
             logger.exception("span batch not encoded")
             return SpanExportResult.FAILURE
@@ -106,25 +105,10 @@ class DirectlyEncodedHttpExporter(HttpExporter):
 
 # The SDK's batch size (512 spans), sent every second rather than every 5 s. Each POST costs
 # the worker's core about 0.5-0.9 ms of CPU whatever its size (urllib3, the kernel's loopback):
-# with batches of 64, a third of the export thread's CPU at 100% sampling went to POSTs.
+# with batches of 64, a third of the export thread's CPU at 100% sampling went to POSTs. What
+# once made 512 double p99 was the garbage collector, not the GIL: see app/heap.py.
 DEFAULT_EXPORT_BATCH_SIZE = 512
 DEFAULT_SCHEDULE_DELAY_MS = 1000
-# Encoding is Python holding the GIL, about 13 µs a span: a 512-span batch would hold a request
-# waiting for the GIL for up to the interpreter's switch interval (5 ms) at a time, which
-# doubled p99 in the benchmark. Every PACE_SPANS spans the export thread sleeps PACE_S, handing
-# the GIL to a request that waits for it; the pauses cost the export thread wall time only.
-PACE_SPANS = 64
-PACE_S = 0.0001
-
-
-def paced(spans: Sequence[ReadableSpan]) -> Iterator[ReadableSpan]:
-    """``spans`` one by one, with a pause of ``PACE_S`` after every ``PACE_SPANS`` of them
-    (none after the last)."""
-    last = len(spans)
-    for number, span in enumerate(spans, 1):
-        yield span
-        if number % PACE_SPANS == 0 and number != last:
-            time.sleep(PACE_S)
 
 
 def _batch_size() -> int:

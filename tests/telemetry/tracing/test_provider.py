@@ -183,31 +183,3 @@ def test_the_default_batch_is_the_sdk_s_512_spans(monkeypatch: pytest.MonkeyPatc
     assert tracing._batch_size() == 512
     monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "100")
     assert tracing._batch_size() == 100  # never above the queue
-
-
-def test_encoding_pauses_after_every_pace_of_spans_but_the_last(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A big batch hands the GIL to the requests every PACE_SPANS spans it encodes."""
-    events: list[object] = []
-    monkeypatch.setattr(tracing.time, "sleep", lambda seconds: events.append(("pause", seconds)))
-    pause = ("pause", tracing.PACE_S)
-    spans = list(range(2 * tracing.PACE_SPANS + 1))  # stand-ins for spans
-
-    for span in tracing.paced(spans):  # type: ignore[arg-type]
-        events.append(span)
-
-    assert [event for event in events if event != pause] == spans
-    assert [n for n, event in enumerate(events) if event == pause] == [
-        tracing.PACE_SPANS,
-        2 * tracing.PACE_SPANS + 1,
-    ]
-
-
-def test_a_batch_of_one_pace_is_encoded_without_a_pause(monkeypatch: pytest.MonkeyPatch) -> None:
-    pauses: list[float] = []
-    monkeypatch.setattr(tracing.time, "sleep", pauses.append)
-    spans = list(range(tracing.PACE_SPANS))
-
-    assert list(tracing.paced(spans)) == spans  # type: ignore[arg-type]
-    assert pauses == []
