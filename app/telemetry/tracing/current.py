@@ -57,5 +57,6 @@ def recording_span() -> Span | None:
     span: Any = _CURRENT_CONTEXT.get().get(_SPAN_KEY)
     if span is None or type(span) is NonRecordingSpan:
         return None
-    found = current_span()  # a span of another class: checked as ``current_span`` checks it
-    return found if found.is_recording() else None
+    if type(span) not in _SPAN_CLASSES and not isinstance(span, Span):
+        return None  # not a span at all (``current_span`` reads it as INVALID_SPAN)
+    return span if span.is_recording() else None

@@ -83,3 +83,11 @@ def test_recording_span_through_the_api_for_another_runtime_context(
     assert recording_span() is None
     with tracer.start_as_current_span("span") as span:
         assert recording_span() is span
+
+
+def test_a_value_that_is_not_a_span_is_no_recording_parent() -> None:
+    token = context.attach(context.set_value(_SPAN_KEY, "not a span"))
+    try:
+        assert recording_span() is None
+    finally:
+        context.detach(token)
