@@ -10,6 +10,11 @@ attribute, event and link containers anyway). A callgrind loop of query spans: 1
 instructions per span (start, attributes, end) with the SDK's constructor and end, 70k
 with these.
 
+The event and link lists (the SDK's ``BoundedList``: a deque and a lock each, 0.9 µs to make)
+are made when the first event or link is added: the project's spans rarely get either (an
+exception is an event), and an empty tuple reads as the SDK's empty list does (``events``,
+``links``, ``dropped_events``, ``dropped_links``, the encoder).
+
 A test checks it carries exactly the instance fields of a span the SDK makes, so an SDK
 upgrade that adds one fails there, not in a request.
 """
@@ -20,6 +25,7 @@ import logging
 import threading
 from collections.abc import Callable
 from time import time_ns
+from typing import Any
 
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import Span, Tracer
@@ -68,9 +74,23 @@ class RecordingSpan(Span):
             immutable=False,
             max_value_len=limits.max_span_attribute_length,
         )
-        self._events = BoundedList(limits.max_events)
-        self._links = BoundedList(limits.max_links)
+        self._events: BoundedList[Any] | tuple[()] = ()  # a BoundedList from the first event
+        self._links: BoundedList[Any] | tuple[()] = ()  # likewise from the first link
         self._record_end_metrics = record_end_metrics
+
+    def _add_event(self, event: Any) -> None:
+        """The SDK's, with the event list made first if this is the span's first event."""
+        with self._lock:
+            if type(self._events) is tuple and self._end_time is None:
+                self._events = BoundedList(self._limits.max_events)
+        super()._add_event(event)
+
+    def _add_link(self, link: Any) -> None:
+        """The SDK's, with the link list made first if this is the span's first link."""
+        with self._lock:
+            if type(self._links) is tuple and self._end_time is None:
+                self._links = BoundedList(self._limits.max_links)
+        super()._add_link(link)
 
     def end(self, end_time: int | None = None) -> None:
         """End the span (once) and hand it to the processors, as the SDK's ``end`` does but

@@ -82,6 +82,7 @@ def use_every_method(span: Any) -> None:
     span.set_attribute("db.operation.name", "SELECT")
     span.set_attributes({"db.system.name": "sqlite", "tags": ("a", "b")})
     span.add_event("retry", {"attempt": 2})
+    span.add_link(trace.SpanContext(3, 4, False, trace.TraceFlags(1)), {"link.kind": "batch"})
     span.update_name("SELECT todos_todo")
     try:
         raise ValueError("boom")
@@ -103,18 +104,53 @@ def test_every_method_leaves_what_the_sdks_span_leaves() -> None:
 
 
 def test_the_attribute_limits_apply_as_to_the_sdks_span() -> None:
-    limits = SpanLimits(max_span_attributes=2, max_span_attribute_length=3, max_events=1)
+    limits = SpanLimits(
+        max_span_attributes=2, max_span_attribute_length=3, max_events=1, max_links=1
+    )
 
     def crowd(span: Any) -> None:
         span.set_attributes({"a": "long value", "b": "x", "c": "y"})
         span.add_event("one")
         span.add_event("two")
+        span.add_link(trace.SpanContext(3, 4, False))
+        span.add_link(trace.SpanContext(5, 6, False))
         span.end()
 
     sdk, ours = both_ways(crowd, limits)
     assert timeless(ours) == timeless(sdk)
     assert ours[0].dropped_attributes == sdk[0].dropped_attributes == 1
     assert ours[0].dropped_events == sdk[0].dropped_events == 1
+    assert ours[0].dropped_links == sdk[0].dropped_links == 1
+
+
+def just_end(span: Any) -> None:
+    span.set_attribute("db.operation.name", "SELECT")
+    span.end()
+
+
+def test_a_span_without_events_or_links_reads_and_encodes_as_the_sdks() -> None:
+    sdk, ours = both_ways(just_end)
+    assert timeless(ours) == timeless(sdk)
+    for span in (*sdk, *ours):
+        assert (span.events, span.links) == ((), ())
+        assert (span.dropped_events, span.dropped_links) == (0, 0)
+    ours[0]._start_time, ours[0]._end_time = sdk[0].start_time, sdk[0].end_time
+    assert encode_spans(ours) == encode_spans(sdk)
+
+
+def test_an_event_after_the_end_is_ignored_with_the_sdks_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def event_after_end(span: Any) -> None:
+        span.end()
+        span.add_event("late")
+
+    with caplog.at_level(logging.WARNING, logger="opentelemetry.sdk.trace"):
+        sdk, ours = both_ways(event_after_end)
+    assert ours[0].events == sdk[0].events == ()
+    warnings = [r.getMessage() for r in caplog.records if "ended span" in r.getMessage()]
+    assert len(warnings) == 2
+    assert warnings[0] == warnings[1]
 
 
 def test_it_encodes_as_the_sdks_span_does() -> None:
