@@ -34,17 +34,23 @@ _CURRENT_CONTEXT = _context_variable()
 _SPAN_CLASSES: set[type] = set()
 
 
+def _is_span(value: Any) -> bool:
+    """Whether ``value`` is a ``Span``, its class remembered when it is (the slow path: a
+    class not seen yet, or no span at all)."""
+    if value is None or not isinstance(value, Span):
+        return False
+    _SPAN_CLASSES.add(type(value))
+    return True
+
+
 def current_span() -> Span:
     """What ``trace.get_current_span()`` returns: the active span, or ``INVALID_SPAN``."""
     if _CURRENT_CONTEXT is None:
         return trace.get_current_span()
     span: Any = _CURRENT_CONTEXT.get().get(_SPAN_KEY)
-    if type(span) in _SPAN_CLASSES:  # a class found to be a Span's: no ABC check again
+    if type(span) in _SPAN_CLASSES or _is_span(span):  # a known class: no ABC check again
         return span  # type: ignore[no-any-return]  # its class is one of Span's
-    if span is None or not isinstance(span, Span):
-        return INVALID_SPAN
-    _SPAN_CLASSES.add(type(span))
-    return span
+    return INVALID_SPAN
 
 
 def recording_span() -> Span | None:
@@ -57,6 +63,6 @@ def recording_span() -> Span | None:
     span: Any = _CURRENT_CONTEXT.get().get(_SPAN_KEY)
     if span is None or type(span) is NonRecordingSpan:
         return None
-    if type(span) not in _SPAN_CLASSES and not isinstance(span, Span):
+    if type(span) not in _SPAN_CLASSES and not _is_span(span):
         return None  # not a span at all (``current_span`` reads it as INVALID_SPAN)
     return span if span.is_recording() else None

@@ -91,3 +91,14 @@ def test_a_value_that_is_not_a_span_is_no_recording_parent() -> None:
         assert recording_span() is None
     finally:
         context.detach(token)
+
+
+def test_the_recording_check_remembers_a_span_class_as_current_span_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(current, "_SPAN_CLASSES", set())
+    tracer = TracerProvider().get_tracer("test")
+    with tracer.start_as_current_span("sampled") as span:
+        assert recording_span() is span
+        assert {type(span)} == current._SPAN_CLASSES
+        assert current_span() is span
